@@ -1,0 +1,62 @@
+// swift-tools-version:6.0
+// gdqr: a data-parallel trainer for 4-bit networks (GDQR quantization-aware training).
+import PackageDescription
+import Foundation
+
+// Kernels are written with SIMD16<Float> and must be compiled for a CPU that has
+// FMA: without a CPU target, SIMD.addProduct lowers to a software FMA about 100x
+// slower. The default is the build machine's CPU; GDQR_TARGET_CPU names another
+// (haswell, skylake-avx512, znver4, ...) for a cluster's lowest common node.
+let targetCPU = ProcessInfo.processInfo.environment["GDQR_TARGET_CPU"] ?? "native"
+let fastFlags: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", targetCPU, "-enforce-exclusivity=unchecked"]),
+]
+
+let package = Package(
+    name: "gdqr",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "gdqr-train", targets: ["gdqr-train"]),
+        .executable(name: "gdqr", targets: ["gdqr"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "CBuildInfo", path: "Sources/CBuildInfo",
+                cSettings: [.define("GDQR_TARGET_CPU", to: "\"\(targetCPU)\"")]),
+        .target(name: "TensorEngine",
+                dependencies: ["CBuildInfo", .product(name: "Atomics", package: "swift-atomics")], swiftSettings: fastFlags),
+        .target(name: "EngineBench", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
+        .target(name: "Layers", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
+        .target(name: "Datasets", dependencies: ["TensorEngine", "CZlib"], swiftSettings: fastFlags),
+        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastFlags),
+        .target(name: "Checkpoint", dependencies: ["Layers", "CZstd"], swiftSettings: fastFlags),
+        .target(name: "Trainer",
+                dependencies: ["Layers", "Datasets", "Distributed", "Checkpoint",
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: fastFlags),
+        .executableTarget(name: "gdqr-train",
+                          dependencies: ["Trainer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: fastFlags),
+        .executableTarget(name: "gdqr",
+                          dependencies: ["Trainer", "EngineBench",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: fastFlags),
+        .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Checkpoint"], swiftSettings: fastFlags),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: fastFlags),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: fastFlags),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: fastFlags),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer"], swiftSettings: fastFlags),
+    ],
+    swiftLanguageModes: [.v5]
+)

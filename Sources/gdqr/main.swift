@@ -1,0 +1,26 @@
+import ArgumentParser
+import TensorEngine
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version, CPU target, SIMD width and threads.")
+    func run() {
+        print("gdqr \(BuildInfo.version)")
+        print("cpu target: \(BuildInfo.targetCPU) (host: \(BuildInfo.hostCPUModel))")
+        print("simd width: \(BuildInfo.simdWidthFloats) floats")
+        print("threads: \(Engine.defaultThreads)")
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure kernels against this machine's FMA peak.",
+        subcommands: [BenchGemm.self, BenchConv.self])
+}
+
+struct Gdqr: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gdqr", abstract: "GDQR 4-bit training, export and inference.",
+        version: BuildInfo.version, subcommands: [Info.self, Bench.self])
+}
+
+Gdqr.main()

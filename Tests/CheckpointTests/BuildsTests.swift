@@ -1,0 +1,6 @@
+import XCTest
+@testable import Checkpoint
+
+final class CheckpointBuildsTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}

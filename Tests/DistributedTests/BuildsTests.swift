@@ -1,0 +1,6 @@
+import XCTest
+@testable import Distributed
+
+final class DistributedBuildsTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import Trainer
+
+final class TrainerBuildsTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}
