@@ -1,0 +1,153 @@
+// 2-D pooling over NCHW planes: max pool (saving Int32 argmax indices), average
+// pool (count_include_pad = true, PyTorch's default) and global average pool.
+//
+// Square windows: kernel, stride, padding in both directions; output size is
+// floor((size + 2*padding - kernel) / stride) + 1 (PyTorch, ceil_mode = false).
+// Padding must be at most kernel / 2, so no window lies entirely in padding.
+// Max pool index = y * w + x inside the input plane (PyTorch's convention); the
+// first maximum in row-major window order wins; padding never wins.
+// Each plane (n, c) is processed by one thread and backward scatters run in a
+// fixed order inside the plane, so results do not depend on the thread count.
+
+/// Output size of a pooling window along one dimension (floor mode).
+public func pool2dOutputSize(inputSize: Int, kernel: Int, stride: Int, padding: Int) -> Int {
+    (inputSize + 2 * padding - kernel) / stride + 1
+}
+
+@inline(__always)
+private func poolCheck(_ h: Int, _ w: Int, _ kernel: Int, _ stride: Int, _ padding: Int, _ name: String) {
+    precondition(kernel >= 1 && stride >= 1 && padding >= 0 && padding <= kernel / 2,
+                 "\(name): need kernel >= 1, stride >= 1, 0 <= padding <= kernel/2")
+    precondition(h + 2 * padding >= kernel && w + 2 * padding >= kernel, "\(name): input smaller than kernel")
+}
+
+/// Max pool forward. input [n,c,h,w] -> output, indices [n,c,oh,ow].
+public func maxPool2dForward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                             indices: UnsafeMutablePointer<Int32>,
+                             n: Int, c: Int, h: Int, w: Int,
+                             kernel: Int, stride: Int, padding: Int, pool: ThreadPool? = nil) {
+    poolCheck(h, w, kernel, stride, padding, "maxPool2dForward")
+    let oh = pool2dOutputSize(inputSize: h, kernel: kernel, stride: stride, padding: padding)
+    let ow = pool2dOutputSize(inputSize: w, kernel: kernel, stride: stride, padding: padding)
+    opsFor(pool, items: n * c, elementsPerItem: oh * ow * kernel * kernel) { planes in
+        for p in planes {
+            let src = input + p * h * w
+            let dst = output + p * oh * ow, idx = indices + p * oh * ow
+            for oy in 0..<oh {
+                let y0 = oy * stride - padding
+                let ya = max(y0, 0), yb = min(y0 + kernel, h)
+                for ox in 0..<ow {
+                    let x0 = ox * stride - padding
+                    let xa = max(x0, 0), xb = min(x0 + kernel, w)
+                    var best = -Float.infinity, bestIndex = ya * w + xa
+                    for y in ya..<yb {
+                        let row = src + y * w
+                        for x in xa..<xb where row[x] > best || row[x].isNaN {
+                            best = row[x]; bestIndex = y * w + x
+                            if best.isNaN { break }
+                        }
+                        if best.isNaN { break }
+                    }
+                    dst[oy * ow + ox] = best
+                    idx[oy * ow + ox] = Int32(truncatingIfNeeded: bestIndex)
+                }
+            }
+        }
+    }
+}
+
+/// Max pool backward: gradInput (overwritten, [n,c,h,w]) gets gradOutput [n,c,oh,ow]
+/// scattered to the saved argmax positions (summed where windows overlap).
+public func maxPool2dBackward(gradOutput: UnsafePointer<Float>, indices: UnsafePointer<Int32>,
+                              gradInput: UnsafeMutablePointer<Float>,
+                              n: Int, c: Int, h: Int, w: Int,
+                              kernel: Int, stride: Int, padding: Int, pool: ThreadPool? = nil) {
+    let oh = pool2dOutputSize(inputSize: h, kernel: kernel, stride: stride, padding: padding)
+    let ow = pool2dOutputSize(inputSize: w, kernel: kernel, stride: stride, padding: padding)
+    opsFor(pool, items: n * c, elementsPerItem: h * w + oh * ow) { planes in
+        for p in planes {
+            let dst = gradInput + p * h * w
+            dst.update(repeating: 0, count: h * w)
+            let g = gradOutput + p * oh * ow, idx = indices + p * oh * ow
+            for o in 0..<(oh * ow) { dst[Int(idx[o])] += g[o] }
+        }
+    }
+}
+
+/// Average pool forward, count_include_pad = true: every window divides by kernel^2.
+public func avgPool2dForward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                             n: Int, c: Int, h: Int, w: Int,
+                             kernel: Int, stride: Int, padding: Int, pool: ThreadPool? = nil) {
+    poolCheck(h, w, kernel, stride, padding, "avgPool2dForward")
+    let oh = pool2dOutputSize(inputSize: h, kernel: kernel, stride: stride, padding: padding)
+    let ow = pool2dOutputSize(inputSize: w, kernel: kernel, stride: stride, padding: padding)
+    let inv = 1 / Float(kernel * kernel)
+    opsFor(pool, items: n * c, elementsPerItem: oh * ow * kernel * kernel) { planes in
+        for p in planes {
+            let src = input + p * h * w
+            let dst = output + p * oh * ow
+            for oy in 0..<oh {
+                let y0 = oy * stride - padding
+                let ya = max(y0, 0), yb = min(y0 + kernel, h)
+                for ox in 0..<ow {
+                    let x0 = ox * stride - padding
+                    let xa = max(x0, 0), xb = min(x0 + kernel, w)
+                    var s: Float = 0
+                    for y in ya..<yb {
+                        let row = src + y * w
+                        for x in xa..<xb { s += row[x] }
+                    }
+                    dst[oy * ow + ox] = s * inv
+                }
+            }
+        }
+    }
+}
+
+/// Average pool backward (count_include_pad = true); gradInput is overwritten.
+public func avgPool2dBackward(gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>,
+                              n: Int, c: Int, h: Int, w: Int,
+                              kernel: Int, stride: Int, padding: Int, pool: ThreadPool? = nil) {
+    let oh = pool2dOutputSize(inputSize: h, kernel: kernel, stride: stride, padding: padding)
+    let ow = pool2dOutputSize(inputSize: w, kernel: kernel, stride: stride, padding: padding)
+    let inv = 1 / Float(kernel * kernel)
+    opsFor(pool, items: n * c, elementsPerItem: h * w + oh * ow * kernel * kernel) { planes in
+        for p in planes {
+            let dst = gradInput + p * h * w
+            dst.update(repeating: 0, count: h * w)
+            let g = gradOutput + p * oh * ow
+            for oy in 0..<oh {
+                let y0 = oy * stride - padding
+                let ya = max(y0, 0), yb = min(y0 + kernel, h)
+                for ox in 0..<ow {
+                    let x0 = ox * stride - padding
+                    let xa = max(x0, 0), xb = min(x0 + kernel, w)
+                    let v = g[oy * ow + ox] * inv
+                    for y in ya..<yb {
+                        let row = dst + y * w
+                        for x in xa..<xb { row[x] += v }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Global average pool: input [n,c,h,w] -> output [n,c], each the plane's mean
+/// (fixed-order SIMD sum, Double across 4096-element blocks).
+public func globalAvgPoolForward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                                 n: Int, c: Int, h: Int, w: Int, pool: ThreadPool? = nil) {
+    let hw = h * w
+    opsFor(pool, items: n * c, elementsPerItem: hw) { planes in
+        for p in planes { output[p] = Float(opsSumDouble(input + p * hw, count: hw) / Double(hw)) }
+    }
+}
+
+/// Global average pool backward: gradInput[n,c,:,:] = gradOutput[n,c] / (h*w) (overwritten).
+public func globalAvgPoolBackward(gradOutput: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>,
+                                  n: Int, c: Int, h: Int, w: Int, pool: ThreadPool? = nil) {
+    let hw = h * w
+    opsFor(pool, items: n * c, elementsPerItem: hw) { planes in
+        for p in planes { (gradInput + p * hw).update(repeating: gradOutput[p] / Float(hw), count: hw) }
+    }
+}

@@ -1,0 +1,128 @@
+// Reductions over a contiguous Float buffer: sum, mean, meanAbs, maxAbs,
+// sumOfSquares.
+//
+// Precision and order: the buffer is cut into fixed blocks of opsReduceBlock
+// elements; inside a block four SIMD16<Float> accumulators take every 64th
+// element, are combined as (a0 + a1) + (a2 + a3) and their 16 lanes added in
+// lane order into a Double; block results are added in block order into a
+// Double total, and the (< 64 element) tail of each block is added in Double.
+// So the Float rounding error grows with the block size (4096), not with the
+// buffer, and the result is the same bits on every run. maxAbs is exact.
+// These run on the caller: they are memory-bound and used for metrics.
+
+let opsReduceBlock = 4096
+
+@inline(__always)
+func opsLaneSum(_ v: SIMD16<Float>) -> Double {
+    var s = 0.0
+    for l in 0..<16 { s += Double(v[l]) }
+    return s
+}
+
+/// Sum of x[0..<count] in the fixed order described above, as a Double.
+@inline(__always)
+func opsSumDouble(_ x: UnsafePointer<Float>, count: Int) -> Double {
+    var total = 0.0
+    var start = 0
+    while start < count {
+        let len = min(opsReduceBlock, count - start)
+        let p = x + start
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var i = 0
+        while i + 64 <= len {
+            a0 += opsLoad16(p + i); a1 += opsLoad16(p + i + 16)
+            a2 += opsLoad16(p + i + 32); a3 += opsLoad16(p + i + 48)
+            i += 64
+        }
+        var s = opsLaneSum((a0 + a1) + (a2 + a3))
+        while i < len { s += Double(p[i]); i += 1 }
+        total += s
+        start += len
+    }
+    return total
+}
+
+/// Sum of (x[i] - center)^2, same order and precision as opsSumDouble.
+@inline(__always)
+func opsSumSquaredDeviation(_ x: UnsafePointer<Float>, count: Int, center: Float) -> Double {
+    var total = 0.0
+    var start = 0
+    let cv = SIMD16<Float>(repeating: center)
+    while start < count {
+        let len = min(opsReduceBlock, count - start)
+        let p = x + start
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var i = 0
+        while i + 64 <= len {
+            let d0 = opsLoad16(p + i) - cv, d1 = opsLoad16(p + i + 16) - cv
+            let d2 = opsLoad16(p + i + 32) - cv, d3 = opsLoad16(p + i + 48) - cv
+            a0.addProduct(d0, d0); a1.addProduct(d1, d1); a2.addProduct(d2, d2); a3.addProduct(d3, d3)
+            i += 64
+        }
+        var s = opsLaneSum((a0 + a1) + (a2 + a3))
+        while i < len { let d = Double(p[i] - center); s += d * d; i += 1 }
+        total += s
+        start += len
+    }
+    return total
+}
+
+/// Sum of |x[i]|, same order and precision as opsSumDouble.
+@inline(__always)
+func opsSumAbsDouble(_ x: UnsafePointer<Float>, count: Int) -> Double {
+    var total = 0.0
+    var start = 0
+    while start < count {
+        let len = min(opsReduceBlock, count - start)
+        let p = x + start
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var i = 0
+        while i + 64 <= len {
+            let v0 = opsLoad16(p + i), v1 = opsLoad16(p + i + 16)
+            let v2 = opsLoad16(p + i + 32), v3 = opsLoad16(p + i + 48)
+            a0 += pointwiseMax(v0, -v0); a1 += pointwiseMax(v1, -v1)
+            a2 += pointwiseMax(v2, -v2); a3 += pointwiseMax(v3, -v3)
+            i += 64
+        }
+        var s = opsLaneSum((a0 + a1) + (a2 + a3))
+        while i < len { s += Double(abs(p[i])); i += 1 }
+        total += s
+        start += len
+    }
+    return total
+}
+
+/// Sum of x[0..<count] (Float SIMD within 4096-element blocks, Double across blocks).
+public func reduceSum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    Float(opsSumDouble(x, count: count))
+}
+
+/// Mean of x[0..<count]; 0 for an empty buffer.
+public func reduceMean(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    count == 0 ? 0 : Float(opsSumDouble(x, count: count) / Double(count))
+}
+
+/// Mean of |x[i]|; 0 for an empty buffer.
+public func reduceMeanAbs(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    count == 0 ? 0 : Float(opsSumAbsDouble(x, count: count) / Double(count))
+}
+
+/// Sum of x[i]^2 (Float SIMD within 4096-element blocks, Double across blocks).
+public func reduceSumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    Float(opsSumSquaredDeviation(x, count: count, center: 0))
+}
+
+/// max |x[i]| (exact); 0 for an empty buffer. NaNs are not propagated reliably.
+public func reduceMaxAbs(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+    var i = 0
+    while i + 32 <= count {
+        let v0 = opsLoad16(x + i), v1 = opsLoad16(x + i + 16)
+        a0 = pointwiseMax(a0, pointwiseMax(v0, -v0))
+        a1 = pointwiseMax(a1, pointwiseMax(v1, -v1))
+        i += 32
+    }
+    var m = pointwiseMax(a0, a1).max()
+    while i < count { m = max(m, abs(x[i])); i += 1 }
+    return m
+}
