@@ -1,0 +1,280 @@
+// 2-D convolution, NCHW Float32: forward, backward-data, backward-weights.
+//
+// Weights are [Cout, Cin/groups, kH, kW] (PyTorch layout), bias [Cout]. Every
+// kernel overwrites its output (output, gradInput, gradWeight, gradBias).
+//
+// General path: per image and group, im2col into a per-thread column buffer and
+// one GEMM (single-threaded, pool nil) per image, images split over the pool's
+// threads. A 1x1 stride-1 unpadded convolution skips im2col (the image already
+// is the column matrix). Depthwise convolutions (groups == Cin == Cout) use
+// direct SIMD loops (Conv2dDepthwise.swift). When the batch is smaller than the
+// thread count, images run one after another and the pool goes to the GEMM.
+//
+// Determinism: for a given shape and thread count the arithmetic order is
+// fixed. gradWeight / gradBias are per-thread partial sums over each thread's
+// contiguous chunk of images, added in thread order.
+
+public struct Conv2dShape: Hashable, CustomStringConvertible, Sendable {
+    public var batch: Int
+    public var inChannels: Int
+    public var height: Int
+    public var width: Int
+    public var outChannels: Int
+    public var kernelH: Int
+    public var kernelW: Int
+    public var strideH: Int
+    public var strideW: Int
+    public var padH: Int
+    public var padW: Int
+    public var groups: Int
+
+    public init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
+                kernelH: Int, kernelW: Int, strideH: Int = 1, strideW: Int = 1,
+                padH: Int = 0, padW: Int = 0, groups: Int = 1) {
+        self.batch = batch; self.inChannels = inChannels; self.height = height; self.width = width
+        self.outChannels = outChannels; self.kernelH = kernelH; self.kernelW = kernelW
+        self.strideH = strideH; self.strideW = strideW; self.padH = padH; self.padW = padW
+        self.groups = groups
+    }
+
+    /// Square kernel, stride and padding.
+    public init(batch: Int, inChannels: Int, outChannels: Int, size: Int, kernel: Int,
+                stride: Int = 1, pad: Int = 0, groups: Int = 1) {
+        self.init(batch: batch, inChannels: inChannels, height: size, width: size, outChannels: outChannels,
+                  kernelH: kernel, kernelW: kernel, strideH: stride, strideW: stride,
+                  padH: pad, padW: pad, groups: groups)
+    }
+
+    public var outHeight: Int { (height + 2 * padH - kernelH) / strideH + 1 }
+    public var outWidth: Int { (width + 2 * padW - kernelW) / strideW + 1 }
+    public var inPerGroup: Int { inChannels / groups }
+    public var outPerGroup: Int { outChannels / groups }
+    /// Rows of the column matrix (the GEMM's k in forward): Cin/groups * kH * kW.
+    public var colRows: Int { inPerGroup * kernelH * kernelW }
+    /// Columns of the column matrix: OH * OW.
+    public var colCols: Int { outHeight * outWidth }
+    public var inputCount: Int { batch * inChannels * height * width }
+    public var outputCount: Int { batch * outChannels * outHeight * outWidth }
+    public var weightCount: Int { outChannels * colRows }
+    /// Multiply-adds times two of one pass (forward, backward-data and backward-weights alike).
+    public var flops: Double { 2 * Double(batch) * Double(outChannels) * Double(colCols) * Double(colRows) }
+    /// 1x1, stride 1, no padding: the input image is its own column matrix.
+    public var isPointwise: Bool {
+        kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && padH == 0 && padW == 0
+    }
+    /// One input and one output channel per group.
+    public var isDepthwise: Bool { groups > 1 && groups == inChannels && groups == outChannels }
+
+    public var description: String {
+        "n\(batch) \(inChannels)->\(outChannels) \(height)x\(width) k\(kernelH)x\(kernelW)"
+            + " s\(strideH)x\(strideW) p\(padH)x\(padW)" + (groups > 1 ? " g\(groups)" : "")
+    }
+
+    public func validate() {
+        precondition(batch >= 0 && inChannels >= 1 && outChannels >= 1 && height >= 1 && width >= 1,
+                     "Conv2dShape: bad sizes \(self)")
+        precondition(kernelH >= 1 && kernelW >= 1 && strideH >= 1 && strideW >= 1 && padH >= 0 && padW >= 0,
+                     "Conv2dShape: bad kernel/stride/padding \(self)")
+        precondition(groups >= 1 && inChannels % groups == 0 && outChannels % groups == 0,
+                     "Conv2dShape: groups must divide both channel counts \(self)")
+        precondition(height + 2 * padH >= kernelH && width + 2 * padW >= kernelW,
+                     "Conv2dShape: kernel larger than the padded input \(self)")
+    }
+}
+
+/// Scratch memory for one convolution shape and thread count: sized once, reused every call.
+public final class Conv2dWorkspace {
+    public let shape: Conv2dShape
+    public let threads: Int
+    let colStride: Int
+    let col: UnsafeMutablePointer<Float>
+    let weightStride: Int
+    let weightPartials: UnsafeMutablePointer<Float>
+    let biasStride: Int
+    let biasPartials: UnsafeMutablePointer<Float>
+
+    public init(shape s: Conv2dShape, threads: Int) {
+        s.validate()
+        precondition(threads >= 1, "Conv2dWorkspace: threads must be >= 1")
+        shape = s
+        self.threads = threads
+        let padded = (s.height + 2 * s.padH) * (s.width + 2 * s.padW)
+        let need = s.isDepthwise ? padded : (s.isPointwise ? 0 : s.colRows * s.colCols)
+        colStride = (need + 15) & ~15
+        col = Tensor.allocate(threads * colStride)
+        // Thread 0 sums straight into the caller's gradWeight / gradBias.
+        weightStride = s.isDepthwise ? 0 : (s.weightCount + 15) & ~15
+        weightPartials = Tensor.allocate((threads - 1) * weightStride)
+        biasStride = s.isDepthwise ? 0 : (s.outChannels + 15) & ~15
+        biasPartials = Tensor.allocate((threads - 1) * biasStride)
+    }
+
+    deinit {
+        col.deallocate(); weightPartials.deallocate(); biasPartials.deallocate()
+    }
+
+    @inline(__always) func col(_ t: Int) -> UnsafeMutablePointer<Float> { col + t * colStride }
+
+    func check(_ s: Conv2dShape, _ pool: ThreadPool?) {
+        precondition(s == shape, "Conv2dWorkspace: sized for \(shape), used for \(s)")
+        precondition((pool?.threads ?? 1) <= threads,
+                     "Conv2dWorkspace: sized for \(threads) threads, pool has \(pool!.threads)")
+    }
+}
+
+/// Runs body over one contiguous chunk of 0..<count per thread (the caller alone without a pool).
+@inline(__always) func convChunks(_ pool: ThreadPool?, _ count: Int, _ body: (Range<Int>, Int) -> Void) {
+    if let pool, pool.threads > 1 { pool.parallelFor(count, body) } else if count > 0 { body(0..<count, 0) }
+}
+
+/// output = conv(input, weight) + bias.
+public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                          bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                          workspace: Conv2dWorkspace, pool: ThreadPool? = nil) {
+    workspace.check(s, pool)
+    if s.batch == 0 { return }
+    if s.isDepthwise {
+        convDepthwiseForward(s, input: input, weight: weight, bias: bias, output: output, workspace: workspace, pool: pool)
+        return
+    }
+    let threads = pool?.threads ?? 1
+    if s.batch >= threads {
+        convChunks(pool, s.batch) { range, t in
+            for n in range {
+                convForwardImage(s, n, input, weight, bias, output, workspace.col(t), nil)
+            }
+        }
+    } else {
+        for n in 0..<s.batch { convForwardImage(s, n, input, weight, bias, output, workspace.col(0), pool) }
+    }
+}
+
+func convForwardImage(_ s: Conv2dShape, _ n: Int, _ input: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+                      _ bias: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>,
+                      _ col: UnsafeMutablePointer<Float>, _ gemmPool: ThreadPool?) {
+    let cols = s.colCols, k = s.colRows, coutG = s.outPerGroup
+    let x = input + n * s.inChannels * s.height * s.width
+    let y = output + n * s.outChannels * cols
+    for g in 0..<s.groups {
+        let xg = x + g * s.inPerGroup * s.height * s.width
+        let yg = y + g * coutG * cols
+        let b: UnsafePointer<Float>
+        if s.isPointwise { b = xg } else { convIm2col(s, xg, col); b = UnsafePointer(col) }
+        var beta: Float = 0
+        if let bias {
+            for co in 0..<coutG { convFill(cols, bias[g * coutG + co], yg + co * cols) }
+            beta = 1
+        }
+        gemm(transA: false, transB: false, m: coutG, n: cols, k: k, alpha: 1,
+             a: weight + g * coutG * k, lda: k, b: b, ldb: cols, beta: beta, c: yg, ldc: cols, pool: gemmPool)
+    }
+}
+
+/// gradInput = d(sum(output * gradOutput)) / d(input).
+public func conv2dBackwardData(_ s: Conv2dShape, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               gradInput: UnsafeMutablePointer<Float>, workspace: Conv2dWorkspace,
+                               pool: ThreadPool? = nil) {
+    workspace.check(s, pool)
+    if s.batch == 0 { return }
+    if s.isDepthwise {
+        convDepthwiseBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
+                                  workspace: workspace, pool: pool)
+        return
+    }
+    let threads = pool?.threads ?? 1
+    if s.batch >= threads {
+        convChunks(pool, s.batch) { range, t in
+            for n in range { convBackwardDataImage(s, n, gradOutput, weight, gradInput, workspace.col(t), nil) }
+        }
+    } else {
+        for n in 0..<s.batch { convBackwardDataImage(s, n, gradOutput, weight, gradInput, workspace.col(0), pool) }
+    }
+}
+
+func convBackwardDataImage(_ s: Conv2dShape, _ n: Int, _ gradOutput: UnsafePointer<Float>,
+                           _ weight: UnsafePointer<Float>, _ gradInput: UnsafeMutablePointer<Float>,
+                           _ col: UnsafeMutablePointer<Float>, _ gemmPool: ThreadPool?) {
+    let cols = s.colCols, k = s.colRows, coutG = s.outPerGroup
+    let plane = s.height * s.width
+    let dy = gradOutput + n * s.outChannels * cols
+    let dx = gradInput + n * s.inChannels * plane
+    if !s.isPointwise { convFill(s.inChannels * plane, 0, dx) }
+    for g in 0..<s.groups {
+        let dxg = dx + g * s.inPerGroup * plane
+        // col[k, cols] = W_g^T [k, coutG] * dY_g [coutG, cols]
+        let c = s.isPointwise ? dxg : col
+        gemm(transA: true, transB: false, m: k, n: cols, k: coutG, alpha: 1,
+             a: weight + g * coutG * k, lda: k, b: dy + g * coutG * cols, ldb: cols,
+             beta: 0, c: c, ldc: cols, pool: gemmPool)
+        if !s.isPointwise { convCol2im(s, col, dxg) }
+    }
+}
+
+/// gradWeight = d(sum(output * gradOutput)) / d(weight); gradBias likewise (both overwritten).
+public func conv2dBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                                  gradWeight: UnsafeMutablePointer<Float>, gradBias: UnsafeMutablePointer<Float>?,
+                                  workspace: Conv2dWorkspace, pool: ThreadPool? = nil) {
+    workspace.check(s, pool)
+    if s.batch == 0 {
+        convFill(s.weightCount, 0, gradWeight)
+        if let gradBias { convFill(s.outChannels, 0, gradBias) }
+        return
+    }
+    if s.isDepthwise {
+        convDepthwiseBackwardWeights(s, input: input, gradOutput: gradOutput, gradWeight: gradWeight,
+                                     gradBias: gradBias, workspace: workspace, pool: pool)
+        return
+    }
+    let threads = pool?.threads ?? 1
+    if s.batch >= threads {
+        convChunks(pool, s.batch) { range, t in
+            let dw = t == 0 ? gradWeight : workspace.weightPartials + (t - 1) * workspace.weightStride
+            let db = gradBias.map { t == 0 ? $0 : workspace.biasPartials + (t - 1) * workspace.biasStride }
+            for n in range {
+                convBackwardWeightsImage(s, n, input, gradOutput, dw, db, first: n == range.lowerBound,
+                                         workspace.col(t), nil)
+            }
+        }
+        let used = min(threads, s.batch)
+        if used > 1 {
+            // gradWeight = ((p0 + p1) + p2) + ...: each element summed in thread order.
+            convChunks(pool, (s.weightCount + 15) / 16) { range, _ in
+                let lo = range.lowerBound * 16, hi = min(s.weightCount, range.upperBound * 16)
+                for t in 1..<used {
+                    convAdd(hi - lo, workspace.weightPartials + (t - 1) * workspace.weightStride + lo, gradWeight + lo)
+                }
+            }
+            if let gradBias {
+                for t in 1..<used { convAdd(s.outChannels, workspace.biasPartials + (t - 1) * workspace.biasStride, gradBias) }
+            }
+        }
+    } else {
+        for n in 0..<s.batch {
+            convBackwardWeightsImage(s, n, input, gradOutput, gradWeight, gradBias, first: n == 0, workspace.col(0), pool)
+        }
+    }
+}
+
+func convBackwardWeightsImage(_ s: Conv2dShape, _ n: Int, _ input: UnsafePointer<Float>,
+                              _ gradOutput: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+                              _ db: UnsafeMutablePointer<Float>?, first: Bool,
+                              _ col: UnsafeMutablePointer<Float>, _ gemmPool: ThreadPool?) {
+    let cols = s.colCols, k = s.colRows, coutG = s.outPerGroup
+    let x = input + n * s.inChannels * s.height * s.width
+    let dy = gradOutput + n * s.outChannels * cols
+    for g in 0..<s.groups {
+        let xg = x + g * s.inPerGroup * s.height * s.width
+        let b: UnsafePointer<Float>
+        if s.isPointwise { b = xg } else { convIm2col(s, xg, col); b = UnsafePointer(col) }
+        // dW_g [coutG, k] (+)= dY_g [coutG, cols] * col^T [cols, k]
+        gemm(transA: false, transB: true, m: coutG, n: k, k: cols, alpha: 1,
+             a: dy + g * coutG * cols, lda: cols, b: b, ldb: cols,
+             beta: first ? 0 : 1, c: dw + g * coutG * k, ldc: k, pool: gemmPool)
+    }
+    if let db {
+        for co in 0..<s.outChannels {
+            let v = convSum(cols, dy + co * cols)
+            db[co] = first ? v : db[co] + v
+        }
+    }
+}

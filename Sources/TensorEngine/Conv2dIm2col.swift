@@ -1,0 +1,145 @@
+// Column-matrix transforms and small SIMD loops shared by the 2-D convolution kernels.
+//
+// im2col turns one image's group of channels [cinG, H, W] into the matrix
+// col[cinG*kH*kW, OH*OW] (row (c*kH + ky)*kW + kx, column oy*OW + ox), zero where the
+// window reads padding; col2im adds such a matrix back into an image (the adjoint).
+// For stride 1 every row of a column-matrix row is a contiguous run of an input row.
+
+/// Unaligned 16-float load / store.
+@inline(__always) func convLoad16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+@inline(__always) func convStore16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// y[0..<n] += x[0..<n]
+@inline(__always) func convAdd(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    var i = 0
+    while i + 16 <= n { convStore16(convLoad16(y + i) + convLoad16(x + i), y + i); i += 16 }
+    while i < n { y[i] += x[i]; i += 1 }
+}
+
+/// y[0..<n] += a * x[0..<n]  (the same rounding in the SIMD body and the tail: multiply, then add)
+@inline(__always) func convAxpy(_ n: Int, _ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    let av = SIMD16<Float>(repeating: a)
+    var i = 0
+    while i + 16 <= n { convStore16(convLoad16(y + i) + av * convLoad16(x + i), y + i); i += 16 }
+    while i < n { y[i] = y[i] + a * x[i]; i += 1 }
+}
+
+/// Sum of x[0..<n] in a fixed order (16 lane partial sums, then the tail).
+@inline(__always) func convSum(_ n: Int, _ x: UnsafePointer<Float>) -> Float {
+    var acc = SIMD16<Float>()
+    var i = 0
+    while i + 16 <= n { acc += convLoad16(x + i); i += 16 }
+    var s = acc.sum()
+    while i < n { s += x[i]; i += 1 }
+    return s
+}
+
+/// Dot product of x[0..<n] and y[0..<n] in a fixed order.
+@inline(__always) func convDot(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+    var acc = SIMD16<Float>()
+    var i = 0
+    while i + 16 <= n { acc.addProduct(convLoad16(x + i), convLoad16(y + i)); i += 16 }
+    var s = acc.sum()
+    while i < n { s += x[i] * y[i]; i += 1 }
+    return s
+}
+
+/// Fills dst[0..<n] with v.
+@inline(__always) func convFill(_ n: Int, _ v: Float, _ dst: UnsafeMutablePointer<Float>) {
+    let vv = SIMD16<Float>(repeating: v)
+    var i = 0
+    while i + 16 <= n { convStore16(vv, dst + i); i += 16 }
+    while i < n { dst[i] = v; i += 1 }
+}
+
+/// Copies src[0..<n] to dst (short rows: an inline loop beats a memmove call).
+@inline(__always) func convCopy(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+    var i = 0
+    while i + 16 <= n { convStore16(convLoad16(src + i), dst + i); i += 16 }
+    while i < n { dst[i] = src[i]; i += 1 }
+}
+
+/// Output positions o in 0..<outCount whose input index o*stride + k - pad lies in 0..<inCount.
+@inline(__always) func convValidRange(outCount: Int, inCount: Int, k: Int, stride: Int, pad: Int) -> Range<Int> {
+    // o*stride >= pad - k   and   o*stride <= inCount - 1 + pad - k
+    let loNum = pad - k
+    let lo = loNum <= 0 ? 0 : (loNum + stride - 1) / stride
+    let hiNum = inCount - 1 + pad - k
+    let hi = hiNum < 0 ? 0 : min(outCount, hiNum / stride + 1)
+    return lo < hi ? lo..<hi : 0..<0
+}
+
+/// col[cinG*kH*kW, OH*OW] from x[cinG, H, W] (one image, one group).
+func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
+    let h = s.height, w = s.width, oh = s.outHeight, ow = s.outWidth, n = oh * ow
+    let sh = s.strideH, sw = s.strideW, ph = s.padH, pw = s.padW
+    var row = 0
+    for c in 0..<s.inPerGroup {
+        let xc = x + c * h * w
+        for ky in 0..<s.kernelH {
+            let oyRange = convValidRange(outCount: oh, inCount: h, k: ky, stride: sh, pad: ph)
+            for kx in 0..<s.kernelW {
+                let dst = col + row * n
+                row += 1
+                let ox = convValidRange(outCount: ow, inCount: w, k: kx, stride: sw, pad: pw)
+                if oyRange.isEmpty || ox.isEmpty { convFill(n, 0, dst); continue }
+                if oyRange.lowerBound > 0 { convFill(oyRange.lowerBound * ow, 0, dst) }
+                if oyRange.upperBound < oh { convFill((oh - oyRange.upperBound) * ow, 0, dst + oyRange.upperBound * ow) }
+                for oy in oyRange {
+                    let d = dst + oy * ow
+                    let srow = xc + (oy * sh + ky - ph) * w + kx - pw  // input index of ox = 0 (may be out of row)
+                    for i in 0..<ox.lowerBound { d[i] = 0 }
+                    for i in ox.upperBound..<ow { d[i] = 0 }
+                    if sw == 1 {
+                        convCopy(ox.count, srow + ox.lowerBound, d + ox.lowerBound)
+                    } else {
+                        for i in ox { d[i] = srow[i * sw] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// x[cinG, H, W] += col2im(col): the adjoint of convIm2col (x must hold its prior sum, e.g. zeros).
+func convCol2im(_ s: Conv2dShape, _ col: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>) {
+    let h = s.height, w = s.width, oh = s.outHeight, ow = s.outWidth, n = oh * ow
+    let sh = s.strideH, sw = s.strideW, ph = s.padH, pw = s.padW
+    var row = 0
+    for c in 0..<s.inPerGroup {
+        let xc = x + c * h * w
+        for ky in 0..<s.kernelH {
+            let oyRange = convValidRange(outCount: oh, inCount: h, k: ky, stride: sh, pad: ph)
+            for kx in 0..<s.kernelW {
+                let src = col + row * n
+                row += 1
+                let ox = convValidRange(outCount: ow, inCount: w, k: kx, stride: sw, pad: pw)
+                if ox.isEmpty { continue }
+                for oy in oyRange {
+                    let d = src + oy * ow
+                    let xrow = xc + (oy * sh + ky - ph) * w + kx - pw
+                    if sw == 1 {
+                        convAdd(ox.count, d + ox.lowerBound, xrow + ox.lowerBound)
+                    } else {
+                        for i in ox { xrow[i * sw] += d[i] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies plane x[H, W] into the zero-bordered dst[(H + 2 padH), (W + 2 padW)].
+func convPadPlane(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+    let h = s.height, w = s.width, wp = w + 2 * s.padW
+    if s.padH > 0 { convFill(s.padH * wp, 0, dst); convFill(s.padH * wp, 0, dst + (s.padH + h) * wp) }
+    for y in 0..<h {
+        let d = dst + (y + s.padH) * wp
+        for i in 0..<s.padW { d[i] = 0; d[s.padW + w + i] = 0 }
+        convCopy(w, x + y * w, d + s.padW)
+    }
+}
