@@ -21,4 +21,9 @@ static inline int gdqr_mpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int gdqr_mpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int gdqr_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int gdqr_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
+static inline int gdqr_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
+static inline MPI_Info gdqr_mpi_info_null(void) { return MPI_INFO_NULL; }
+static inline MPI_Comm gdqr_mpi_comm_null(void) { return MPI_COMM_NULL; }
+static inline int gdqr_mpi_thread_single(void) { return MPI_THREAD_SINGLE; }
+static inline int gdqr_mpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
 #endif
