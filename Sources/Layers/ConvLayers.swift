@@ -1,0 +1,144 @@
+// Convolution and batch-norm layers over the engine's kernels.
+
+import TensorEngine
+
+/// A 2-D convolution (no bias by default: batch norm follows it in our models).
+public final class Conv2dLayer: Layer {
+    public let name: String
+    public let inputShape: FeatureShape
+    public let outputShape: FeatureShape
+    public let weight: ParamRef
+    public let bias: ParamRef?
+    public let geometry: Conv2dShape   // batch = maxBatch
+    private let workspace: Conv2dWorkspace
+    private let out: BatchBuffer
+    private let gradIn: BatchBuffer?
+    private var input: UnsafePointer<Float>?
+    /// Set by a weight quantizer: the weights the convolution actually uses
+    /// (fake-quantized), and the hook that turns their gradient into the
+    /// gradient of the float weights. Nil in FP32 training.
+    public var weightTransform: WeightTransform?
+
+    public init(_ b: ArenaBuilder, name: String, input: FeatureShape, outChannels: Int, kernel: Int,
+                stride: Int = 1, padding: Int = 0, groups: Int = 1, bias: Bool = false,
+                maxBatch: Int, threads: Int, needsInputGradient: Bool = true) {
+        self.name = name
+        inputShape = input
+        geometry = Conv2dShape(batch: maxBatch, inChannels: input.channels, outChannels: outChannels,
+                               size: input.height, kernel: kernel, stride: stride, pad: padding, groups: groups)
+        precondition(input.height == input.width, "\(name): square inputs only, got \(input)")
+        outputShape = FeatureShape(outChannels, geometry.outHeight, geometry.outWidth)
+        let fanOut = outChannels * kernel * kernel / groups
+        weight = b.parameter("\(name).weight", shape: [outChannels, input.channels / groups, kernel, kernel],
+                             role: .weight, Init.kaimingNormal(fan: fanOut))
+        self.bias = bias ? b.parameter("\(name).bias", shape: [outChannels], role: .bias, Init.constant(0)) : nil
+        workspace = Conv2dWorkspace(shape: geometry, threads: threads)
+        out = BatchBuffer(outputShape, maxBatch: maxBatch)
+        gradIn = needsInputGradient ? BatchBuffer(input, maxBatch: maxBatch) : nil
+    }
+
+    public var macsPerSample: Int { geometry.colRows * geometry.colCols * geometry.outChannels }
+
+    private func shape(_ batch: Int) -> Conv2dShape {
+        var s = geometry
+        s.batch = batch
+        return s
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        input = x
+        let w = weightTransform?.forward(rt.arena.value(weight), rt: rt) ?? UnsafePointer(rt.arena.value(weight))
+        conv2dForward(shape(batch), input: x, weight: w, bias: bias.map { UnsafePointer(rt.arena.value($0)) },
+                      output: out.pointer, workspace: workspace, pool: rt.pool)
+        return out.pointer
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
+        let s = shape(batch)
+        let gw = weightTransform?.gradientBuffer ?? rt.arena.grad(weight)
+        conv2dBackwardWeights(s, input: input!, gradOutput: dy, gradWeight: gw,
+                              gradBias: bias.map { rt.arena.grad($0) }, workspace: workspace, pool: rt.pool)
+        weightTransform?.backward(into: rt.arena.grad(weight), rt: rt)
+        guard let gradIn else { return nil }
+        let w = weightTransform?.current ?? UnsafePointer(rt.arena.value(weight))
+        conv2dBackwardData(s, gradOutput: dy, weight: w, gradInput: gradIn.pointer, workspace: workspace, pool: rt.pool)
+        return gradIn.pointer
+    }
+}
+
+/// What a weight quantizer does for a layer: produce the weights used in forward,
+/// and turn the gradient with respect to them into the float weights' gradient.
+public protocol WeightTransform: AnyObject {
+    /// Computes the transformed weights from the float weights; returns them.
+    func forward(_ w: UnsafePointer<Float>, rt: Runtime) -> UnsafePointer<Float>
+    /// The transformed weights of the last forward.
+    var current: UnsafePointer<Float> { get }
+    /// Where the layer writes the gradient with respect to the transformed weights.
+    var gradientBuffer: UnsafeMutablePointer<Float> { get }
+    /// Writes the float weights' gradient (and the transform's own parameters' gradients).
+    func backward(into gradWeight: UnsafeMutablePointer<Float>, rt: Runtime)
+}
+
+/// Batch normalisation over channels, optionally fused with the ReLU that follows it.
+public final class BatchNormLayer: Layer {
+    public let name: String
+    public let inputShape: FeatureShape
+    public var outputShape: FeatureShape { inputShape }
+    public let gamma: ParamRef, beta: ParamRef
+    public let runningMean: ParamRef, runningVar: ParamRef
+    public let fuseReLU: Bool
+    public var momentum: Float = 0.1
+    public var eps: Float = 1e-5
+    private let out: BatchBuffer
+    private let gradIn: BatchBuffer
+    private let saveMean: UnsafeMutablePointer<Float>
+    private let saveInvStd: UnsafeMutablePointer<Float>
+    private var input: UnsafePointer<Float>?
+
+    public init(_ b: ArenaBuilder, name: String, shape: FeatureShape, fuseReLU: Bool, maxBatch: Int) {
+        self.name = name
+        inputShape = shape
+        self.fuseReLU = fuseReLU
+        let c = shape.channels
+        gamma = b.parameter("\(name).weight", shape: [c], role: .normScale, Init.constant(1))
+        beta = b.parameter("\(name).bias", shape: [c], role: .normShift, Init.constant(0))
+        runningMean = b.statistic("\(name).running_mean", shape: [c], initialValue: 0)
+        runningVar = b.statistic("\(name).running_var", shape: [c], initialValue: 1)
+        out = BatchBuffer(shape, maxBatch: maxBatch)
+        gradIn = BatchBuffer(shape, maxBatch: maxBatch)
+        saveMean = Tensor.allocate(c)
+        saveInvStd = Tensor.allocate(c)
+    }
+
+    deinit { saveMean.deallocate(); saveInvStd.deallocate() }
+
+    public var macsPerSample: Int { 0 }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        input = x
+        let a = rt.arena, s = inputShape
+        if rt.training {
+            batchNorm2dForwardTraining(input: x, output: out.pointer, n: batch, c: s.channels, h: s.height, w: s.width,
+                                       gamma: a.value(gamma), beta: a.value(beta),
+                                       runningMean: a.stat(runningMean), runningVar: a.stat(runningVar),
+                                       saveMean: saveMean, saveInvStd: saveInvStd, momentum: momentum, eps: eps,
+                                       fuseReLU: fuseReLU, pool: rt.pool)
+        } else {
+            batchNorm2dForwardInference(input: x, output: out.pointer, n: batch, c: s.channels, h: s.height, w: s.width,
+                                        gamma: a.value(gamma), beta: a.value(beta),
+                                        runningMean: a.stat(runningMean), runningVar: a.stat(runningVar),
+                                        eps: eps, fuseReLU: fuseReLU, pool: rt.pool)
+        }
+        return out.pointer
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
+        let a = rt.arena, s = inputShape
+        batchNorm2dBackward(input: input!, gradOutput: dy, gradInput: gradIn.pointer,
+                            n: batch, c: s.channels, h: s.height, w: s.width,
+                            gamma: a.value(gamma), saveMean: saveMean, saveInvStd: saveInvStd,
+                            gradGamma: a.grad(gamma), gradBeta: a.grad(beta),
+                            reluOutput: fuseReLU ? UnsafePointer(out.pointer) : nil, pool: rt.pool)
+        return gradIn.pointer
+    }
+}

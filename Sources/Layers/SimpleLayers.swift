@@ -1,0 +1,146 @@
+// Pooling, linear and activation layers over the engine's kernels.
+
+import TensorEngine
+
+public final class MaxPoolLayer: Layer {
+    public let inputShape: FeatureShape
+    public let outputShape: FeatureShape
+    public let kernel: Int, stride: Int, padding: Int
+    private let out: BatchBuffer
+    private let gradIn: BatchBuffer
+    private let indices: UnsafeMutablePointer<Int32>
+
+    public init(input: FeatureShape, kernel: Int, stride: Int, padding: Int = 0, maxBatch: Int) {
+        inputShape = input
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+        outputShape = FeatureShape(input.channels,
+                                   pool2dOutputSize(inputSize: input.height, kernel: kernel, stride: stride, padding: padding),
+                                   pool2dOutputSize(inputSize: input.width, kernel: kernel, stride: stride, padding: padding))
+        out = BatchBuffer(outputShape, maxBatch: maxBatch)
+        gradIn = BatchBuffer(input, maxBatch: maxBatch)
+        let n = outputShape.count * maxBatch
+        indices = UnsafeMutablePointer<Int32>.allocate(capacity: max(n, 1))
+        indices.initialize(repeating: 0, count: max(n, 1))
+    }
+
+    deinit { indices.deallocate() }
+
+    public var macsPerSample: Int { 0 }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        let s = inputShape
+        maxPool2dForward(input: x, output: out.pointer, indices: indices, n: batch, c: s.channels, h: s.height,
+                         w: s.width, kernel: kernel, stride: stride, padding: padding, pool: rt.pool)
+        return out.pointer
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
+        let s = inputShape
+        maxPool2dBackward(gradOutput: dy, indices: indices, gradInput: gradIn.pointer, n: batch, c: s.channels,
+                          h: s.height, w: s.width, kernel: kernel, stride: stride, padding: padding, pool: rt.pool)
+        return gradIn.pointer
+    }
+}
+
+public final class GlobalAvgPoolLayer: Layer {
+    public let inputShape: FeatureShape
+    public var outputShape: FeatureShape { FeatureShape(inputShape.channels, 1, 1) }
+    private let out: BatchBuffer
+    private let gradIn: BatchBuffer
+
+    public init(input: FeatureShape, maxBatch: Int) {
+        inputShape = input
+        out = BatchBuffer(FeatureShape(input.channels, 1, 1), maxBatch: maxBatch)
+        gradIn = BatchBuffer(input, maxBatch: maxBatch)
+    }
+
+    public var macsPerSample: Int { 0 }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        let s = inputShape
+        globalAvgPoolForward(input: x, output: out.pointer, n: batch, c: s.channels, h: s.height, w: s.width, pool: rt.pool)
+        return out.pointer
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
+        let s = inputShape
+        globalAvgPoolBackward(gradOutput: dy, gradInput: gradIn.pointer, n: batch, c: s.channels, h: s.height,
+                              w: s.width, pool: rt.pool)
+        return gradIn.pointer
+    }
+}
+
+/// y = x W^T + b over the flattened input, W stored [out, in] as in PyTorch.
+public final class LinearLayer: Layer {
+    public let name: String
+    public let inputShape: FeatureShape
+    public let outputShape: FeatureShape
+    public let weight: ParamRef
+    public let bias: ParamRef
+    private let out: BatchBuffer
+    private let gradIn: BatchBuffer
+    private var input: UnsafePointer<Float>?
+    public var weightTransform: WeightTransform?
+
+    public init(_ b: ArenaBuilder, name: String, input: FeatureShape, outFeatures: Int, maxBatch: Int) {
+        self.name = name
+        inputShape = input
+        outputShape = FeatureShape(outFeatures, 1, 1)
+        let fanIn = input.count
+        weight = b.parameter("\(name).weight", shape: [outFeatures, fanIn], role: .weight, Init.uniformFanIn(fanIn))
+        bias = b.parameter("\(name).bias", shape: [outFeatures], role: .bias, Init.uniformFanIn(fanIn))
+        out = BatchBuffer(outputShape, maxBatch: maxBatch)
+        gradIn = BatchBuffer(input, maxBatch: maxBatch)
+    }
+
+    public var macsPerSample: Int { inputShape.count * outputShape.channels }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        input = x
+        let w = weightTransform?.forward(rt.arena.value(weight), rt: rt) ?? UnsafePointer(rt.arena.value(weight))
+        linearForward(input: x, weight: w, bias: rt.arena.value(bias), output: out.pointer, batch: batch,
+                      inFeatures: inputShape.count, outFeatures: outputShape.channels, pool: rt.pool)
+        return out.pointer
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
+        let w = weightTransform?.current ?? UnsafePointer(rt.arena.value(weight))
+        let gw = weightTransform?.gradientBuffer ?? rt.arena.grad(weight)
+        linearBackward(input: input!, weight: w, gradOutput: dy, gradInput: gradIn.pointer, gradWeight: gw,
+                       gradBias: rt.arena.grad(bias), batch: batch, inFeatures: inputShape.count,
+                       outFeatures: outputShape.channels, pool: rt.pool)
+        weightTransform?.backward(into: rt.arena.grad(weight), rt: rt)
+        return gradIn.pointer
+    }
+}
+
+/// Layers applied one after another.
+public final class Sequential: Layer {
+    public let layers: [Layer]
+    public init(_ layers: [Layer]) {
+        precondition(!layers.isEmpty, "Sequential: no layers")
+        for (a, b) in zip(layers, layers.dropFirst()) {
+            precondition(a.outputShape.count == b.inputShape.count,
+                         "Sequential: \(a.outputShape) does not feed \(b.inputShape)")
+        }
+        self.layers = layers
+    }
+    public var inputShape: FeatureShape { layers.first!.inputShape }
+    public var outputShape: FeatureShape { layers.last!.outputShape }
+    public var macsPerSample: Int { layers.reduce(0) { $0 + $1.macsPerSample } }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        var h = x
+        for l in layers { h = UnsafePointer(l.forward(h, batch: batch, rt: rt)) }
+        return UnsafeMutablePointer(mutating: h)
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
+        var g = dy
+        for l in layers.reversed() {
+            guard let next = l.backward(g, batch: batch, rt: rt) else { return nil }
+            g = UnsafePointer(next)
+        }
+        return UnsafeMutablePointer(mutating: g)
+    }
+}
