@@ -1,0 +1,121 @@
+// The schema itself: every section and key, with type, default, range and doc.
+// Adding a key here (and reading it in RunConfig.init(values:)) is all it takes:
+// the loader, the resolved YAML and the Markdown reference follow.
+
+import Foundation
+
+private let bitsRule = ConfigRule("0, or 2 ... 32; 0 or 32 = full precision") { v in
+    if case .int(let b) = v { return LayerBits.validBits(b) }
+    return false
+}
+
+private let layerOverrideRule = ConfigRule("each 'layername:wbits:abits', bits 0 or 2 ... 32") { v in
+    if case .string(let s) = v { return LayerBits(parsing: s) != nil }
+    return false
+}
+
+private let nameRule = ConfigRule("letters, digits, '.', '_', '-'; not starting with '.'") { v in
+    guard case .string(let s) = v, let first = s.first, first != "." else { return false }
+    let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+    return s.allSatisfy { allowed.contains($0) }
+}
+
+private let nonEmptyRule = ConfigRule("not empty") { v in
+    if case .string(let s) = v { return !s.isEmpty }
+    return false
+}
+
+extension ConfigSchema {
+    /// The schema, in the order of the resolved YAML and the reference.
+    public static let sections: [ConfigSection] = [
+        ConfigSection(name: "", doc: "Run identity.", keys: [
+            .string("name", "", rule: nameRule, defaultText: "config file name without extension",
+                    "Run name; the run writes to runs/NAME/."),
+            .int("seed", 1, .between(0, 2_147_483_647),
+                 "Seed of every random stream (initialisation, data order, augmentation)."),
+        ]),
+        ConfigSection(name: "model", doc: "Network architecture.", keys: [
+            .choice("arch", ModelConfig.Arch.resnet, "cnn: small conv net; resnet: CIFAR-style ResNet."),
+            .int("depth", 20, .between(8, 1000), "ResNet depth, 6n+2 (8, 14, 20, 32, 44, 56, ...); unused by cnn."),
+            .int("width", 16, .between(1, 1024),
+                 "Channels of the first stage (cnn: width and 2*width; resnet: width, 2*width, 4*width)."),
+            .int("num_classes", 10, .between(2, 100_000), "Number of output classes."),
+            .int("in_channels", 1, .between(1, 16), "Input image channels."),
+            .int("image_size", 28, .between(8, 1024), "Input image height and width in pixels."),
+        ]),
+        ConfigSection(name: "data", doc: "Dataset, normalisation and augmentation.", keys: [
+            .choice("dataset", DataConfig.Dataset.fashionMNIST,
+                    "Dataset reader: fashion-mnist (IDX files with the standard names) or generic idx."),
+            .string("root", "/usr/share/datasets/fashion-mnist", rule: nonEmptyRule,
+                    "Directory holding the dataset files."),
+            .int("train_limit", 0, .atLeast(0), "Use only the first N training samples; 0 = all."),
+            .int("test_limit", 0, .atLeast(0), "Use only the first N test samples; 0 = all."),
+            .float("normalize_mean", 0.2860, .between(-1000, 1000), "Mean subtracted from pixels scaled to [0, 1]."),
+            .float("normalize_std", 0.3530, .above(0), "Standard deviation pixels are divided by."),
+            .int("crop_padding", 2, .between(0, 16), "Random-crop padding in pixels; 0 = no random crop."),
+            .bool("hflip", true, "Random horizontal flip during training."),
+        ]),
+        ConfigSection(name: "train", doc: "Training loop.", keys: [
+            .int("epochs", 30, .between(1, 10_000), "Training epochs (the quantized fine-tune when quant.fp32_phase_epochs > 0)."),
+            .int("batch_size", 128, .between(1, 65_536), "GLOBAL batch size, split across ranks."),
+            .int("threads", 0, .between(0, 256), "Compute threads per rank; 0 = automatic."),
+            .int("log_every_steps", 50, .atLeast(1), "Log training metrics every N steps."),
+            .int("eval_every_epochs", 1, .atLeast(1), "Evaluate on the test set every N epochs (and at the end)."),
+        ]),
+        ConfigSection(name: "optim", doc: "SGD optimizer.", keys: [
+            .float("lr", 0.1, .above(0, atMost: 10), "Peak learning rate (for the global batch)."),
+            .float("momentum", 0.9, .between(0, 0.9999), "SGD momentum; 0 = plain SGD."),
+            .bool("nesterov", true, "Nesterov momentum."),
+            .float("weight_decay", 5e-4, .between(0, 1), "L2 weight decay."),
+            .bool("decay_bn_and_bias", false, "Also apply weight decay to batch-norm parameters and biases."),
+            .float("grad_clip_norm", 0, .atLeast(0), "Clip the global gradient norm to this value; 0 = off."),
+        ]),
+        ConfigSection(name: "schedule", doc: "Learning-rate schedule (per step, after linear warm-up).", keys: [
+            .choice("kind", ScheduleConfig.Kind.cosine,
+                    "cosine: decay to min_lr_fraction*lr; step: multiply by step_gamma at step_epochs; constant."),
+            .float("warmup_epochs", 1.0, .between(0, 1000), "Linear warm-up from 0 to lr over this many epochs."),
+            .intList("step_epochs", [], .atLeast(1), "Epochs at which kind=step multiplies the lr by step_gamma; sorted, < train.epochs."),
+            .float("step_gamma", 0.1, .between(0, 1), "Factor applied at each step epoch."),
+            .float("min_lr_fraction", 0.0, .between(0, 1), "Final lr of the cosine schedule, as a fraction of lr."),
+        ]),
+        ConfigSection(name: "quant", doc: "Quantization (GDQR: Scale-Clip plus group quantization; see PAPER.md).", keys: [
+            .bool("enabled", false, "Train (or calibrate) a quantized network; false = FP32."),
+            .int("w_bits", 4, .between(2, 8), "Weight bits."),
+            .int("a_bits", 4, .between(2, 8), "Activation bits."),
+            .float("k_w", 2.0, .above(0, atMost: 100), "Weight Scale-Clip factor: T = k_w * mean|W| (initial k_g)."),
+            .float("k_a", 3.0, .above(0, atMost: 100), "Activation Scale-Clip factor: T_a = k_a * running mean|a|."),
+            .float("rho", 0.01, .above(0, atMost: 1), "Update rate of the running activation statistic."),
+            .int("groups", 4, .atLeast(1), "Groups G of contiguous output channels per layer (must divide model.width)."),
+            .bool("learn_k", true, "Learn the per-group factor k_g by gradient descent."),
+            .bool("w_full_range", false, "Weights use the full range -2^(b-1) ... 2^(b-1)-1 instead of the symmetric narrow range."),
+            .bool("w_ste_mask", false, "Zero the weight gradient outside the clip threshold (clipped STE)."),
+            .int("first_layer_bits", 8, rule: bitsRule, "Bits of the first conv (weights and input)."),
+            .int("last_layer_bits", 8, rule: bitsRule, "Bits of the last classifier layer."),
+            .int("clip_warmup_steps", 0, .atLeast(0), "Steps that clip without rounding before quantizing."),
+            .choice("mode", QuantConfig.Mode.gdqr,
+                    "gdqr; naive (per-layer min/max QAT); ptq-minmax, ptq-search (post-training); psg (grid-pulling gradient)."),
+            .int("ptq_calibration_batches", 8, .atLeast(1), "Batches used to calibrate thresholds in the ptq modes."),
+            .float("psg_lambda", 0.0, .atLeast(0), "PSG gradient scale lambda (mode psg)."),
+            .stringList("overrides", [], rule: layerOverrideRule, "Per-layer bits, e.g. [\"stage3.conv2:8:8\"]."),
+            .int("fp32_phase_epochs", 0, .atLeast(0),
+                 "When > 0: first train FP32 for this many epochs, then fine-tune quantized for train.epochs."),
+            .float("qat_lr", 0.01, .above(0, atMost: 10), "Peak learning rate of the quantized fine-tune after the FP32 phase."),
+        ]),
+        ConfigSection(name: "checkpoint", doc: "Checkpoints (written by rank 0 under runs/NAME/checkpoints/).", keys: [
+            .int("every_steps", 0, .atLeast(0), "Checkpoint every N steps; 0 = off."),
+            .int("every_epochs", 1, .atLeast(0), "Checkpoint every N epochs; 0 = off."),
+            .int("keep_last", 3, .atLeast(1), "Number of most recent checkpoints kept."),
+            .bool("keep_best", true, "Also keep the checkpoint with the best test accuracy."),
+            .int("zstd_level", 3, .between(1, 19), "zstd compression level."),
+            .bool("byte_shuffle", true, "Byte-shuffle floats before compression."),
+            .choice("nonfinite", CheckpointConfig.NonFinite.stop,
+                    "On a NaN/Inf loss or gradient: stop (keep the last good checkpoint) or skip the step."),
+        ]),
+        ConfigSection(name: "distributed", doc: "Data-parallel communication.", keys: [
+            .float("bucket_mb", 4.0, .above(0, atMost: 4096), "Gradient all-reduce bucket size in MiB."),
+            .int("sync_stats_every", 1, .atLeast(1), "All-reduce running statistics (BN, Scale-Clip) every N steps."),
+            .bool("sync_bn", false, "Synchronised batch norm (batch statistics over all ranks)."),
+            .int("checksum_every", 100, .atLeast(0), "Compare a parameter checksum across ranks every N steps; 0 = off."),
+        ]),
+    ]
+}
