@@ -35,6 +35,13 @@ public struct MPIError: Error, CustomStringConvertible {
     public let errorClass: Int32
     public let message: String
 
+    public init(function: String, code: Int32, errorClass: Int32, message: String) {
+        self.function = function
+        self.code = code
+        self.errorClass = errorClass
+        self.message = message
+    }
+
     public var description: String {
         "\(function) failed: \(message) (MPI error \(code), class \(errorClass))"
     }

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-@testable import Distributed
+import Distributed
 
 /// Single-rank semantics of LocalCommunicator, the factory and the helpers.
 final class LocalCommunicatorTests: XCTestCase {
