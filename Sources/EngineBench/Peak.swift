@@ -62,7 +62,7 @@ let flopsPerFMAIteration = 12 * 16 * 2
 
 /// Best aggregate FP32 FMA GFLOP/s over `repetitions` runs of a pure SIMD16 FMA
 /// loop on `threads` threads at once (each thread runs the same loop).
-public func peakFMAGflops(threads: Int, repetitions: Int = 5, iterations: Int = 4_000_000) -> Double {
+public func peakFMAGflops(threads: Int, repetitions: Int = 15, iterations: Int = 1_000_000) -> Double {
     let pool = benchPool(threads: threads)
     let t = pool?.threads ?? 1
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: t)

@@ -87,8 +87,9 @@ func gemmBlocked(transA: Bool, transB: Bool, m0: Int, m1: Int, n0: Int, n1: Int,
     let tileFloats = mr * nr
     // Sections rounded to 16 floats (64 bytes) to keep every panel aligned.
     let aSize = (aFloats + 15) & ~15, bSize = (bFloats + 15) & ~15
-    let ws = gemmWorkspace(floats: aSize + bSize + tileFloats)
+    let ws = gemmWorkspace(floats: aSize + bSize + tileFloats + gemmPackScratchFloats)
     let aBuf = ws, bBuf = ws + aSize, tile = ws + aSize + bSize
+    let scratch = UnsafeMutableRawPointer(tile + tileFloats)
 
     var jc = n0
     while jc < n1 {
@@ -98,12 +99,12 @@ func gemmBlocked(transA: Bool, transB: Bool, m0: Int, m1: Int, n0: Int, n1: Int,
             let kc = min(gemmKC, k - pc)
             let betaBlock: Float = pc == 0 ? beta : 1
             if !directB {
-                gemmPackB(transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc, dst: bBuf)
+                gemmPackB(transB: transB, b: b, ldb: ldb, p0: pc, j0: jc, kc: kc, nc: nc, dst: bBuf, scratch: scratch)
             }
             var ic = m0
             while ic < m1 {
                 let mc = min(gemmMC, m1 - ic)
-                gemmPackA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc, dst: aBuf)
+                gemmPackA(transA: transA, a: a, lda: lda, i0: ic, p0: pc, mc: mc, kc: kc, dst: aBuf, scratch: scratch)
                 var jr = 0
                 while jr < nc {
                     let cols = min(nr, nc - jr)
@@ -114,7 +115,7 @@ func gemmBlocked(transA: Bool, transB: Bool, m0: Int, m1: Int, n0: Int, n1: Int,
                     } else if cols == nr {
                         bPanel = b + pc * ldb + jc + jr; bStride = ldb
                     } else {
-                        gemmPackB(transB: false, b: b, ldb: ldb, p0: pc, j0: jc + jr, kc: kc, nc: cols, dst: bBuf)
+                        gemmPackB(transB: false, b: b, ldb: ldb, p0: pc, j0: jc + jr, kc: kc, nc: cols, dst: bBuf, scratch: scratch)
                         bPanel = UnsafePointer(bBuf); bStride = nr
                     }
                     var ir = 0

@@ -12,7 +12,7 @@ import Glibc
 
 /// Packs op(A)[i0..<i0+mc][p0..<p0+kc] into MR-row micro-panels at dst.
 func gemmPackA(transA: Bool, a: UnsafePointer<Float>, lda: Int, i0: Int, p0: Int,
-               mc: Int, kc: Int, dst: UnsafeMutablePointer<Float>) {
+               mc: Int, kc: Int, dst: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) {
     let mr = gemmMR
     var d = dst
     var i = 0
@@ -35,10 +35,22 @@ func gemmPackA(transA: Bool, a: UnsafePointer<Float>, lda: Int, i0: Int, p0: Int
                 }
             }
         } else {
-            // op(A)[i][p] = a[i * lda + p]: read each row contiguously.
+            // op(A)[i][p] = a[i * lda + p]: read each row contiguously; full panels
+            // go 16 k steps at a time through an in-register 8 x 16 transpose.
+            var p = 0
+            if rows == mr {
+                let src = a + (i0 + i) * lda + p0
+                while p + 16 <= kc {
+                    let v = scratch.assumingMemoryBound(to: SIMD16<Float>.self)
+                    for r in 0..<mr { v[r] = gemmLoad(src + r * lda + p) }
+                    gemmTransposeRounds(v, count: mr, out: d + p * mr)
+                    p += 16
+                }
+            }
+            let pDone = p
             for r in 0..<rows {
                 let src = a + (i0 + i + r) * lda + p0
-                for p in 0..<kc { d[p * mr + r] = src[p] }
+                for p in pDone..<kc { d[p * mr + r] = src[p] }
             }
             if rows < mr {
                 for p in 0..<kc { for r in rows..<mr { d[p * mr + r] = 0 } }
@@ -51,7 +63,7 @@ func gemmPackA(transA: Bool, a: UnsafePointer<Float>, lda: Int, i0: Int, p0: Int
 
 /// Packs op(B)[p0..<p0+kc][j0..<j0+nc] into NR-column micro-panels at dst.
 func gemmPackB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, p0: Int, j0: Int,
-               kc: Int, nc: Int, dst: UnsafeMutablePointer<Float>) {
+               kc: Int, nc: Int, dst: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) {
     let nr = gemmNR
     var d = dst
     var j = 0
@@ -76,6 +88,15 @@ func gemmPackB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, p0: Int, j0: Int
             // op(B)[p][j] = b[j * ldb + p]: a transpose; go 16 k steps at a time so
             // each source row is read contiguously and writes stay in a few lines.
             var p = 0
+            if cols == nr {
+                while p + 16 <= kc {
+                    let v = scratch.assumingMemoryBound(to: SIMD16<Float>.self)
+                    let src = b + (j0 + j) * ldb + p0 + p
+                    for c in 0..<nr { v[c] = gemmLoad(src + c * ldb) }
+                    gemmTransposeRounds(v, count: nr, out: d + p * nr)
+                    p += 16
+                }
+            }
             while p < kc {
                 let steps = min(16, kc - p)
                 for c in 0..<cols {
@@ -92,6 +113,32 @@ func gemmPackB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, p0: Int, j0: Int
         j += nr
     }
 }
+
+/// Transposes `count` rows of 16 (count = 8 or 32) held at v into 16 rows of
+/// `count`, written contiguously at out. Each round is a perfect shuffle (row 2i's
+/// and 2i+1's even lanes to row i, odd lanes to row i + count/2), which rotates
+/// the element address right by one bit; four rounds move the 4 column bits
+/// above the row bits, i.e. transpose. v (2 * count vectors) is clobbered.
+@inline(__always)
+func gemmTransposeRounds(_ v: UnsafeMutablePointer<SIMD16<Float>>, count: Int,
+                         out: UnsafeMutablePointer<Float>) {
+    let half = count / 2
+    var src = v, dst = v + count
+    for round in 0..<4 {
+        let target = round == 3 ? UnsafeMutableRawPointer(out).assumingMemoryBound(to: SIMD16<Float>.self) : dst
+        for i in 0..<half {
+            let x = src[2 * i], y = src[2 * i + 1]
+            let lo = SIMD16<Float>(lowHalf: x.evenHalf, highHalf: y.evenHalf)
+            let hi = SIMD16<Float>(lowHalf: x.oddHalf, highHalf: y.oddHalf)
+            UnsafeMutableRawPointer(target + i).storeBytes(of: lo, as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(target + i + half).storeBytes(of: hi, as: SIMD16<Float>.self)
+        }
+        swap(&src, &dst)
+    }
+}
+
+/// Floats of scratch the packing routines need (two sets of 32 SIMD16 vectors).
+let gemmPackScratchFloats = 2 * 32 * 16
 
 // MARK: - Per-thread workspace
 
