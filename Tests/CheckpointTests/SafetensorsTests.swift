@@ -185,6 +185,36 @@ final class SafetensorsTests: XCTestCase {
         assertReadFails(url, ["tensor 'step'", "out of bounds"])
     }
 
+    /// A file written by the reference Python package (safetensors.numpy.save_file):
+    /// {"z": arange(6, float32).reshape(2, 3), "a": [1, 2, 3] int64}, metadata {"k": "v"}.
+    func testReadsFileWrittenByReferenceImplementation() throws {
+        let hex = [
+            "90000000000000007b225f5f6d657461646174615f5f223a7b226b223a2276227d2c2261223a7b226474797065223a22",
+            "493634222c227368617065223a5b335d2c22646174615f6f666673657473223a5b302c32345d7d2c227a223a7b226474",
+            "797065223a22463332222c227368617065223a5b322c335d2c22646174615f6f666673657473223a5b32342c34385d7d",
+            "7d20202020202020010000000000000002000000000000000300000000000000000000000000803f0000004000004040",
+            "000080400000a040",
+        ].joined()
+        var bytes = [UInt8]()
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            bytes.append(UInt8(hex[i..<j], radix: 16)!)
+            i = j
+        }
+        let url = dir.appendingPathComponent("from-python.safetensors")
+        try Data(bytes).write(to: url)
+        let (t, meta) = try SafetensorsFile.readWithMetadata(url)
+        XCTAssertEqual(meta, ["k": "v"])
+        XCTAssertEqual(t["z"]?.shape, [2, 3])
+        XCTAssertEqual(t["z"]?.floats, [0, 1, 2, 3, 4, 5])
+        XCTAssertEqual(t["a"]?.dtype, .I64)
+        XCTAssertEqual(t["a"]?.int64s, [1, 2, 3])
+        // and the writer produces the same bytes for the same content
+        let again = try SafetensorsFile.encode(tensors: [t["z"]!, t["a"]!], metadata: meta)
+        XCTAssertEqual(again, bytes)
+    }
+
     func testMissingFile() {
         assertReadFails(dir.appendingPathComponent("absent.safetensors"), ["missing file"])
     }
