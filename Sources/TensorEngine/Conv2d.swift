@@ -115,8 +115,13 @@ public final class Conv2dWorkspace {
 
     @inline(__always) func col(_ t: Int) -> UnsafeMutablePointer<Float> { col + t * colStride }
 
+    /// Buffers do not depend on the batch, so a workspace serves any batch up to
+    /// the one it was sized for (an evaluation's smaller last batch, say).
     func check(_ s: Conv2dShape, _ pool: ThreadPool?) {
-        precondition(s == shape, "Conv2dWorkspace: sized for \(shape), used for \(s)")
+        var sameBatch = s
+        sameBatch.batch = shape.batch
+        precondition(sameBatch == shape && s.batch <= shape.batch,
+                     "Conv2dWorkspace: sized for \(shape), used for \(s)")
         precondition((pool?.threads ?? 1) <= threads,
                      "Conv2dWorkspace: sized for \(threads) threads, pool has \(pool!.threads)")
     }

@@ -1,0 +1,71 @@
+// The one folder a run writes (runs/NAME): the resolved config, metrics.jsonl,
+// summary.json and the exported models. Nothing is written anywhere else.
+
+import Foundation
+
+public struct TrainerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+public final class RunFolder {
+    public let path: String
+    private var metrics: FileHandle?
+
+    public init(path: String) throws {
+        self.path = path
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw TrainerError("cannot create run folder \(path): \(error.localizedDescription)")
+        }
+    }
+
+    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// Writes `text` to `name` atomically (temporary file, then rename).
+    public func write(_ name: String, _ text: String) throws {
+        do {
+            try text.write(toFile: file(name), atomically: true, encoding: .utf8)
+        } catch {
+            throw TrainerError("cannot write \(file(name)): \(error.localizedDescription)")
+        }
+    }
+
+    /// Appends one JSON object as a line of metrics.jsonl (created on first use, truncated per run).
+    public func appendMetrics(_ record: [String: Any]) throws {
+        if metrics == nil {
+            let p = file("metrics.jsonl")
+            FileManager.default.createFile(atPath: p, contents: nil)
+            guard let h = FileHandle(forWritingAtPath: p) else { throw TrainerError("cannot open \(p) for writing") }
+            metrics = h
+        }
+        metrics!.write(Data((JSON.line(record) + "\n").utf8))
+    }
+
+    deinit { try? metrics?.close() }
+}
+
+/// Minimal JSON output with sorted keys, so files diff cleanly between runs.
+public enum JSON {
+    public static func line(_ object: [String: Any]) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: sanitize(object), options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public static func pretty(_ object: [String: Any]) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: sanitize(object), options: [.sortedKeys, .prettyPrinted])
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    /// JSON has no NaN or infinity: such values are written as null.
+    private static func sanitize(_ v: Any) -> Any {
+        switch v {
+        case let d as Double: return d.isFinite ? d : NSNull()
+        case let f as Float: return f.isFinite ? Double(f) : NSNull()
+        case let o as [String: Any]: return o.mapValues(sanitize)
+        case let a as [Any]: return a.map(sanitize)
+        default: return v
+        }
+    }
+}

@@ -1,0 +1,50 @@
+// `gdqr-train` and `gdqr train`: the same options, parsed once, run here.
+
+import ArgumentParser
+import Foundation
+import Distributed
+
+public struct TrainCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model from a YAML config (data-parallel under mpirun).")
+
+    @Option(name: .long, help: "The YAML experiment config.")
+    var config: String
+
+    @Option(name: .customLong("set"), help: "Override a config key: section.key=value (repeatable).")
+    var overrides: [String] = []
+
+    @Option(name: .long, help: "The run folder (default runs/NAME).")
+    var out: String?
+
+    @Option(name: .customLong("init-from"), help: "Initial float weights (.safetensors), matched by name.")
+    var initFrom: String?
+
+    @Option(name: .long, help: "Random seed (overrides the config's seed).")
+    var seed: Int?
+
+    @Flag(name: .long, help: "Print nothing but errors.")
+    var quiet = false
+
+    public init() {}
+
+    public func run() throws {
+        let comm: Communicator
+        do { comm = try CommunicatorFactory.make() } catch {
+            throw TrainerError("cannot start MPI: \(error)")
+        }
+        let code: Int32 = runOrAbort(comm) {
+            var sets = overrides
+            if let seed { sets.append("seed=\(seed)") }
+            let cfg = try ConfigLoader.load(path: config, overrides: sets)
+            var options = TrainOptions(outDir: out, initFrom: initFrom)
+            options.quiet = quiet
+            let session = try TrainingSession(config: cfg, comm: comm, options: options)
+            _ = try session.run()
+            return 0
+        }
+        try comm.finalize()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
