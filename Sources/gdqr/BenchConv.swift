@@ -1,6 +1,35 @@
 import ArgumentParser
+import EngineBench
+import TensorEngine
 
 struct BenchConv: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "conv")
-    func run() throws { throw ValidationError("not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "conv",
+        abstract: "ResNet-20 convolutions (1x28x28 input): forward, backward-data, backward-weights GFLOP/s.")
+
+    @Flag(help: "One JSON object per line.")
+    var json = false
+
+    @Option(help: "Threads for the multi-threaded run (default: GDQR_THREADS or all cores); 1 thread is always measured.")
+    var threads: Int?
+
+    @Option(help: "Batch size.")
+    var batch = 128
+
+    @Option(help: "Timed runs per kernel; the best is reported.")
+    var repetitions = 5
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be >= 1") }
+        if batch < 1 || repetitions < 1 { throw ValidationError("--batch and --repetitions must be >= 1") }
+    }
+
+    func run() throws {
+        let n = threads ?? Engine.defaultThreads
+        let counts = n > 1 ? [1, n] : [1]
+        if !json { print(BenchResult.textHeader) }
+        runConvBench(threadCounts: counts, batch: batch, repetitions: repetitions) { r in
+            print(json ? r.jsonLine : r.textLine)
+        }
+    }
 }

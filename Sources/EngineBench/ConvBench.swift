@@ -1,0 +1,113 @@
+// Convolution benchmark: the convolutions of ResNet-20 on 1x28x28 input.
+//
+// Every distinct convolution is timed in forward, backward-data and
+// backward-weights (best of several runs, each run at least `minSeconds`), and
+// reported as GFLOP/s = 2 * batch * Cout * OH * OW * Cin/groups * kH * kW / time
+// against the FMA peak measured for the same thread count. The total line
+// weights each distinct convolution by how often the network uses it:
+// stem 1->16 @28 (1); stage 1: 16->16 @28 (6); stage 2: 16->32 s2 (1),
+// 32->32 @14 (5), 1x1 s2 projection 16->32 (1); stage 3 likewise at 64 @7.
+
+import TensorEngine
+
+public struct ConvBenchCase: Sendable {
+    public var name: String
+    public var shape: Conv2dShape
+    /// How many convolutions of this shape ResNet-20 has.
+    public var countInNetwork: Int
+}
+
+/// The distinct convolutions of ResNet-20 (channels 16/32/64) on 1x28x28 input.
+public func resnet20ConvCases(batch: Int) -> [ConvBenchCase] {
+    func c(_ name: String, _ cin: Int, _ cout: Int, _ size: Int, _ k: Int, _ stride: Int, _ count: Int) -> ConvBenchCase {
+        ConvBenchCase(name: name, shape: Conv2dShape(batch: batch, inChannels: cin, outChannels: cout, size: size,
+                                                     kernel: k, stride: stride, pad: k / 2), countInNetwork: count)
+    }
+    return [
+        c("stem 1->16 28 k3", 1, 16, 28, 3, 1, 1),
+        c("16->16 28 k3", 16, 16, 28, 3, 1, 6),
+        c("16->32 28 k3s2", 16, 32, 28, 3, 2, 1),
+        c("32->32 14 k3", 32, 32, 14, 3, 1, 5),
+        c("16->32 28 k1s2", 16, 32, 28, 1, 2, 1),
+        c("32->64 14 k3s2", 32, 64, 14, 3, 2, 1),
+        c("64->64 7 k3", 64, 64, 7, 3, 1, 5),
+        c("32->64 14 k1s2", 32, 64, 14, 1, 2, 1),
+    ]
+}
+
+/// Best seconds per call of `body` over `repetitions` runs of at least `minSeconds` each.
+func convBestTime(repetitions: Int, minSeconds: Double, _ body: () -> Void) -> Double {
+    body()  // warm-up: page in buffers, wake the pool
+    var best = Double.infinity
+    for _ in 0..<max(1, repetitions) {
+        var calls = 0
+        let start = benchSeconds()
+        var elapsed = 0.0
+        repeat {
+            body()
+            calls += 1
+            elapsed = benchSeconds() - start
+        } while elapsed < minSeconds
+        best = min(best, elapsed / Double(calls))
+    }
+    return best
+}
+
+/// Times forward, backward-data and backward-weights of every ResNet-20 convolution at each
+/// thread count, plus one "conv_resnet20_total" line per thread count (all three passes,
+/// each convolution weighted by its count in the network).
+public func runConvBench(threadCounts: [Int], batch: Int = 128, repetitions: Int = 5, minSeconds: Double = 0.05,
+                         report: (BenchResult) -> Void) {
+    let cases = resnet20ConvCases(batch: batch)
+    for threads in threadCounts {
+        let peak = peakFMAGflops(threads: threads)
+        let pool = benchPool(threads: threads)
+        let t = pool?.threads ?? 1
+        var totalFlops = 0.0, totalSeconds = 0.0
+        var passFlops = [0.0, 0.0, 0.0], passSeconds = [0.0, 0.0, 0.0]
+        for cs in cases {
+            let s = cs.shape
+            let x = filled(s.inputCount, 0.5), w = filled(s.weightCount, 0.25), b = filled(s.outChannels, 0.1)
+            let y = filled(s.outputCount, 0), dy = filled(s.outputCount, 0.75), dx = filled(s.inputCount, 0)
+            let dw = filled(s.weightCount, 0), db = filled(s.outChannels, 0)
+            defer { for p in [x, w, b, y, dy, dx, dw, db] { p.deallocate() } }
+            let ws = Conv2dWorkspace(shape: s, threads: t)
+            let times = [
+                convBestTime(repetitions: repetitions, minSeconds: minSeconds) {
+                    conv2dForward(s, input: x, weight: w, bias: b, output: y, workspace: ws, pool: pool)
+                },
+                convBestTime(repetitions: repetitions, minSeconds: minSeconds) {
+                    conv2dBackwardData(s, gradOutput: dy, weight: w, gradInput: dx, workspace: ws, pool: pool)
+                },
+                convBestTime(repetitions: repetitions, minSeconds: minSeconds) {
+                    conv2dBackwardWeights(s, input: x, gradOutput: dy, gradWeight: dw, gradBias: db, workspace: ws, pool: pool)
+                },
+            ]
+            let names = ["conv_forward", "conv_backward_data", "conv_backward_weights"]
+            for (i, name) in names.enumerated() {
+                report(BenchResult(bench: name, shape: cs.name, threads: t, gflops: s.flops / times[i] / 1e9,
+                                   peakGflops: peak, extra: [("ms", fmt(times[i] * 1e3, 3)),
+                                                             ("count", "\(cs.countInNetwork)")]))
+                passFlops[i] += Double(cs.countInNetwork) * s.flops
+                passSeconds[i] += Double(cs.countInNetwork) * times[i]
+            }
+            totalFlops += Double(cs.countInNetwork) * s.flops * 3
+            totalSeconds += Double(cs.countInNetwork) * (times[0] + times[1] + times[2])
+        }
+        let passNames = ["conv_resnet20_forward", "conv_resnet20_backward_data", "conv_resnet20_backward_weights"]
+        for i in 0..<3 {
+            report(BenchResult(bench: passNames[i], shape: "resnet20 n\(batch)", threads: t,
+                               gflops: passFlops[i] / passSeconds[i] / 1e9, peakGflops: peak,
+                               extra: [("ms", fmt(passSeconds[i] * 1e3, 2))]))
+        }
+        report(BenchResult(bench: "conv_resnet20_total", shape: "resnet20 n\(batch) fwd+bwd", threads: t,
+                           gflops: totalFlops / totalSeconds / 1e9, peakGflops: peak,
+                           extra: [("ms", fmt(totalSeconds * 1e3, 2))]))
+    }
+}
+
+private func filled(_ count: Int, _ scale: Float) -> UnsafeMutablePointer<Float> {
+    let p = Tensor.allocate(count)
+    for i in 0..<count { p[i] = scale * Float((i * 7919) % 211) / 211 - scale / 2 }
+    return p
+}
