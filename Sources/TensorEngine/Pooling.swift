@@ -5,7 +5,8 @@
 // floor((size + 2*padding - kernel) / stride) + 1 (PyTorch, ceil_mode = false).
 // Padding must be at most kernel / 2, so no window lies entirely in padding.
 // Max pool index = y * w + x inside the input plane (PyTorch's convention); the
-// first maximum in row-major window order wins; padding never wins.
+// first maximum in row-major window order wins; padding never wins. NaN inputs
+// are skipped like -infinity (PyTorch would propagate them).
 // Each plane (n, c) is processed by one thread and backward scatters run in a
 // fixed order inside the plane, so results do not depend on the thread count.
 
@@ -42,11 +43,10 @@ public func maxPool2dForward(input: UnsafePointer<Float>, output: UnsafeMutableP
                     var best = -Float.infinity, bestIndex = ya * w + xa
                     for y in ya..<yb {
                         let row = src + y * w
-                        for x in xa..<xb where row[x] > best || row[x].isNaN {
-                            best = row[x]; bestIndex = y * w + x
-                            if best.isNaN { break }
+                        for x in xa..<xb {
+                            let v = row[x]
+                            if v > best { best = v; bestIndex = y * w + x }
                         }
-                        if best.isNaN { break }
                     }
                     dst[oy * ow + ox] = best
                     idx[oy * ow + ox] = Int32(truncatingIfNeeded: bestIndex)
