@@ -50,7 +50,8 @@ public enum ConfigSchema {
     /// (key, type, default, range / choices, description).
     public static func markdownReference() -> String {
         func cell(_ s: String) -> String {
-            s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+            s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "*", with: "\\*")
+                .replacingOccurrences(of: "\n", with: " ")
         }
         var out = "Every key is optional; a missing key takes its default. Unknown keys are errors. "
             + "Override any key on the command line with `--set section.key=value` (repeatable).\n"
@@ -60,7 +61,7 @@ public enum ConfigSchema {
             out += "| key | type | default | range / choices | description |\n"
             out += "|---|---|---|---|---|\n"
             for k in s.keys {
-                let def = k.defaultText ?? "`\(ConfigFormat.scalar(k.defaultValue))`"
+                let def = k.defaultText.map { "(\($0))" } ?? "`\(ConfigFormat.scalar(k.defaultValue))`"
                 let constraint = k.constraintText
                 out += "| `\(s.path(of: k.name))` | \(k.type.name) | \(cell(def)) | "
                     + "\(constraint.isEmpty ? "" : cell(constraint)) | \(cell(k.doc)) |\n"

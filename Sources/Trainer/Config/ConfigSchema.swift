@@ -100,7 +100,9 @@ public struct ConfigRange: Equatable, Sendable {
 
     /// "1 ... 65536", ">= 0", "> 0", "> 0, <= 10".
     public func text(integer: Bool) -> String {
-        func f(_ x: Double) -> String { integer ? String(Int(x)) : ConfigFormat.float(x) }
+        func f(_ x: Double) -> String {
+            integer || (x == x.rounded() && abs(x) < 1e15) ? String(Int(x)) : ConfigFormat.float(x)
+        }
         switch (min, max) {
         case let (lo?, hi?) where !minExclusive && !maxExclusive: return "\(f(lo)) ... \(f(hi))"
         case let (lo?, hi?): return "\(minExclusive ? ">" : ">=") \(f(lo)), \(maxExclusive ? "<" : "<=") \(f(hi))"
