@@ -21,6 +21,9 @@
 @usableFromInline let gemmNC = 1024
 /// Largest m for which a non-transposed B is read in place rather than packed.
 @usableFromInline let gemmDirectBMaxM = 96
+/// A.B^T with m <= this and k >= gemmDotMinK runs as dot products (GemmDotKernel.swift).
+@usableFromInline let gemmDotMaxM = 96
+@usableFromInline let gemmDotMinK = 384
 
 public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                  alpha: Float, a: UnsafePointer<Float>, lda: Int,
@@ -34,6 +37,21 @@ public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         return
     }
     let threads = pool?.threads ?? 1
+    // Chosen from the whole problem's shape, never a thread's share, so the
+    // arithmetic (and the bits) do not depend on the thread count.
+    if !transA && transB && m <= gemmDotMaxM && k >= gemmDotMinK {
+        let nChunks = (n + 15) / 16
+        if let pool, pool.threads > 1, nChunks > 1 {
+            pool.parallelFor(nChunks) { r, _ in
+                gemmDotABt(m0: 0, m1: m, n0: r.lowerBound * 16, n1: min(n, r.upperBound * 16), k: k,
+                           alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            }
+        } else {
+            gemmDotABt(m0: 0, m1: m, n0: 0, n1: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                       beta: beta, c: c, ldc: ldc)
+        }
+        return
+    }
     let nTiles = (n + gemmNR - 1) / gemmNR
     let mTiles = (m + gemmMR - 1) / gemmMR
     if threads == 1 || (nTiles < 2 && mTiles < 2) {

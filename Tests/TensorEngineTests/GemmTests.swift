@@ -121,6 +121,18 @@ final class GemmTests: XCTestCase {
         check(Case(transA: true, transB: false, m: 3, n: 7, k: 0, alpha: 1, beta: 0, pad: 0), pool: nil, nanC: true)
     }
 
+    func testDotPathAllPools() {
+        // A.B^T with few rows and long k takes the dot-product path; edges in m, n and k.
+        for (m, n, k) in [(16, 144, 784), (7, 50, 401), (21, 33, 1000)] {
+            let t = Case(transA: false, transB: true, m: m, n: n, k: k, alpha: 1.25, beta: 0.5, pad: 2)
+            let s = check(t, pool: nil), p2 = check(t, pool: GemmTests.pool2), p3 = check(t, pool: GemmTests.pool3)
+            XCTAssertEqual(s.map(\.bitPattern), p2.map(\.bitPattern))
+            XCTAssertEqual(s.map(\.bitPattern), p3.map(\.bitPattern))
+            var z = t; z.beta = 0
+            check(z, pool: nil, nanC: true)
+        }
+    }
+
     func testDeterministic() {
         for transA in [false, true] { for transB in [false, true] {
             let t = Case(transA: transA, transB: transB, m: 129, n: 300, k: 517, alpha: 0.7, beta: 0.3, pad: 1)
