@@ -124,6 +124,7 @@ final class ConfigTests: XCTestCase {
         assertError("train:\n  epochs: many\n", kind: .wrongType,
                     ["config.yaml:2: 'train.epochs' = many is not an integer"])
         assertError("train:\n  epochs: 2.5\n", kind: .wrongType, ["'train.epochs' = 2.5 is not an integer"])
+        assertError("train:\n  epochs: \"30\"\n", kind: .wrongType, ["'train.epochs' = \"30\" is not an integer"])
         assertError("optim:\n  nesterov: 1\n", kind: .wrongType, ["'optim.nesterov' = 1 is not a bool"])
         assertError("optim:\n  lr: .nan\n", kind: .wrongType, ["'optim.lr' = .nan is not a number"])
         assertError("optim:\n  lr:\n", kind: .wrongType, ["'optim.lr' has no value; expected a number"])
@@ -146,7 +147,7 @@ final class ConfigTests: XCTestCase {
         assertError("schedule:\n  step_epochs: [0, 3]\n", kind: .outOfRange,
                     ["'schedule.step_epochs' = [0, 3] has element 0 that is out of range (>= 1)"])
         assertError("quant:\n  overrides: [\"conv1:9\"]\n", kind: .outOfRange,
-                    ["'quant.overrides' = [conv1:9] has element \"conv1:9\" that is not allowed"])
+                    ["'quant.overrides' = [\"conv1:9\"] has element \"conv1:9\" that is not allowed"])
         assertError("name: ../escape\n", kind: .outOfRange, ["'name' = ../escape is not allowed"])
     }
 

@@ -198,7 +198,7 @@ struct Resolution {
     /// The value as written, for error messages.
     static func display(_ node: Node) -> String {
         switch node {
-        case .scalar(let s): return s.string.isEmpty ? "\"\"" : s.string
+        case .scalar(let s): return s.style == .plain && !s.string.isEmpty ? s.string : "\"\(s.string)\""
         case .sequence(let seq): return "[" + seq.map(display).joined(separator: ", ") + "]"
         case .mapping: return "a mapping"
         @unknown default: return "\(node)"

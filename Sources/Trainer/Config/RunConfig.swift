@@ -149,27 +149,28 @@ public struct DistributedConfig: Equatable, Sendable {
     public var checksumEvery: Int
 }
 
-/// A fully resolved and validated run configuration.
+/// A fully resolved and validated run configuration. Immutable, so `yaml` and `hash`
+/// always describe the settings; make a variant with `ConfigLoader.load(..., overrides:)`.
 public struct RunConfig: Equatable, Sendable, CustomStringConvertible {
-    public var name: String
-    public var seed: Int
-    public var model: ModelConfig
-    public var data: DataConfig
-    public var train: TrainConfig
-    public var optim: OptimConfig
-    public var schedule: ScheduleConfig
-    public var quant: QuantConfig
-    public var checkpoint: CheckpointConfig
-    public var distributed: DistributedConfig
+    public let name: String
+    public let seed: Int
+    public let model: ModelConfig
+    public let data: DataConfig
+    public let train: TrainConfig
+    public let optim: OptimConfig
+    public let schedule: ScheduleConfig
+    public let quant: QuantConfig
+    public let checkpoint: CheckpointConfig
+    public let distributed: DistributedConfig
 
     /// The file the config came from (or the source name given to `load(yaml:)`). Not part of `==` or the hash.
-    public var sourcePath: String
+    public let sourcePath: String
     /// Every key's resolved value by path ("optim.lr", "seed").
-    public var values: [String: ConfigValue]
+    public let values: [String: ConfigValue]
     /// The resolved config as canonical YAML: every key, defaults included, schema order.
-    public var yaml: String
+    public let yaml: String
     /// 64-bit FNV-1a of `yaml`.
-    public var hash: UInt64
+    public let hash: UInt64
 
     public var resolvedYAML: String { yaml }
     /// `hash` as 16 lowercase hex digits.
