@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-swift build -c release
-swift test -c release 2>&1 | tee /tmp/gdqr-swift-test.log
+swift build -c release -Xswiftc -enable-testing
+swift test -c release -Xswiftc -enable-testing 2>&1 | tee /tmp/gdqr-swift-test.log
 
 passed=0; failed=0
 for script in Tests/scripts/*.sh; do

@@ -7,6 +7,7 @@ import TensorEngine
 import Layers
 import Datasets
 import Distributed
+import Checkpoint
 
 public struct TrainOptions {
     public var outDir: String?
@@ -71,7 +72,7 @@ public final class TrainingSession {
         } else {
             folder = nil
         }
-        if let path = options.initFrom { try ModelIO.load(net.arena, from: path) }
+        if let path = options.initFrom { try ArenaSafetensors.load(net.arena, from: path) }
         try broadcastState()
     }
 
@@ -147,7 +148,7 @@ public final class TrainingSession {
             "model": net.spec.description, "parameters": net.arena.parameterCount,
         ]
         if let folder {
-            try ModelIO.save(net.arena, to: folder.file("model-fp32.safetensors"),
+            try ArenaSafetensors.save(net.arena, to: folder.file("model-fp32.safetensors"),
                              metadata: ["config_hash": c.hashHex, "model": net.spec.description])
             try folder.write("summary.json", JSON.pretty(summary))
         }
