@@ -1,0 +1,1 @@
+// GDQR: Scale-Clip and group quantization (in progress)

@@ -1,0 +1,3 @@
+import XCTest
+import GDQR
+final class GDQRModuleTests: XCTestCase { func testLinks() {} }
