@@ -21,7 +21,8 @@ public final class Conv2dLayer: Layer {
 
     public init(_ b: ArenaBuilder, name: String, input: FeatureShape, outChannels: Int, kernel: Int,
                 stride: Int = 1, padding: Int = 0, groups: Int = 1, bias: Bool = false,
-                maxBatch: Int, threads: Int, needsInputGradient: Bool = true) {
+                maxBatch: Int, threads: Int, needsInputGradient: Bool = true,
+                policy: QuantizationPolicy? = nil, position: LayerPosition = .middle) {
         self.name = name
         inputShape = input
         geometry = Conv2dShape(batch: maxBatch, inChannels: input.channels, outChannels: outChannels,
@@ -32,6 +33,7 @@ public final class Conv2dLayer: Layer {
         weight = b.parameter("\(name).weight", shape: [outChannels, input.channels / groups, kernel, kernel],
                              role: .weight, Init.kaimingNormal(fan: fanOut))
         self.bias = bias ? b.parameter("\(name).bias", shape: [outChannels], role: .bias, Init.constant(0)) : nil
+        weightTransform = policy?.weightTransform(layer: name, weight: weight, builder: b, position: position)
         workspace = Conv2dWorkspace(shape: geometry, threads: threads)
         out = BatchBuffer(outputShape, maxBatch: maxBatch)
         gradIn = needsInputGradient ? BatchBuffer(input, maxBatch: maxBatch) : nil

@@ -23,6 +23,8 @@ public final class Runtime {
     public let arena: ParameterArena
     public let pool: ThreadPool?
     public var training: Bool = true
+    /// The global training step, for quantizers with warm-up phases.
+    public var step: Int = 0
 
     public init(arena: ParameterArena, pool: ThreadPool?) {
         self.arena = arena

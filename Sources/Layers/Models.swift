@@ -30,13 +30,16 @@ public final class Network {
 
     /// Builds the model for batches of up to `maxBatch` on `threads` threads;
     /// parameters are initialised from `seed`.
-    public init(_ spec: ModelSpec, maxBatch: Int, threads: Int, seed: UInt64) {
+    /// With a quantization `policy`, every conv/linear gets the policy's weight
+    /// transform and every activation feeding one of them its activation quantizer.
+    public init(_ spec: ModelSpec, maxBatch: Int, threads: Int, seed: UInt64, policy: QuantizationPolicy? = nil) {
         self.spec = spec
         self.maxBatch = maxBatch
         let b = ArenaBuilder()
+        let build = Builder(b: b, maxBatch: maxBatch, threads: threads, policy: policy)
         switch spec.arch {
-        case .resnet: body = Network.resnet(b, spec, maxBatch: maxBatch, threads: threads)
-        case .cnn: body = Network.cnn(b, spec, maxBatch: maxBatch, threads: threads)
+        case .resnet: body = build.resnet(spec)
+        case .cnn: body = build.cnn(spec)
         }
         arena = ParameterArena(b, seed: seed)
         gradLogits = Tensor.allocate(maxBatch * spec.numClasses)
@@ -62,51 +65,79 @@ public final class Network {
         return r
     }
 
-    static func resnet(_ b: ArenaBuilder, _ s: ModelSpec, maxBatch: Int, threads: Int) -> Sequential {
+}
+
+/// Builds the layer lists, asking the quantization policy (if any) at each layer.
+struct Builder {
+    let b: ArenaBuilder
+    let maxBatch: Int
+    let threads: Int
+    let policy: QuantizationPolicy?
+
+    func conv(_ name: String, _ input: FeatureShape, _ out: Int, kernel: Int = 3, stride: Int = 1,
+              padding: Int = 1, position: LayerPosition = .middle) -> Conv2dLayer {
+        Conv2dLayer(b, name: name, input: input, outChannels: out, kernel: kernel, stride: stride, padding: padding,
+                    maxBatch: maxBatch, threads: threads, needsInputGradient: position != .first,
+                    policy: policy, position: position)
+    }
+
+    func actQuant(_ name: String, _ shape: FeatureShape, feeds: LayerPosition = .middle) -> Layer? {
+        policy?.activationQuantizer(name: name, shape: shape, maxBatch: maxBatch, builder: b, feeds: feeds)
+    }
+
+    /// Global average pool, the classifier's input quantizer, the classifier.
+    func head(_ shape: FeatureShape, _ s: ModelSpec, into layers: inout [Layer]) {
+        layers.append(GlobalAvgPoolLayer(input: shape, maxBatch: maxBatch))
+        let pooled = FeatureShape(shape.channels, 1, 1)
+        if let q = actQuant("fc.act_in", pooled, feeds: .last) { layers.append(q) }
+        layers.append(LinearLayer(b, name: "fc", input: pooled, outFeatures: s.numClasses, maxBatch: maxBatch,
+                                  policy: policy))
+    }
+
+    func resnet(_ s: ModelSpec) -> Sequential {
         precondition(s.depth >= 8 && (s.depth - 2) % 6 == 0, "resnet depth must be 6n+2 (8, 14, 20, ...), got \(s.depth)")
         let blocks = (s.depth - 2) / 6
         var layers: [Layer] = []
-        let stem = Conv2dLayer(b, name: "conv1", input: s.input, outChannels: s.width, kernel: 3, padding: 1,
-                               maxBatch: maxBatch, threads: threads, needsInputGradient: false)
+        let stem = conv("conv1", s.input, s.width, position: .first)
         layers.append(stem)
         layers.append(BatchNormLayer(b, name: "bn1", shape: stem.outputShape, fuseReLU: true, maxBatch: maxBatch))
+        if let q = actQuant("bn1.act", stem.outputShape) { layers.append(q) }
         var shape = stem.outputShape
         for stage in 0..<3 {
             let channels = s.width << stage
             for i in 0..<blocks {
-                let block = BasicBlock(b, name: "layer\(stage + 1).\(i)", input: shape, outChannels: channels,
-                                       stride: (stage > 0 && i == 0) ? 2 : 1, maxBatch: maxBatch, threads: threads)
+                let name = "layer\(stage + 1).\(i)"
+                let block = BasicBlock(b, name: name, input: shape, outChannels: channels,
+                                       stride: (stage > 0 && i == 0) ? 2 : 1, maxBatch: maxBatch, threads: threads,
+                                       policy: policy)
+                block.outputQuantizer = actQuant("\(name).act_out", block.outputShape)
                 layers.append(block)
                 shape = block.outputShape
             }
         }
-        layers.append(GlobalAvgPoolLayer(input: shape, maxBatch: maxBatch))
-        layers.append(LinearLayer(b, name: "fc", input: FeatureShape(shape.channels, 1, 1),
-                                  outFeatures: s.numClasses, maxBatch: maxBatch))
+        head(shape, s, into: &layers)
         return Sequential(layers)
     }
 
-    static func cnn(_ b: ArenaBuilder, _ s: ModelSpec, maxBatch: Int, threads: Int) -> Sequential {
+    func cnn(_ s: ModelSpec) -> Sequential {
         var layers: [Layer] = []
         var shape = s.input
         let plan: [(channels: Int, poolAfter: Bool)] = [(s.width, false), (s.width, true),
                                                           (2 * s.width, false), (2 * s.width, true)]
         for (i, step) in plan.enumerated() {
-            let conv = Conv2dLayer(b, name: "conv\(i + 1)", input: shape, outChannels: step.channels, kernel: 3,
-                                   padding: 1, maxBatch: maxBatch, threads: threads, needsInputGradient: i > 0)
-            layers.append(conv)
-            layers.append(BatchNormLayer(b, name: "bn\(i + 1)", shape: conv.outputShape, fuseReLU: true,
-                                         maxBatch: maxBatch))
-            shape = conv.outputShape
+            let c = conv("conv\(i + 1)", shape, step.channels, position: i == 0 ? .first : .middle)
+            layers.append(c)
+            layers.append(BatchNormLayer(b, name: "bn\(i + 1)", shape: c.outputShape, fuseReLU: true, maxBatch: maxBatch))
+            shape = c.outputShape
+            // Max pooling keeps values on the quantization grid, so quantize before it.
+            if let q = actQuant("bn\(i + 1).act", shape) { layers.append(q) }
             if step.poolAfter {
                 let p = MaxPoolLayer(input: shape, kernel: 2, stride: 2, maxBatch: maxBatch)
                 layers.append(p)
                 shape = p.outputShape
             }
         }
-        layers.append(GlobalAvgPoolLayer(input: shape, maxBatch: maxBatch))
-        layers.append(LinearLayer(b, name: "fc", input: FeatureShape(shape.channels, 1, 1),
-                                  outFeatures: s.numClasses, maxBatch: maxBatch))
+        head(shape, s, into: &layers)
         return Sequential(layers)
     }
 }

@@ -10,9 +10,10 @@ public final class BasicBlock: Layer {
     public let conv2: Conv2dLayer, bn2: BatchNormLayer
     public let downsample: (conv: Conv2dLayer, bn: BatchNormLayer)?
     /// Optional layer applied to the block output (an activation quantizer).
+    /// Set by the model builder: the next block's (or the head's) input quantizer.
     public var outputQuantizer: Layer?
     /// Optional layer between bn1+ReLU and conv2 (an activation quantizer).
-    public var innerQuantizer: Layer?
+    public private(set) var innerQuantizer: Layer?
     public let inputShape: FeatureShape
     public let outputShape: FeatureShape
     private let out: BatchBuffer
@@ -20,22 +21,24 @@ public final class BasicBlock: Layer {
     private var lastOutput: UnsafeMutablePointer<Float>?
 
     public init(_ b: ArenaBuilder, name: String, input: FeatureShape, outChannels: Int, stride: Int,
-                maxBatch: Int, threads: Int) {
+                maxBatch: Int, threads: Int, policy: QuantizationPolicy? = nil) {
         inputShape = input
         conv1 = Conv2dLayer(b, name: "\(name).conv1", input: input, outChannels: outChannels, kernel: 3,
-                            stride: stride, padding: 1, maxBatch: maxBatch, threads: threads)
+                            stride: stride, padding: 1, maxBatch: maxBatch, threads: threads, policy: policy)
         bn1 = BatchNormLayer(b, name: "\(name).bn1", shape: conv1.outputShape, fuseReLU: true, maxBatch: maxBatch)
         conv2 = Conv2dLayer(b, name: "\(name).conv2", input: conv1.outputShape, outChannels: outChannels, kernel: 3,
-                            stride: 1, padding: 1, maxBatch: maxBatch, threads: threads)
+                            stride: 1, padding: 1, maxBatch: maxBatch, threads: threads, policy: policy)
         bn2 = BatchNormLayer(b, name: "\(name).bn2", shape: conv2.outputShape, fuseReLU: false, maxBatch: maxBatch)
         if stride != 1 || input.channels != outChannels {
             let c = Conv2dLayer(b, name: "\(name).downsample.0", input: input, outChannels: outChannels, kernel: 1,
-                                stride: stride, padding: 0, maxBatch: maxBatch, threads: threads)
+                                stride: stride, padding: 0, maxBatch: maxBatch, threads: threads, policy: policy)
             downsample = (c, BatchNormLayer(b, name: "\(name).downsample.1", shape: c.outputShape, fuseReLU: false,
                                             maxBatch: maxBatch))
         } else {
             downsample = nil
         }
+        innerQuantizer = policy?.activationQuantizer(name: "\(name).act1", shape: conv1.outputShape,
+                                                     maxBatch: maxBatch, builder: b, feeds: .middle)
         outputShape = conv2.outputShape
         out = BatchBuffer(outputShape, maxBatch: maxBatch)
         gradSum = BatchBuffer(outputShape, maxBatch: maxBatch)

@@ -82,13 +82,15 @@ public final class LinearLayer: Layer {
     private var input: UnsafePointer<Float>?
     public var weightTransform: WeightTransform?
 
-    public init(_ b: ArenaBuilder, name: String, input: FeatureShape, outFeatures: Int, maxBatch: Int) {
+    public init(_ b: ArenaBuilder, name: String, input: FeatureShape, outFeatures: Int, maxBatch: Int,
+                policy: QuantizationPolicy? = nil) {
         self.name = name
         inputShape = input
         outputShape = FeatureShape(outFeatures, 1, 1)
         let fanIn = input.count
         weight = b.parameter("\(name).weight", shape: [outFeatures, fanIn], role: .weight, Init.uniformFanIn(fanIn))
         bias = b.parameter("\(name).bias", shape: [outFeatures], role: .bias, Init.uniformFanIn(fanIn))
+        weightTransform = policy?.weightTransform(layer: name, weight: weight, builder: b, position: .last)
         out = BatchBuffer(outputShape, maxBatch: maxBatch)
         gradIn = BatchBuffer(input, maxBatch: maxBatch)
     }
