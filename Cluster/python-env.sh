@@ -41,6 +41,8 @@
 #   * Fallback when no CPU wheel is found: a normal `pip install torch` (CUDA
 #     build with all its dependencies: several GB and several minutes, but it
 #     runs fine on CPU). Set GDQR_TORCH_WHEEL to avoid it.
+#   * Do not ask for packages that pin torch (torchvision, torchaudio): pip
+#     would replace the CPU build by the matching CUDA build from PyPI.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
