@@ -1,5 +1,6 @@
 import ArgumentParser
 import TensorEngine
+import Trainer
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the version, CPU target, SIMD width and threads.")
@@ -20,7 +21,7 @@ struct Bench: ParsableCommand {
 struct Gdqr: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gdqr", abstract: "GDQR 4-bit training, export and inference.",
-        version: BuildInfo.version, subcommands: [Info.self, Bench.self])
+        version: BuildInfo.version, subcommands: [TrainCommand.self, Info.self, Bench.self, SelfTestMPI.self])
 }
 
 Gdqr.main()

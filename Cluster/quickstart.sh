@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The README's main job on a fresh machine: install the Debian packages, build
+# for this CPU, and train the default config end to end on Fashion-MNIST.
+#   Cluster/quickstart.sh [CONFIG] [gdqr-train options...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+config=${1:-configs/fashion-mnist-resnet20-fp32.yaml}
+shift || true
+bash Cluster/install-deps.sh
+swift build -c release
+exec .build/release/gdqr-train --config "$config" "$@"
