@@ -82,3 +82,14 @@ extension CheckpointContents {
         }
     }
 }
+
+extension CheckpointWriter {
+    /// Snapshots the arena (values, momentum, statistics) with `run` and writes it
+    /// in the background; see `submit(metric:_:)`.
+    public func submit(arena: ParameterArena, run: CheckpointRunInfo, metric: Double? = nil) throws {
+        try submit(metric: metric) { c in
+            c.run = run
+            c.fill(from: arena)
+        }
+    }
+}
