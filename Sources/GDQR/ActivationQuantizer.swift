@@ -1,0 +1,141 @@
+// Unsigned Scale-Clip fake quantization of an activation (after ReLU), as a layer
+// of the same shape.
+//
+// Threshold sources:
+//   scaleClip: a running statistic m ("<name>.running_absmean", initially 0). Each
+//     training batch: b = mean|a| over the batch (fixed order), m <- b when m == 0
+//     (the first batch), else m <- (1−ρ)·m + ρ·b; then T_a = k_a · m with the
+//     UPDATED m. Evaluation uses m unchanged.
+//   minMax: a running max M ("<name>.running_max", initially 0). Training batches
+//     update it as an exponential average of the batch max|a| (first batch
+//     initialises it, like m); calibration (`calibrating`) sets
+//     M <- max(M, batch max|a|). T_a = M.
+//   fixed(T): T_a = T (post-training search).
+// Quantizer, b bits: S = 2^b − 1, Δ_a = T_a/S, out = clamp(round(a/Δ_a), 0, S)·Δ_a.
+// A threshold that is not positive (e.g. evaluation before any training batch)
+// maps everything to 0.
+// Backward: clipped straight-through estimator, the gradient passes where
+// 0 <= a <= T_a and is zero elsewhere (a < 0 cannot happen after ReLU, but it
+// would be clamped to 0 by the forward, so it is masked too).
+// Warm-up: while rt.step < clipWarmupSteps, out = clamp(a, 0, T_a), unrounded.
+// Calibration: while `calibrating` is set the layer records max|a| and passes its
+// input through unchanged (the float network is calibrated); `bypass` also passes
+// the input through (and the gradient back) unchanged.
+
+import Layers
+import TensorEngine
+
+public enum ThresholdSource: Equatable, Sendable {
+    case scaleClip
+    case minMax
+    case fixed(Float)
+}
+
+public final class ActivationQuantizer: Layer {
+    public let name: String
+    public let inputShape: FeatureShape
+    public var outputShape: FeatureShape { inputShape }
+    public var macsPerSample: Int { 0 }
+    public let bits: Int
+    public var kA: Float
+    public var rho: Float
+    public var source: ThresholdSource
+    public var clipWarmupSteps: Int
+    public var calibrating = false
+    public var bypass = false
+    public let runningAbsMean: ParamRef
+    public let runningMax: ParamRef
+    public let maxBatch: Int
+
+    private let out: UnsafeMutablePointer<Float>
+    private let gradIn: UnsafeMutablePointer<Float>
+    private var input: UnsafePointer<Float>?
+    private var passThrough = false
+    /// T_a used by the last forward.
+    public private(set) var lastThreshold: Float = 0
+    /// Fraction of elements of the last forward outside [0, T_a].
+    public private(set) var lastClipFraction: Double = 0
+
+    public init(name: String, shape: FeatureShape, maxBatch: Int, builder: ArenaBuilder, bits: Int,
+                kA: Float = 3, rho: Float = 0.01, source: ThresholdSource = .scaleClip, clipWarmupSteps: Int = 0) {
+        precondition((2...16).contains(bits), "\(name): activation bits must be 2 ... 16, got \(bits)")
+        self.name = name
+        inputShape = shape
+        self.maxBatch = maxBatch
+        self.bits = bits
+        self.kA = kA
+        self.rho = rho
+        self.source = source
+        self.clipWarmupSteps = clipWarmupSteps
+        runningAbsMean = builder.statistic("\(name).running_absmean", shape: [1], initialValue: 0)
+        runningMax = builder.statistic("\(name).running_max", shape: [1], initialValue: 0)
+        let n = max(1, shape.count * maxBatch)
+        out = Tensor.allocate(n); out.initialize(repeating: 0, count: n)
+        gradIn = Tensor.allocate(n); gradIn.initialize(repeating: 0, count: n)
+    }
+
+    deinit { UnsafeMutableRawPointer(out).deallocate(); UnsafeMutableRawPointer(gradIn).deallocate() }
+
+    /// S = 2^b − 1, the top integer level.
+    public var maxLevel: Int { (1 << bits) - 1 }
+
+    /// The threshold the current statistics give (what evaluation would use).
+    public func threshold(arena: ParameterArena) -> Float {
+        switch source {
+        case .scaleClip: return kA * arena.stat(runningAbsMean)[0]
+        case .minMax: return arena.stat(runningMax)[0]
+        case .fixed(let t): return t
+        }
+    }
+
+    /// The grid for threshold t.
+    public func grid(threshold t: Float, rounding: Bool = true) -> QuantGrid {
+        QuantGrid(delta: t / Float(maxLevel), lo: 0, hi: Float(maxLevel), rounding: rounding)
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        precondition(batch <= maxBatch, "\(name): batch \(batch) exceeds the built maximum \(maxBatch)")
+        input = x
+        let n = batch * inputShape.count
+        let a = rt.arena
+        if calibrating {
+            let m = a.stat(runningMax)
+            m[0] = max(m[0], quantMaxAbs(x, count: n))
+        } else if rt.training {
+            switch source {
+            case .scaleClip: Self.updateRunning(a.stat(runningAbsMean), quantMeanAbs(x, count: n), rho: rho)
+            case .minMax: Self.updateRunning(a.stat(runningMax), quantMaxAbs(x, count: n), rho: rho)
+            case .fixed: break
+            }
+        }
+        let t = threshold(arena: a)
+        lastThreshold = t
+        passThrough = calibrating || bypass
+        if passThrough {
+            out.update(from: x, count: n)
+            lastClipFraction = 0
+            return out
+        }
+        let clipped = fakeQuantize(x, into: out, count: n, grid: grid(threshold: t, rounding: rt.step >= clipWarmupSteps),
+                                   pool: rt.pool)
+        lastClipFraction = n > 0 ? Double(clipped) / Double(n) : 0
+        return out
+    }
+
+    /// m <- b on the first batch (m == 0), else m <- (1−ρ)·m + ρ·b.
+    @inline(__always) static func updateRunning(_ m: UnsafeMutablePointer<Float>, _ b: Float, rho: Float) {
+        m[0] = m[0] == 0 ? b : (1 - rho) * m[0] + rho * b
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
+        guard let x = input else { preconditionFailure("\(name): backward before forward") }
+        let n = batch * inputShape.count
+        if passThrough {
+            gradIn.update(from: dy, count: n)
+        } else {
+            activationQuantBackward(gradOut: dy, input: x, gradIn: gradIn, count: n, threshold: lastThreshold,
+                                    pool: rt.pool)
+        }
+        return gradIn
+    }
+}

@@ -1,1 +1,0 @@
-// GDQR: Scale-Clip and group quantization (in progress)

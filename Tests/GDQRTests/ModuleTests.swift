@@ -1,3 +1,0 @@
-import XCTest
-import GDQR
-final class GDQRModuleTests: XCTestCase { func testLinks() {} }
