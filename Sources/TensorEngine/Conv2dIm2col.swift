@@ -77,9 +77,12 @@
 func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
     let h = s.height, w = s.width, oh = s.outHeight, ow = s.outWidth, n = oh * ow
     let sh = s.strideH, sw = s.strideW, ph = s.padH, pw = s.padW
+    // Stride 1 with ow == w: a column-matrix row is the input plane shifted by a constant.
+    let shifted = sh == 1 && sw == 1 && ow == w
     var row = 0
     for c in 0..<s.inPerGroup {
         let xc = x + c * h * w
+        let planeEnd = xc + h * w
         for ky in 0..<s.kernelH {
             let oyRange = convValidRange(outCount: oh, inCount: h, k: ky, stride: sh, pad: ph)
             for kx in 0..<s.kernelW {
@@ -89,6 +92,20 @@ func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutabl
                 if oyRange.isEmpty || ox.isEmpty { convFill(n, 0, dst); continue }
                 if oyRange.lowerBound > 0 { convFill(oyRange.lowerBound * ow, 0, dst) }
                 if oyRange.upperBound < oh { convFill((oh - oyRange.upperBound) * ow, 0, dst + oyRange.upperBound * ow) }
+                if shifted {
+                    // dst[j] = x[j + off] over the valid rows in one long copy, clamped to the
+                    // plane; what the clamp leaves out lies in the padding columns zeroed next.
+                    let off = (ky - ph) * w + kx - pw
+                    let jLo = oyRange.lowerBound * ow, jHi = oyRange.upperBound * ow
+                    let cLo = max(jLo, -off), cHi = min(jHi, h * w - off)
+                    if cLo < cHi { convCopy(cHi - cLo, xc + cLo + off, dst + cLo) }
+                    for oy in oyRange {
+                        let d = dst + oy * ow
+                        for i in 0..<ox.lowerBound { d[i] = 0 }
+                        for i in ox.upperBound..<ow { d[i] = 0 }
+                    }
+                    continue
+                }
                 for oy in oyRange {
                     let d = dst + oy * ow
                     let srow = xc + (oy * sh + ky - ph) * w + kx - pw  // input index of ox = 0 (may be out of row)
@@ -96,6 +113,16 @@ func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutabl
                     for i in ox.upperBound..<ow { d[i] = 0 }
                     if sw == 1 {
                         convCopy(ox.count, srow + ox.lowerBound, d + ox.lowerBound)
+                    } else if sw == 2 {
+                        // Even lanes of 16 loaded floats; the load's last lane (one past the
+                        // last element used) must stay inside the plane.
+                        var i = ox.lowerBound
+                        while i + 8 <= ox.upperBound && srow + 2 * i + 16 <= planeEnd {
+                            UnsafeMutableRawPointer(d + i).storeBytes(of: convLoad16(srow + 2 * i).evenHalf,
+                                                                      as: SIMD8<Float>.self)
+                            i += 8
+                        }
+                        while i < ox.upperBound { d[i] = srow[2 * i]; i += 1 }
                     } else {
                         for i in ox { d[i] = srow[i * sw] }
                     }
@@ -106,9 +133,12 @@ func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutabl
 }
 
 /// x[cinG, H, W] += col2im(col): the adjoint of convIm2col (x must hold its prior sum, e.g. zeros).
-func convCol2im(_ s: Conv2dShape, _ col: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>) {
+/// col is scratch: entries that map to padding may be overwritten with zeros.
+func convCol2im(_ s: Conv2dShape, _ col: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>) {
     let h = s.height, w = s.width, oh = s.outHeight, ow = s.outWidth, n = oh * ow
     let sh = s.strideH, sw = s.strideW, ph = s.padH, pw = s.padW
+    // Stride 1 with ow == w: a column-matrix row is the input plane shifted by a constant.
+    let shifted = sh == 1 && sw == 1 && ow == w
     var row = 0
     for c in 0..<s.inPerGroup {
         let xc = x + c * h * w
@@ -118,7 +148,21 @@ func convCol2im(_ s: Conv2dShape, _ col: UnsafePointer<Float>, _ x: UnsafeMutabl
                 let src = col + row * n
                 row += 1
                 let ox = convValidRange(outCount: ow, inCount: w, k: kx, stride: sw, pad: pw)
-                if ox.isEmpty { continue }
+                if ox.isEmpty || oyRange.isEmpty { continue }
+                if shifted {
+                    // Zero the padding columns of this (scratch) row, then add it to the
+                    // plane shifted by a constant in one long run, as in convIm2col.
+                    for oy in oyRange {
+                        let d = src + oy * ow
+                        for i in 0..<ox.lowerBound { d[i] = 0 }
+                        for i in ox.upperBound..<ow { d[i] = 0 }
+                    }
+                    let off = (ky - ph) * w + kx - pw
+                    let jLo = oyRange.lowerBound * ow, jHi = oyRange.upperBound * ow
+                    let cLo = max(jLo, -off), cHi = min(jHi, h * w - off)
+                    if cLo < cHi { convAdd(cHi - cLo, src + cLo, xc + cLo + off) }
+                    continue
+                }
                 for oy in oyRange {
                     let d = src + oy * ow
                     let xrow = xc + (oy * sh + ky - ph) * w + kx - pw
