@@ -19,11 +19,18 @@ public enum ArenaSafetensors {
     /// arena needs that the file lacks, or one of another shape, is an error naming
     /// it (and both shapes); tensors in the file the arena does not have are
     /// reported too, since a silently ignored weight usually means a wrong model.
-    public static func load(_ arena: ParameterArena, from path: String) throws {
+    ///
+    /// `optional` names arena entries the file may lack (they keep their values):
+    /// quantizer parameters when a quantized model starts from float weights.
+    public static func load(_ arena: ParameterArena, from path: String,
+                            optional: (ArenaEntry) -> Bool = { _ in false }) throws {
         let file = try SafetensorsFile.read(URL(fileURLWithPath: path))
         var missing: [String] = []
         for t in arena.namedTensors {
-            guard let s = file[t.entry.name] else { missing.append(t.entry.name); continue }
+            guard let s = file[t.entry.name] else {
+                if !optional(t.entry) { missing.append(t.entry.name) }
+                continue
+            }
             guard s.shape == t.entry.shape else {
                 throw SafetensorsError(file: path, tensor: t.entry.name,
                     "shape \(s.shape) in the file, the model needs \(t.entry.shape)")

@@ -109,6 +109,20 @@ public final class ParameterArena {
     public func paramEntry(named name: String) -> ArenaEntry? { params.first { $0.name == name } }
     public func statEntry(named name: String) -> ArenaEntry? { stats.first { $0.name == name } }
 
+    /// Copies every parameter and statistic that `other` has under the same name
+    /// and shape (an FP32 model's weights into its quantized twin); returns how many.
+    @discardableResult
+    public func copyMatching(from other: ParameterArena) -> Int {
+        var copied = 0
+        let theirs = Dictionary(other.namedTensors.map { ($0.entry.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for mine in namedTensors {
+            guard let t = theirs[mine.entry.name], t.entry.shape == mine.entry.shape else { continue }
+            mine.pointer.update(from: t.pointer, count: mine.entry.count)
+            copied += 1
+        }
+        return copied
+    }
+
     /// Every named tensor (parameters, then statistics) with a pointer to its values.
     public var namedTensors: [(entry: ArenaEntry, pointer: UnsafeMutablePointer<Float>)] {
         params.map { ($0, values + $0.offset) } + stats.map { ($0, statistics + $0.offset) }

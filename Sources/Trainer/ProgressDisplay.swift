@@ -20,6 +20,11 @@ public final class ProgressDisplay {
         lastWidth = text.count
     }
 
+    /// Progress: rewritten in place on a terminal, a plain line otherwise.
+    public func status(_ text: String) {
+        if isTerminal { update(text) } else { line(text) }
+    }
+
     /// A permanent line (clears any status line first).
     public func line(_ text: String) {
         guard enabled else { return }

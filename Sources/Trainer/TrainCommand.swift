@@ -40,8 +40,8 @@ public struct TrainCommand: ParsableCommand {
             let cfg = try ConfigLoader.load(path: config, overrides: sets)
             var options = TrainOptions(outDir: out, initFrom: initFrom)
             options.quiet = quiet
-            let session = try TrainingSession(config: cfg, comm: comm, options: options)
-            _ = try session.run()
+            let ctx = try TrainingContext(config: cfg, comm: comm, options: options)
+            _ = try TrainingPipeline(ctx).run()
             return 0
         }
         try comm.finalize()

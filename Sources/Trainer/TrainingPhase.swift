@@ -1,0 +1,199 @@
+// One phase of a run (FP32 training, or quantization-aware fine-tuning): a model,
+// its optimizer and schedule, epochs of DESIGN.md's "one training step", and
+// evaluation on the test split. Every rank runs it on its slice of each global
+// batch; rank 0 alone writes metrics and progress.
+
+import Foundation
+import TensorEngine
+import Layers
+import Datasets
+import Distributed
+
+public struct PhaseResult {
+    public var name: String
+    public var testAccuracy = 0.0
+    public var bestTestAccuracy = 0.0
+    public var testLoss = 0.0
+    public var trainSeconds = 0.0
+    public var trainImages = 0
+    public var epochs = 0
+    public var steps = 0
+    public var imagesPerSecond: Double { Double(trainImages) / max(trainSeconds, 1e-9) }
+}
+
+public final class TrainingPhase {
+    public let name: String
+    public let ctx: TrainingContext
+    public let net: Network
+    public let rt: Runtime
+    public let epochs: Int
+    public let baseLR: Double
+    /// Called after backward, before the gradients are averaged (PSG gradient scaling).
+    public var gradientHook: ((Runtime) -> Void)?
+    private let loader: BatchLoader
+    private let evalBatches: EvalBatches
+    /// Global step offset of this phase within the run (metrics keep counting across phases).
+    public let stepOffset: Int
+
+    public init(name: String, ctx: TrainingContext, policy: QuantizationPolicy?, epochs: Int, lr: Double,
+                stepOffset: Int = 0) throws {
+        self.name = name
+        self.ctx = ctx
+        self.epochs = epochs
+        self.baseLR = lr
+        self.stepOffset = stepOffset
+        let c = ctx.config
+        net = Network(ctx.modelSpec, maxBatch: ctx.localBatch, threads: ctx.threads, seed: UInt64(c.seed),
+                      policy: policy)
+        rt = Runtime(arena: net.arena, pool: ctx.pool)
+        loader = try BatchLoader(dataset: ctx.train, globalBatchSize: c.train.batchSize, rank: ctx.comm.rank,
+                                 worldSize: ctx.comm.size, seed: UInt64(c.seed), augmentation: ctx.augmentation,
+                                 augment: !ctx.augmentation.isIdentity, normalization: ctx.normalization)
+        evalBatches = try EvalBatches(dataset: ctx.test, batchSize: ctx.localBatch, rank: ctx.comm.rank,
+                                      worldSize: ctx.comm.size, normalization: ctx.normalization)
+    }
+
+    public var stepsPerEpoch: Int { loader.stepsPerEpoch }
+
+    /// Rank 0's parameters and statistics become everyone's.
+    public func broadcastState() throws {
+        let comm = ctx.comm
+        guard comm.size > 1 else { return }
+        let a = net.arena
+        try comm.broadcast(UnsafeMutableBufferPointer(start: a.values, count: a.parameterCount), root: 0)
+        try comm.broadcast(UnsafeMutableBufferPointer(start: a.statistics, count: a.statisticCount), root: 0)
+    }
+
+    func makeSchedule() -> LRSchedule {
+        let c = ctx.config, steps = loader.stepsPerEpoch
+        return LRSchedule(kind: LRSchedule.Kind(rawValue: c.schedule.kind.rawValue)!, baseLR: baseLR,
+                          warmupSteps: Int((c.schedule.warmupEpochs * Double(steps)).rounded()),
+                          totalSteps: steps * epochs, stepsPerEpoch: steps,
+                          stepEpochs: c.schedule.stepEpochs, gamma: c.schedule.stepGamma,
+                          minFraction: c.schedule.minLRFraction)
+    }
+
+    /// Trains for `epochs`, evaluating as configured.
+    public func run() throws -> PhaseResult {
+        let c = ctx.config
+        let sgd = SGD(arena: net.arena, settings: SGDSettings(
+            momentum: Float(c.optim.momentum), nesterov: c.optim.nesterov, weightDecay: Float(c.optim.weightDecay),
+            decayNormAndBias: c.optim.decayBNAndBias, gradClipNorm: Float(c.optim.gradClipNorm)))
+        let steps = loader.stepsPerEpoch
+        let schedule = makeSchedule()
+        ctx.banner(net, phase: name)
+        var result = PhaseResult(name: name)
+        result.epochs = epochs
+        let start = now()
+        var window = StepWindow()
+        for epoch in 0..<epochs {
+            loader.startEpoch(epoch)
+            let epochStart = now()
+            while let batch = loader.next() {
+                let step = epoch * steps + batch.step
+                let lr = schedule.lr(at: step)
+                rt.step = step
+                let t0 = now()
+                let r = try trainStep(batch, sgd: sgd, lr: Float(lr))
+                let dt = now() - t0
+                result.trainSeconds += dt
+                result.trainImages += c.train.batchSize
+                result.steps += 1
+                window.add(loss: Double(r.loss) * Double(r.counted), correct: r.correct, count: r.counted, seconds: dt)
+                if (step + 1) % c.train.logEverySteps == 0 || batch.step == steps - 1 {
+                    try logTrain(&window, step: step + 1, epoch: epoch, lr: lr, stepInEpoch: batch.step + 1,
+                                 steps: steps, runStart: start)
+                }
+            }
+            if (epoch + 1) % c.train.evalEveryEpochs == 0 || epoch == epochs - 1 {
+                let (loss, acc) = try evaluate()
+                result.testAccuracy = acc
+                result.testLoss = loss
+                result.bestTestAccuracy = max(result.bestTestAccuracy, acc)
+                try ctx.folder?.appendMetrics(["phase": name, "split": "test", "step": stepOffset + (epoch + 1) * steps,
+                                               "epoch": epoch + 1, "loss": loss, "accuracy": acc])
+                ctx.progress.line(String(format: "%@ epoch %d/%d  test loss %.4f  accuracy %.2f%%  (best %.2f%%)  %.1fs",
+                                         name, epoch + 1, epochs, loss, acc * 100, result.bestTestAccuracy * 100,
+                                         now() - epochStart))
+            }
+        }
+        return result
+    }
+
+    /// Forward, loss, backward, gradient average across ranks, SGD update.
+    func trainStep(_ batch: Batch, sgd: SGD, lr: Float) throws -> CrossEntropyResult {
+        rt.training = true
+        let n = batch.count
+        let logits = net.forward(batch.images.data, batch: n, rt: rt)
+        let r = net.backward(logits: logits, labels: batch.labels.baseAddress!, batch: n, rt: rt)
+        guard r.loss.isFinite else {
+            throw TrainerError("\(name): non-finite training loss \(r.loss) at epoch \(batch.epoch) step \(batch.step)")
+        }
+        gradientHook?(rt)
+        let a = net.arena, comm = ctx.comm
+        if comm.size > 1 {
+            try comm.allReduceMean(UnsafeMutableBufferPointer(start: a.grads, count: a.parameterCount))
+            try comm.allReduceMean(UnsafeMutableBufferPointer(start: a.statistics, count: a.statisticCount))
+        }
+        sgd.step(lr: lr)
+        return r
+    }
+
+    /// Loss and accuracy over the whole test split (each rank its shard, counts summed).
+    public func evaluate() throws -> (loss: Double, accuracy: Double) {
+        rt.training = false
+        defer { rt.training = true }
+        evalBatches.reset()
+        var totals = [0.0, 0.0, 0.0]   // loss sum, correct, count
+        while let b = evalBatches.next() {
+            let logits = net.forward(b.images.data, batch: b.count, rt: rt)
+            let r = softmaxCrossEntropy(logits: logits, labels: b.labels.baseAddress!, gradLogits: nil,
+                                        batch: b.count, classes: net.spec.numClasses, pool: ctx.pool)
+            totals[0] += Double(r.loss) * Double(r.counted)
+            totals[1] += Double(r.correct)
+            totals[2] += Double(r.counted)
+        }
+        if ctx.comm.size > 1 { totals = try ctx.comm.allReduceSum(totals) }
+        return (totals[0] / max(totals[2], 1), totals[1] / max(totals[2], 1))
+    }
+
+    /// Runs forward passes in training mode over `batches` training batches without
+    /// updating parameters (post-training calibration of running statistics).
+    public func calibrate(batches: Int) {
+        loader.startEpoch(0)
+        rt.training = true
+        var done = 0
+        while done < batches, let b = loader.next() {
+            _ = net.forward(b.images.data, batch: b.count, rt: rt)
+            done += 1
+        }
+    }
+
+    private func logTrain(_ w: inout StepWindow, step: Int, epoch: Int, lr: Double, stepInEpoch: Int, steps: Int,
+                          runStart: Double) throws {
+        let comm = ctx.comm
+        var t = [w.lossSum, Double(w.correct), Double(w.count)]
+        if comm.size > 1 { t = try comm.allReduceSum(t) }
+        let loss = t[0] / max(t[2], 1), acc = t[1] / max(t[2], 1)
+        let ips = Double(w.steps * ctx.config.train.batchSize) / max(w.seconds, 1e-9)
+        try ctx.folder?.appendMetrics(["phase": name, "split": "train", "step": stepOffset + step,
+                                       "epoch": Double(epoch) + Double(stepInEpoch) / Double(steps),
+                                       "loss": loss, "accuracy": acc, "lr": lr, "images_per_second": ips])
+        let totalSteps = steps * epochs
+        let elapsed = now() - runStart
+        let eta = elapsed / Double(step) * Double(totalSteps - step)
+        let text = String(format: "%@ epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %@",
+                          name, epoch + 1, epochs, stepInEpoch, steps, loss, acc * 100, ips,
+                          ProgressDisplay.duration(eta))
+        ctx.progress.status(text)
+        w = StepWindow()
+    }
+}
+
+/// Training statistics since the last log line.
+struct StepWindow {
+    var lossSum = 0.0, correct = 0, count = 0, steps = 0, seconds = 0.0
+    mutating func add(loss: Double, correct c: Int, count n: Int, seconds s: Double) {
+        lossSum += loss; correct += c; count += n; steps += 1; seconds += s
+    }
+}

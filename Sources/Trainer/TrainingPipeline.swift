@@ -1,0 +1,93 @@
+// A whole run: an FP32 phase, and with `quant.enabled` a GDQR phase that
+// fine-tunes the FP32 weights with quantized weights and activations (or
+// calibrates them, for post-training quantization). Writes the run folder's
+// models and summary.json.
+
+import Foundation
+import Layers
+import GDQR
+import Checkpoint
+
+public final class TrainingPipeline {
+    public let ctx: TrainingContext
+
+    public init(_ ctx: TrainingContext) { self.ctx = ctx }
+
+    /// The policy for the config's quant section (validated against the model).
+    public static func policy(for c: RunConfig, spec: ModelSpec) throws -> GDQRPolicy {
+        var s = QuantSettings()
+        let q = c.quant
+        s.wBits = q.wBits; s.aBits = q.aBits
+        s.kW = Float(q.kW); s.kA = Float(q.kA); s.rho = Float(q.rho)
+        s.groups = q.groups; s.learnK = q.learnK; s.wFullRange = q.wFullRange; s.wSTEMask = q.wSTEMask
+        s.firstLayerBits = q.firstLayerBits; s.lastLayerBits = q.lastLayerBits
+        s.clipWarmupSteps = q.clipWarmupSteps
+        s.mode = QuantMode(rawValue: q.mode.rawValue)!
+        s.overrides = q.layerOverrides.map { LayerQuantOverride(layer: $0.layer, wBits: $0.wBits, aBits: $0.aBits) }
+        return try GDQRPolicy(s, model: spec)
+    }
+
+    /// "w4a4" for 4-bit weights and activations.
+    public static func bitsTag(_ c: RunConfig) -> String { "w\(c.quant.wBits)a\(c.quant.aBits)" }
+
+    public func run() throws -> [String: Any] {
+        let c = ctx.config
+        let start = now()
+        var summary: [String: Any] = [
+            "epochs": c.train.epochs, "world_size": ctx.comm.size, "threads_per_rank": ctx.threads,
+            "seed": c.seed, "config_hash": c.hashHex, "model": ctx.modelSpec.description,
+        ]
+        var fp32: TrainingPhase?
+        var fp32Result: PhaseResult?
+        let quantized = c.quant.enabled && c.quant.mode != .psg
+        let fp32Epochs = quantized ? c.quant.fp32PhaseEpochs : c.train.epochs
+        if fp32Epochs > 0 && !(quantized && ctx.options.initFrom != nil) {
+            let phase = try TrainingPhase(name: "fp32", ctx: ctx, policy: nil, epochs: fp32Epochs, lr: c.optim.lr)
+            if let path = ctx.options.initFrom { try ArenaSafetensors.load(phase.net.arena, from: path) }
+            try phase.broadcastState()
+            let r = try phase.run()
+            try save(phase.net, "model-fp32.safetensors")
+            fp32 = phase
+            fp32Result = r
+            summary["fp32_test_accuracy"] = r.testAccuracy
+            summary["fp32_best_test_accuracy"] = r.bestTestAccuracy
+        }
+        var final = fp32Result
+        var finalNet = fp32?.net
+        if quantized {
+            let policy = try Self.policy(for: c, spec: ctx.modelSpec)
+            let tag = Self.bitsTag(c)
+            let phase = try TrainingPhase(name: tag, ctx: ctx, policy: policy, epochs: c.train.epochs,
+                                          lr: c.quant.qatLR, stepOffset: fp32Result?.steps ?? 0)
+            if let fp32 {
+                phase.net.arena.copyMatching(from: fp32.net.arena)
+            } else if let path = ctx.options.initFrom {
+                try ArenaSafetensors.load(phase.net.arena, from: path, optional: { $0.role == .quantScale || $0.role == nil })
+            }
+            try phase.broadcastState()
+            let r = try phase.run()
+            try save(phase.net, "model-\(tag).safetensors")
+            final = r
+            finalNet = phase.net
+            summary["quant_mode"] = c.quant.mode.rawValue
+            summary["quant_bits"] = tag
+        }
+        guard let final, let finalNet else { throw TrainerError("nothing to train: train.epochs and quant phases are empty") }
+        summary["test_accuracy"] = final.testAccuracy
+        summary["best_test_accuracy"] = final.bestTestAccuracy
+        summary["test_loss"] = final.testLoss
+        summary["train_seconds"] = final.trainSeconds
+        summary["images_per_second"] = final.imagesPerSecond
+        if let fp32Result { summary["fp32_images_per_second"] = fp32Result.imagesPerSecond }
+        summary["parameters"] = finalNet.arena.parameterCount
+        summary["wall_seconds"] = now() - start
+        try ctx.folder?.write("summary.json", JSON.pretty(summary))
+        return summary
+    }
+
+    func save(_ net: Network, _ file: String) throws {
+        guard let folder = ctx.folder else { return }
+        try ArenaSafetensors.save(net.arena, to: folder.file(file),
+                                  metadata: ["config_hash": ctx.config.hashHex, "model": net.spec.description])
+    }
+}
