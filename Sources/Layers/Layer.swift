@@ -25,6 +25,10 @@ public final class Runtime {
     public var training: Bool = true
     /// The global training step, for quantizers with warm-up phases.
     public var step: Int = 0
+    /// Called during backward with an offset into the gradient buffer: from there
+    /// to the end, gradients are final (data parallelism starts their all-reduce
+    /// while backward goes on).
+    public var gradientsReady: ((Int) -> Void)?
 
     public init(arena: ParameterArena, pool: ThreadPool?) {
         self.arena = arena

@@ -86,7 +86,7 @@ struct Builder {
     }
 
     /// Global average pool, the classifier's input quantizer, the classifier.
-    func head(_ shape: FeatureShape, _ s: ModelSpec, into layers: inout [Layer]) {
+    func head(_ shape: FeatureShape, _ s: ModelSpec, into layers: LayerList) {
         layers.append(GlobalAvgPoolLayer(input: shape, maxBatch: maxBatch))
         let pooled = FeatureShape(shape.channels, 1, 1)
         if let q = actQuant("fc.act_in", pooled, feeds: .last) { layers.append(q) }
@@ -97,7 +97,7 @@ struct Builder {
     func resnet(_ s: ModelSpec) -> Sequential {
         precondition(s.depth >= 8 && (s.depth - 2) % 6 == 0, "resnet depth must be 6n+2 (8, 14, 20, ...), got \(s.depth)")
         let blocks = (s.depth - 2) / 6
-        var layers: [Layer] = []
+        let layers = LayerList(b)
         let stem = conv("conv1", s.input, s.width, position: .first)
         layers.append(stem)
         layers.append(BatchNormLayer(b, name: "bn1", shape: stem.outputShape, fuseReLU: true, maxBatch: maxBatch))
@@ -115,12 +115,12 @@ struct Builder {
                 shape = block.outputShape
             }
         }
-        head(shape, s, into: &layers)
-        return Sequential(layers)
+        head(shape, s, into: layers)
+        return layers.sequential()
     }
 
     func cnn(_ s: ModelSpec) -> Sequential {
-        var layers: [Layer] = []
+        let layers = LayerList(b)
         var shape = s.input
         let plan: [(channels: Int, poolAfter: Bool)] = [(s.width, false), (s.width, true),
                                                           (2 * s.width, false), (2 * s.width, true)]
@@ -137,7 +137,30 @@ struct Builder {
                 shape = p.outputShape
             }
         }
-        head(shape, s, into: &layers)
-        return Sequential(layers)
+        head(shape, s, into: layers)
+        return layers.sequential()
+    }
+}
+
+/// Layers in forward order, with the arena offset where each one's parameters
+/// begin (construct a layer, then append it: its parameters are registered by then).
+final class LayerList {
+    private let b: ArenaBuilder
+    private var layers: [Layer] = []
+    private var starts: [Int] = []
+    private var end = 0
+
+    init(_ b: ArenaBuilder) { self.b = b }
+
+    func append(_ l: Layer) {
+        layers.append(l)
+        starts.append(end)
+        end = b.nextParameterOffset
+    }
+
+    func sequential() -> Sequential {
+        let seq = Sequential(layers)
+        seq.parameterStarts = starts
+        return seq
     }
 }

@@ -43,6 +43,9 @@ public final class ArenaBuilder {
 
     public init() {}
 
+    /// Where the next registered parameter will start in the parameter buffer.
+    public var nextParameterOffset: Int { params.last.map { $0.offset + $0.count } ?? 0 }
+
     /// Registers a trainable parameter; `initialize` fills it from a generator
     /// keyed by the parameter's index, so initialisation is independent of order of use.
     public func parameter(_ name: String, shape: [Int], role: ParameterRole,

@@ -119,6 +119,11 @@ public final class LinearLayer: Layer {
 /// Layers applied one after another.
 public final class Sequential: Layer {
     public let layers: [Layer]
+    /// For each layer, the offset of its first parameter in the arena (parameters
+    /// are registered in forward order), so that after its backward everything
+    /// from there on is final. Empty when unknown.
+    public var parameterStarts: [Int] = []
+
     public init(_ layers: [Layer]) {
         precondition(!layers.isEmpty, "Sequential: no layers")
         for (a, b) in zip(layers, layers.dropFirst()) {
@@ -139,8 +144,10 @@ public final class Sequential: Layer {
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
         var g = dy
-        for l in layers.reversed() {
-            guard let next = l.backward(g, batch: batch, rt: rt) else { return nil }
+        for (i, l) in layers.enumerated().reversed() {
+            let next = l.backward(g, batch: batch, rt: rt)
+            if let ready = rt.gradientsReady, i < parameterStarts.count { ready(parameterStarts[i]) }
+            guard let next else { return nil }
             g = UnsafePointer(next)
         }
         return UnsafeMutablePointer(mutating: g)

@@ -30,6 +30,9 @@ public final class TrainingPhase {
     public let baseLR: Double
     /// Called after backward, before the gradients are averaged (PSG gradient scaling).
     public var gradientHook: ((Runtime) -> Void)?
+    private let sync: GradientSync?
+    /// Exposed communication seconds since the last log line.
+    private var exposedWindow = 0.0
     private let loader: BatchLoader
     private let evalBatches: EvalBatches
     /// Global step offset of this phase within the run (metrics keep counting across phases).
@@ -46,6 +49,14 @@ public final class TrainingPhase {
         net = Network(ctx.modelSpec, maxBatch: ctx.localBatch, threads: ctx.threads, seed: UInt64(c.seed),
                       policy: policy)
         rt = Runtime(arena: net.arena, pool: ctx.pool)
+        if ctx.comm.size > 1 {
+            let sync = GradientSync(comm: ctx.comm, arena: net.arena,
+                                    bucketBytes: Int(c.distributed.bucketMB * 1_048_576))
+            rt.gradientsReady = { offset in sync.ready(from: offset) }
+            self.sync = sync
+        } else {
+            sync = nil
+        }
         loader = try BatchLoader(dataset: ctx.train, globalBatchSize: c.train.batchSize, rank: ctx.comm.rank,
                                  worldSize: ctx.comm.size, seed: UInt64(c.seed), augmentation: ctx.augmentation,
                                  augment: !ctx.augmentation.isIdentity, normalization: ctx.normalization)
@@ -123,6 +134,7 @@ public final class TrainingPhase {
     /// Forward, loss, backward, gradient average across ranks, SGD update.
     func trainStep(_ batch: Batch, sgd: SGD, lr: Float) throws -> CrossEntropyResult {
         rt.training = true
+        sync?.beginStep()
         let n = batch.count
         let logits = net.forward(batch.images.data, batch: n, rt: rt)
         let r = net.backward(logits: logits, labels: batch.labels.baseAddress!, batch: n, rt: rt)
@@ -130,12 +142,20 @@ public final class TrainingPhase {
             throw TrainerError("\(name): non-finite training loss \(r.loss) at epoch \(batch.epoch) step \(batch.step)")
         }
         gradientHook?(rt)
-        let a = net.arena, comm = ctx.comm
-        if comm.size > 1 {
-            try comm.allReduceMean(UnsafeMutableBufferPointer(start: a.grads, count: a.parameterCount))
-            try comm.allReduceMean(UnsafeMutableBufferPointer(start: a.statistics, count: a.statisticCount))
+        let a = net.arena, comm = ctx.comm, d = ctx.config.distributed
+        if let sync {
+            try sync.finish()
+            exposedWindow += sync.exposedSeconds
+            if (rt.step + 1) % d.syncStatsEvery == 0 {
+                let t0 = now()
+                try comm.allReduceMean(UnsafeMutableBufferPointer(start: a.statistics, count: a.statisticCount))
+                exposedWindow += now() - t0
+            }
         }
         sgd.step(lr: lr)
+        if comm.size > 1 && d.checksumEvery > 0 && (rt.step + 1) % d.checksumEvery == 0 {
+            try ParameterChecksum.verify(a, comm: comm, step: rt.step + 1)
+        }
         return r
     }
 
@@ -178,7 +198,9 @@ public final class TrainingPhase {
         let ips = Double(w.steps * ctx.config.train.batchSize) / max(w.seconds, 1e-9)
         try ctx.folder?.appendMetrics(["phase": name, "split": "train", "step": stepOffset + step,
                                        "epoch": Double(epoch) + Double(stepInEpoch) / Double(steps),
-                                       "loss": loss, "accuracy": acc, "lr": lr, "images_per_second": ips])
+                                       "loss": loss, "accuracy": acc, "lr": lr, "images_per_second": ips,
+                                       "comm_exposed_fraction": exposedWindow / max(w.seconds, 1e-9)])
+        exposedWindow = 0
         let totalSteps = steps * epochs
         let elapsed = now() - runStart
         let eta = elapsed / Double(step) * Double(totalSteps - step)
