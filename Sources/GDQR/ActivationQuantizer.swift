@@ -46,11 +46,16 @@ public final class ActivationQuantizer: Layer {
     public let runningAbsMean: ParamRef
     public let runningMax: ParamRef
     public let maxBatch: Int
+    /// Called with (input, element count) at every forward, before quantizing
+    /// (post-training searches accumulate statistics with it); nil in training.
+    public var inputObserver: ((UnsafePointer<Float>, Int) -> Void)?
 
     private let out: UnsafeMutablePointer<Float>
     private let gradIn: UnsafeMutablePointer<Float>
     private var input: UnsafePointer<Float>?
     private var passThrough = false
+    /// The output buffer (valid for the samples of the last forward).
+    public var output: UnsafePointer<Float> { UnsafePointer(out) }
     /// T_a used by the last forward.
     public private(set) var lastThreshold: Float = 0
     /// Fraction of elements of the last forward outside [0, T_a].
@@ -98,6 +103,7 @@ public final class ActivationQuantizer: Layer {
         input = x
         let n = batch * inputShape.count
         let a = rt.arena
+        inputObserver?(x, n)
         if calibrating {
             let m = a.stat(runningMax)
             m[0] = max(m[0], quantMaxAbs(x, count: n))

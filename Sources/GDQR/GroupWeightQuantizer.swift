@@ -33,6 +33,8 @@ public enum WeightThresholdSource: String, Sendable, Equatable {
 
 public final class GroupWeightQuantizer: WeightTransform {
     public let layer: String
+    /// The float weight this quantizer reads.
+    public let weight: ParamRef
     public let count: Int
     public let outChannels: Int
     public let groups: Int
@@ -75,6 +77,7 @@ public final class GroupWeightQuantizer: WeightTransform {
         precondition((2...16).contains(bits), "\(layer): weight bits must be 2 ... 16, got \(bits)")
         if let kRef { precondition(kRef.count == groups, "\(layer): k has \(kRef.count) entries for \(groups) groups") }
         self.layer = layer
+        self.weight = weight
         count = weight.count
         outChannels = weight.shape[0]
         self.groups = groups
