@@ -205,7 +205,8 @@ final class WeightQuantizerTests: XCTestCase {
         let wq = f.forward()
         let maxAbs = f.weights.map(abs).max()!
         XCTAssertEqual(f.q.thresholds[0], maxAbs)
-        XCTAssertEqual(f.q.clipFraction, 0)
+        // max/Δ may round to L·(1+ε): at most that one element counts as clipped.
+        XCTAssertLessThanOrEqual(f.q.clipFraction * Double(f.count), 1)
         XCTAssertEqual(wq.map(abs).max()!, maxAbs, accuracy: 1e-6 * maxAbs)
     }
 
