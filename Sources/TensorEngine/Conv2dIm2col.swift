@@ -142,6 +142,7 @@ func convCol2im(_ s: Conv2dShape, _ col: UnsafeMutablePointer<Float>, _ x: Unsaf
     var row = 0
     for c in 0..<s.inPerGroup {
         let xc = x + c * h * w
+        let planeEnd = xc + h * w
         for ky in 0..<s.kernelH {
             let oyRange = convValidRange(outCount: oh, inCount: h, k: ky, stride: sh, pad: ph)
             for kx in 0..<s.kernelW {
@@ -168,6 +169,17 @@ func convCol2im(_ s: Conv2dShape, _ col: UnsafeMutablePointer<Float>, _ x: Unsaf
                     let xrow = xc + (oy * sh + ky - ph) * w + kx - pw
                     if sw == 1 {
                         convAdd(ox.count, d + ox.lowerBound, xrow + ox.lowerBound)
+                    } else if sw == 2 {
+                        // Add into the even lanes of 16 floats and store all 16 back (the odd
+                        // lanes unchanged); the last lane must stay inside the plane.
+                        var i = ox.lowerBound
+                        while i + 8 <= ox.upperBound && xrow + 2 * i + 16 <= planeEnd {
+                            var v = convLoad16(xrow + 2 * i)
+                            v.evenHalf += UnsafeRawPointer(d + i).loadUnaligned(as: SIMD8<Float>.self)
+                            convStore16(v, xrow + 2 * i)
+                            i += 8
+                        }
+                        while i < ox.upperBound { xrow[2 * i] += d[i]; i += 1 }
                     } else {
                         for i in ox { xrow[i * sw] += d[i] }
                     }
