@@ -295,6 +295,11 @@ public enum CheckpointFile {
         var pos = dataStart
         var names = Set<String>()
         var total = 0
+        // A cut file: name the first section that runs past its end.
+        for s in header.sections where s.compressedLength > size || s.offset > size - s.compressedLength {
+            throw CheckpointError(file: file, section: s.name,
+                "truncated: file is \(size) bytes, header says section '\(s.name)' ends at \(s.offset &+ s.compressedLength)")
+        }
         let budget = max(expansionFloor, size > Int.max / expansionFactor ? Int.max : expansionFactor * size)
         for s in header.sections {
             func fail(_ why: String) -> CheckpointError { CheckpointError(file: file, section: s.name, why) }
@@ -303,9 +308,6 @@ public enum CheckpointFile {
             guard s.offset == pos else {
                 throw fail(s.offset < pos ? "section '\(s.name)' at byte \(s.offset) overlaps what precedes it (ends at \(pos))"
                                           : "section '\(s.name)' at byte \(s.offset) leaves a hole: bytes \(pos)..<\(s.offset) belong to no section")
-            }
-            guard s.compressedLength <= size - s.offset else {
-                throw fail("truncated: file is \(size) bytes, header says section '\(s.name)' ends at \(s.offset &+ s.compressedLength)")
             }
             let end = s.offset + s.compressedLength
             guard end <= dataEnd else {
@@ -350,6 +352,12 @@ public enum CheckpointFile {
             if frame.count < s.compressedLength { frame = [UInt8](repeating: 0, count: s.compressedLength) }
             try frame.withUnsafeMutableBytes { try src.read(s.offset, UnsafeMutableRawBufferPointer(rebasing: $0[0..<s.compressedLength])) }
             frame.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<s.compressedLength])) }
+            // The frame must record the table's size before anything is allocated for it.
+            let recorded = frame.withUnsafeBytes { Zstd.frameContentSize(UnsafeRawBufferPointer(rebasing: $0[0..<s.compressedLength])) }
+            guard recorded == UInt64(s.uncompressedLength) else {
+                throw CheckpointError(file: file, section: s.name, "cannot decompress section '\(s.name)': the zstd frame records "
+                    + (recorded.map { "\($0) bytes" } ?? "no valid size") + ", the table says \(s.uncompressedLength)")
+            }
             var floats: [Float]
             if keep { floats = [Float](repeating: 0, count: s.count) } else {
                 if scratch.count < s.count { scratch = [Float](repeating: 0, count: s.count) }

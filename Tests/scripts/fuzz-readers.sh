@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Fuzzes the checkpoint and safetensors readers with libFuzzer + AddressSanitizer.
+#   Tests/scripts/fuzz-readers.sh                 60 s per reader
+#   FUZZ_SECONDS=300 FUZZ_TARGETS=checkpoint Tests/scripts/fuzz-readers.sh
+# Builds Tests/fuzz/FuzzCheckpointReader.swift with the format sources only (no
+# Layers), writes a seed corpus (valid small files and truncated variants), runs
+# each reader for FUZZ_SECONDS, prints executions and executions/s, and exits
+# non-zero if libFuzzer reports a crash (the reproducer is left in the work dir).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
+TARGETS=${FUZZ_TARGETS:-"checkpoint safetensors"}
+WORK=${FUZZ_WORK:-.build-fuzz}
+mkdir -p "$WORK"
+BIN="$WORK/fuzz-readers"
+
+SOURCES=(Sources/Checkpoint/Safetensors.swift Sources/Checkpoint/Crc32c.swift Sources/Checkpoint/Zstd.swift
+         Sources/Checkpoint/ByteShuffle.swift Sources/Checkpoint/CheckpointHeader.swift
+         Sources/Checkpoint/CheckpointFile.swift Tests/fuzz/FuzzCheckpointReader.swift)
+# shellcheck disable=SC2046
+swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzReaders \
+    -I Sources/CZstd -Xcc -fmodule-map-file=Sources/CZstd/module.modulemap \
+    $(pkg-config --cflags-only-I libzstd | sed 's/-I/-Xcc -I/g') $(pkg-config --libs-only-L libzstd) -lzstd \
+    "${SOURCES[@]}" -o "$BIN" >"$WORK/build.log" 2>&1 || { grep -v 'Cannot export local symbol' "$WORK/build.log"; exit 2; }
+echo "built $BIN"
+
+status=0
+for t in $TARGETS; do
+    corpus="$WORK/corpus-$t"; seeds="$WORK/seeds-$t"
+    rm -rf "$seeds"; mkdir -p "$corpus"
+    FUZZ_TARGET=$t GDQR_FUZZ_WRITE_SEEDS="$seeds" "$BIN"
+    log="$WORK/fuzz-$t.log"
+    set +e
+    FUZZ_TARGET=$t "$BIN" "$corpus" "$seeds" -max_total_time="$SECONDS_PER_TARGET" -max_len=16384 \
+        -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$WORK/crash-$t-" >"$log" 2>&1
+    rc=$?
+    set -e
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
+    echo "$t: $execs executions in ${SECONDS_PER_TARGET}s ($rate exec/s), $cov, corpus $(ls "$corpus" | wc -l) files, exit $rc"
+    if [ $rc -ne 0 ]; then
+        echo "fuzz-readers: $t reader crashed; log $log"; grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -20
+        status=1
+    fi
+done
+exit $status
