@@ -56,7 +56,7 @@ func convBestTime(repetitions: Int, minSeconds: Double, _ body: () -> Void) -> D
 /// Times forward, backward-data and backward-weights of every ResNet-20 convolution at each
 /// thread count, plus one "conv_resnet20_total" line per thread count (all three passes,
 /// each convolution weighted by its count in the network).
-public func runConvBench(threadCounts: [Int], batch: Int = 128, repetitions: Int = 5, minSeconds: Double = 0.05,
+public func runConvBench(threadCounts: [Int], batch: Int = 128, repetitions: Int = 10, minSeconds: Double = 0.02,
                          report: (BenchResult) -> Void) {
     let cases = resnet20ConvCases(batch: batch)
     for threads in threadCounts {

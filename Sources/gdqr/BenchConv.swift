@@ -17,7 +17,7 @@ struct BenchConv: ParsableCommand {
     var batch = 128
 
     @Option(help: "Timed runs per kernel; the best is reported.")
-    var repetitions = 5
+    var repetitions = 10
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be >= 1") }
