@@ -49,7 +49,7 @@ public enum CheckpointFile {
 
     /// Serialises `contents`: sections compressed at `level`, byte-shuffled if `shuffle`.
     /// Same contents and options give identical bytes.
-    public static func encode(_ contents: CheckpointContents, level: Int = 3, shuffle: Bool = true,
+    public static func encode(_ contents: CheckpointContents, level: Int = 1, shuffle: Bool = true,
                               file: String = "<memory>") throws -> [UInt8] {
         var out = [UInt8]()
         _ = try encodeParts(contents, level: level, shuffle: shuffle, file: file) { out += $0 }
@@ -59,7 +59,7 @@ public enum CheckpointFile {
     /// Writes `contents` atomically: a temporary file in the same directory, fsync,
     /// rename over `path`, fsync of the directory. Returns the header written.
     @discardableResult
-    public static func write(_ contents: CheckpointContents, to path: String, level: Int = 3,
+    public static func write(_ contents: CheckpointContents, to path: String, level: Int = 1,
                              shuffle: Bool = true) throws -> CheckpointHeader {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path

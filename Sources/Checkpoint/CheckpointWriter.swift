@@ -126,7 +126,7 @@ public final class CheckpointWriter: @unchecked Sendable {
     /// `keepLast` newest files are kept, plus the best by the metric passed to
     /// `submit` (larger is better unless `higherIsBetter` is false). Stale
     /// temporary files of an interrupted write are removed.
-    public init(directory: String, keepLast: Int = 3, level: Int = 3, shuffle: Bool = true,
+    public init(directory: String, keepLast: Int = 3, level: Int = 1, shuffle: Bool = true,
                 higherIsBetter: Bool = true) throws {
         precondition(keepLast >= 1, "CheckpointWriter: keepLast must be at least 1")
         self.directory = directory
