@@ -96,6 +96,10 @@ public final class BatchNormLayer: Layer {
     private let saveMean: UnsafeMutablePointer<Float>
     private let saveInvStd: UnsafeMutablePointer<Float>
     private var input: UnsafePointer<Float>?
+    /// SyncBN: per-channel sums exchanged across ranks, and the global count.
+    private let scratch: UnsafeMutablePointer<Double>
+    private var globalCount = 0.0
+    private var synced = false
 
     public init(_ b: ArenaBuilder, name: String, shape: FeatureShape, fuseReLU: Bool, maxBatch: Int) {
         self.name = name
@@ -110,16 +114,25 @@ public final class BatchNormLayer: Layer {
         gradIn = BatchBuffer(shape, maxBatch: maxBatch)
         saveMean = Tensor.allocate(c)
         saveInvStd = Tensor.allocate(c)
+        scratch = .allocate(capacity: 2 * c + 1)
     }
 
-    deinit { saveMean.deallocate(); saveInvStd.deallocate() }
+    deinit { saveMean.deallocate(); saveInvStd.deallocate(); scratch.deallocate() }
 
     public var macsPerSample: Int { 0 }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
         input = x
         let a = rt.arena, s = inputShape
-        if rt.training {
+        synced = rt.training && rt.syncBatchNorm != nil
+        if rt.training, let reduce = rt.syncBatchNorm {
+            batchNorm2dForwardTrainingSync(input: x, output: out.pointer, n: batch, c: s.channels, h: s.height,
+                                           w: s.width, gamma: a.value(gamma), beta: a.value(beta),
+                                           runningMean: a.stat(runningMean), runningVar: a.stat(runningVar),
+                                           saveMean: saveMean, saveInvStd: saveInvStd, globalCount: &globalCount,
+                                           scratch: scratch, momentum: momentum, eps: eps, fuseReLU: fuseReLU,
+                                           pool: rt.pool, reduce: reduce)
+        } else if rt.training {
             batchNorm2dForwardTraining(input: x, output: out.pointer, n: batch, c: s.channels, h: s.height, w: s.width,
                                        gamma: a.value(gamma), beta: a.value(beta),
                                        runningMean: a.stat(runningMean), runningVar: a.stat(runningVar),
@@ -136,6 +149,15 @@ public final class BatchNormLayer: Layer {
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
         let a = rt.arena, s = inputShape
+        if synced, let reduce = rt.syncBatchNorm {
+            batchNorm2dBackwardSync(input: input!, gradOutput: dy, gradInput: gradIn.pointer,
+                                    n: batch, c: s.channels, h: s.height, w: s.width,
+                                    gamma: a.value(gamma), saveMean: saveMean, saveInvStd: saveInvStd,
+                                    gradGamma: a.grad(gamma), gradBeta: a.grad(beta), globalCount: globalCount,
+                                    scratch: scratch, reluOutput: fuseReLU ? UnsafePointer(out.pointer) : nil,
+                                    pool: rt.pool, reduce: reduce)
+            return gradIn.pointer
+        }
         batchNorm2dBackward(input: input!, gradOutput: dy, gradInput: gradIn.pointer,
                             n: batch, c: s.channels, h: s.height, w: s.width,
                             gamma: a.value(gamma), saveMean: saveMean, saveInvStd: saveInvStd,

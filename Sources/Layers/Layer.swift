@@ -29,6 +29,8 @@ public final class Runtime {
     /// to the end, gradients are final (data parallelism starts their all-reduce
     /// while backward goes on).
     public var gradientsReady: ((Int) -> Void)?
+    /// Set for synchronised batch norm: sums a buffer in place across ranks.
+    public var syncBatchNorm: ChannelSumReducer?
 
     public init(arena: ParameterArena, pool: ThreadPool?) {
         self.arena = arena

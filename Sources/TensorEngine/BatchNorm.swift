@@ -17,7 +17,7 @@
 // thread count. Channels are spread over the pool when the tensor is large.
 
 @inline(__always)
-private func bnAffinePlane(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
+func bnAffinePlane(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
                            scale: Float, shift: Float, relu: Bool) {
     let sv = SIMD16<Float>(repeating: scale), bv = SIMD16<Float>(repeating: shift)
     let zero = SIMD16<Float>()

@@ -53,9 +53,20 @@ public final class TrainingPhase {
             let sync = GradientSync(comm: ctx.comm, arena: net.arena,
                                     bucketBytes: Int(c.distributed.bucketMB * 1_048_576))
             rt.gradientsReady = { offset in sync.ready(from: offset) }
+
             self.sync = sync
         } else {
             sync = nil
+        }
+        // SyncBN also on one rank (the all-reduce is then the identity), so that a
+        // run's arithmetic does not depend on the world size.
+        if c.distributed.syncBN {
+            let comm = ctx.comm
+            rt.syncBatchNorm = { buffer in
+                do { try comm.allReduce(buffer, op: .sum) } catch {
+                    comm.abort(code: 1, message: "SyncBN all-reduce failed: \(error)")
+                }
+            }
         }
         loader = try BatchLoader(dataset: ctx.train, globalBatchSize: c.train.batchSize, rank: ctx.comm.rank,
                                  worldSize: ctx.comm.size, seed: UInt64(c.seed), augmentation: ctx.augmentation,

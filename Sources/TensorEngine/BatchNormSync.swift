@@ -1,0 +1,124 @@
+// Synchronised batch norm (SyncBN): the batch statistics, and in backward the
+// sums that couple the samples, are all-reduced across data-parallel ranks, so
+// N ranks at batch B normalise exactly as one rank at batch N*B would.
+//
+// Two phases around one all-reduce of per-channel Double sums: the caller passes
+// `reduce`, which sums a buffer in place across ranks (identity on one rank).
+// Forward combines sum(x) and sum(x^2) in Double; backward uses the GLOBAL sums
+// for the input gradient but the LOCAL sums for gamma and beta, because the
+// trainer averages parameter gradients over ranks afterwards (each rank's loss is
+// its local mean, so global sums there would count every sample N times).
+
+public typealias ChannelSumReducer = (UnsafeMutableBufferPointer<Double>) -> Void
+
+/// Training forward with statistics over all ranks. `scratch` holds 2*c+1 Doubles;
+/// `globalCount` receives the number of values per channel over all ranks (N*H*W
+/// summed), which backward needs.
+public func batchNorm2dForwardTrainingSync(
+    input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>,
+    n: Int, c: Int, h: Int, w: Int,
+    gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+    runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
+    saveMean: UnsafeMutablePointer<Float>, saveInvStd: UnsafeMutablePointer<Float>,
+    globalCount: inout Double, scratch: UnsafeMutablePointer<Double>,
+    momentum: Float = 0.1, eps: Float = 1e-5, fuseReLU: Bool = false,
+    pool: ThreadPool? = nil, reduce: ChannelSumReducer
+) {
+    let hw = h * w
+    opsFor(pool, items: c, elementsPerItem: n * hw) { channels in
+        for ch in channels {
+            var s = 0.0, q = 0.0
+            for b in 0..<n {
+                let p = x + (b * c + ch) * hw
+                s += opsSumDouble(p, count: hw)
+                q += opsSumSquaredDeviation(p, count: hw, center: 0)
+            }
+            scratch[ch] = s
+            scratch[c + ch] = q
+        }
+    }
+    scratch[2 * c] = Double(n * hw)
+    reduce(UnsafeMutableBufferPointer(start: scratch, count: 2 * c + 1))
+    let m = scratch[2 * c]
+    precondition(m > 0, "batchNorm2dForwardTrainingSync: empty batch on every rank")
+    globalCount = m
+    for ch in 0..<c {
+        let mean = scratch[ch] / m
+        let variance = max(scratch[c + ch] / m - mean * mean, 0)
+        let invstd = 1 / (variance + Double(eps)).squareRoot()
+        saveMean[ch] = Float(mean)
+        saveInvStd[ch] = Float(invstd)
+        let unbiased = m > 1 ? variance * m / (m - 1) : variance
+        runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * Float(mean)
+        runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * Float(unbiased)
+    }
+    opsFor(pool, items: c, elementsPerItem: n * hw) { channels in
+        for ch in channels {
+            let scale = gamma[ch] * saveInvStd[ch]
+            let shift = beta[ch] - saveMean[ch] * scale
+            for b in 0..<n {
+                let off = (b * c + ch) * hw
+                bnAffinePlane(x + off, y + off, count: hw, scale: scale, shift: shift, relu: fuseReLU)
+            }
+        }
+    }
+}
+
+/// Backward of the synchronised forward. `scratch` holds 2*c Doubles.
+public func batchNorm2dBackwardSync(
+    input x: UnsafePointer<Float>, gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
+    n: Int, c: Int, h: Int, w: Int,
+    gamma: UnsafePointer<Float>, saveMean: UnsafePointer<Float>, saveInvStd: UnsafePointer<Float>,
+    gradGamma: UnsafeMutablePointer<Float>, gradBeta: UnsafeMutablePointer<Float>,
+    globalCount m: Double, scratch: UnsafeMutablePointer<Double>,
+    reluOutput: UnsafePointer<Float>? = nil, pool: ThreadPool? = nil, reduce: ChannelSumReducer
+) {
+    let hw = h * w
+    @inline(__always) func grad(_ off: Int, _ i: Int) -> Float {
+        if let r = reluOutput, r[off + i] <= 0 { return 0 }
+        return dy[off + i]
+    }
+    opsFor(pool, items: c, elementsPerItem: 2 * n * hw) { channels in
+        for ch in channels {
+            let mean = saveMean[ch]
+            var sumDy = 0.0, sumDyXmu = 0.0
+            for b in 0..<n {
+                let off = (b * c + ch) * hw
+                var s0 = SIMD16<Float>(), d0 = SIMD16<Float>()
+                var i = 0
+                let zero = SIMD16<Float>(), mv = SIMD16<Float>(repeating: mean)
+                while i + 16 <= hw {
+                    var g = opsLoad16(dy + off + i)
+                    if let r = reluOutput { g = zero.replacing(with: g, where: opsLoad16(r + off + i) .> zero) }
+                    s0 += g
+                    d0.addProduct(g, opsLoad16(x + off + i) - mv)
+                    i += 16
+                }
+                var ts = opsLaneSum(s0), td = opsLaneSum(d0)
+                while i < hw {
+                    let g = grad(off, i)
+                    ts += Double(g); td += Double(g) * Double(x[off + i] - mean); i += 1
+                }
+                sumDy += ts
+                sumDyXmu += td
+            }
+            gradBeta[ch] = Float(sumDy)
+            gradGamma[ch] = Float(sumDyXmu * Double(saveInvStd[ch]))
+            scratch[ch] = sumDy
+            scratch[c + ch] = sumDyXmu
+        }
+    }
+    reduce(UnsafeMutableBufferPointer(start: scratch, count: 2 * c))
+    opsFor(pool, items: c, elementsPerItem: n * hw) { channels in
+        for ch in channels {
+            let mean = saveMean[ch], invstd = saveInvStd[ch]
+            let a = gamma[ch] * invstd
+            let k = Float(Double(invstd) * Double(invstd) * scratch[c + ch] / m)
+            let cst = Float(scratch[ch] / m)
+            for b in 0..<n {
+                let off = (b * c + ch) * hw
+                for i in 0..<hw { dx[off + i] = a * (grad(off, i) - cst).addingProduct(-k, x[off + i] - mean) }
+            }
+        }
+    }
+}
