@@ -21,6 +21,9 @@ public struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("init-from"), help: "Initial float weights (.safetensors), matched by name.")
     var initFrom: String?
 
+    @Option(name: .long, help: "Resume: 'auto' (newest valid checkpoint in the run folder) or a checkpoint path.")
+    var resume: String?
+
     @Option(name: .long, help: "Random seed (overrides the config's seed).")
     var seed: Int?
 
@@ -40,6 +43,7 @@ public struct TrainCommand: ParsableCommand {
             let cfg = try ConfigLoader.load(path: config, overrides: sets)
             var options = TrainOptions(outDir: out, initFrom: initFrom)
             options.quiet = quiet
+            options.resume = resume
             let ctx = try TrainingContext(config: cfg, comm: comm, options: options)
             _ = try TrainingPipeline(ctx).run()
             return 0

@@ -10,6 +10,8 @@ import Distributed
 public struct TrainOptions {
     public var outDir: String?
     public var initFrom: String?
+    /// "auto" (the newest valid checkpoint of the run folder) or a checkpoint path.
+    public var resume: String?
     public var quiet = false
     public init(outDir: String? = nil, initFrom: String? = nil) {
         self.outDir = outDir

@@ -18,6 +18,8 @@ public struct PhaseResult {
     public var trainImages = 0
     public var epochs = 0
     public var steps = 0
+    public var skippedSteps = 0
+    public var checkpointStalls: [Double] = []
     public var imagesPerSecond: Double { Double(trainImages) / max(trainSeconds, 1e-9) }
 }
 
@@ -83,6 +85,7 @@ public final class TrainingPhase {
         guard comm.size > 1 else { return }
         let a = net.arena
         try comm.broadcast(UnsafeMutableBufferPointer(start: a.values, count: a.parameterCount), root: 0)
+        try comm.broadcast(UnsafeMutableBufferPointer(start: a.momentum, count: a.parameterCount), root: 0)
         try comm.broadcast(UnsafeMutableBufferPointer(start: a.statistics, count: a.statisticCount), root: 0)
     }
 
@@ -95,28 +98,48 @@ public final class TrainingPhase {
                           minFraction: c.schedule.minLRFraction)
     }
 
-    /// Trains for `epochs`, evaluating as configured.
-    public func run() throws -> PhaseResult {
+    /// Trains for `epochs`, evaluating as configured; with `resume`, restores the
+    /// checkpoint's arenas (rank 0, then broadcast) and continues at its position.
+    /// `checkpoints` (rank 0 only) receives snapshots as configured.
+    func run(resume: ResumePoint? = nil, checkpoints: RunCheckpoints? = nil,
+             extra: [String: String] = [:]) throws -> PhaseResult {
         let c = ctx.config
         let sgd = SGD(arena: net.arena, settings: SGDSettings(
             momentum: Float(c.optim.momentum), nesterov: c.optim.nesterov, weightDecay: Float(c.optim.weightDecay),
             decayNormAndBias: c.optim.decayBNAndBias, gradClipNorm: Float(c.optim.gradClipNorm)))
         let steps = loader.stepsPerEpoch
         let schedule = makeSchedule()
-        ctx.banner(net, phase: name)
         var result = PhaseResult(name: name)
         result.epochs = epochs
+        var firstEpoch = 0, firstStep = 0
+        if let resume {
+            if let contents = resume.contents { try contents.restore(into: net.arena, file: resume.path) }
+            try broadcastState()
+            firstEpoch = resume.epoch
+            firstStep = resume.stepInEpoch
+            result.bestTestAccuracy = resume.bestTestAccuracy
+        }
+        ctx.banner(net, phase: name)
         let start = now()
         var window = StepWindow()
-        for epoch in 0..<epochs {
-            loader.startEpoch(epoch)
+        var lastSaved = -1
+        func checkpoint(epoch: Int, stepInEpoch: Int, metric: Double?) throws {
+            let global = stepOffset + epoch * steps + stepInEpoch
+            guard let checkpoints, global != lastSaved else { return }
+            result.checkpointStalls.append(try checkpoints.save(
+                net.arena, phase: name, globalStep: global, epoch: epoch, stepInEpoch: stepInEpoch,
+                best: result.bestTestAccuracy, metric: metric, extra: extra))
+            lastSaved = global
+        }
+        for epoch in firstEpoch..<epochs {
+            loader.startEpoch(epoch, fromStep: epoch == firstEpoch ? firstStep : 0)
             let epochStart = now()
             while let batch = loader.next() {
                 let step = epoch * steps + batch.step
                 let lr = schedule.lr(at: step)
                 rt.step = step
                 let t0 = now()
-                let r = try trainStep(batch, sgd: sgd, lr: Float(lr))
+                let r = try trainStep(batch, sgd: sgd, lr: Float(lr), result: &result)
                 let dt = now() - t0
                 result.trainSeconds += dt
                 result.trainImages += c.train.batchSize
@@ -126,9 +149,14 @@ public final class TrainingPhase {
                     try logTrain(&window, step: step + 1, epoch: epoch, lr: lr, stepInEpoch: batch.step + 1,
                                  steps: steps, runStart: start)
                 }
+                if c.checkpoint.everySteps > 0 && (step + 1) % c.checkpoint.everySteps == 0 {
+                    try checkpoint(epoch: epoch, stepInEpoch: batch.step + 1, metric: nil)
+                }
             }
+            var metric: Double?
             if (epoch + 1) % c.train.evalEveryEpochs == 0 || epoch == epochs - 1 {
                 let (loss, acc) = try evaluate()
+                metric = acc
                 result.testAccuracy = acc
                 result.testLoss = loss
                 result.bestTestAccuracy = max(result.bestTestAccuracy, acc)
@@ -138,20 +166,22 @@ public final class TrainingPhase {
                                          name, epoch + 1, epochs, loss, acc * 100, result.bestTestAccuracy * 100,
                                          now() - epochStart))
             }
+            let everyEpochs = c.checkpoint.everyEpochs
+            if (everyEpochs > 0 && (epoch + 1) % everyEpochs == 0) || epoch == epochs - 1 {
+                try checkpoint(epoch: epoch + 1, stepInEpoch: 0, metric: metric)
+            }
         }
+        try checkpoints?.finish()
         return result
     }
 
     /// Forward, loss, backward, gradient average across ranks, SGD update.
-    func trainStep(_ batch: Batch, sgd: SGD, lr: Float) throws -> CrossEntropyResult {
+    func trainStep(_ batch: Batch, sgd: SGD, lr: Float, result: inout PhaseResult) throws -> CrossEntropyResult {
         rt.training = true
         sync?.beginStep()
         let n = batch.count
         let logits = net.forward(batch.images.data, batch: n, rt: rt)
         let r = net.backward(logits: logits, labels: batch.labels.baseAddress!, batch: n, rt: rt)
-        guard r.loss.isFinite else {
-            throw TrainerError("\(name): non-finite training loss \(r.loss) at epoch \(batch.epoch) step \(batch.step)")
-        }
         gradientHook?(rt)
         let a = net.arena, comm = ctx.comm, d = ctx.config.distributed
         if let sync {
@@ -163,11 +193,34 @@ public final class TrainingPhase {
                 exposedWindow += now() - t0
             }
         }
+        // Never step on non-finite values: stop naming the first tensor, or skip the
+        // step (identically on every rank: the gradients are already averaged).
+        if let bad = firstNonFinite(loss: r.loss) {
+            let what = "non-finite \(bad) at epoch \(batch.epoch + 1) step \(batch.step + 1) (global step \(rt.step + 1))"
+            guard ctx.config.checkpoint.nonfinite == .skip else { throw TrainerError("\(name): \(what)") }
+            result.skippedSteps += 1
+            ctx.progress.line("\(name): skipped a step: \(what)")
+            return r
+        }
         sgd.step(lr: lr)
         if comm.size > 1 && d.checksumEvery > 0 && (rt.step + 1) % d.checksumEvery == 0 {
             try ParameterChecksum.verify(a, comm: comm, step: rt.step + 1)
         }
         return r
+    }
+
+    /// The first non-finite thing of a step: the loss, else the first gradient
+    /// tensor (in layer order) holding a NaN or infinity.
+    func firstNonFinite(loss: Float) -> String? {
+        if !loss.isFinite { return "training loss \(loss)" }
+        let a = net.arena
+        for e in a.params {
+            let g = a.grads + e.offset
+            for i in 0..<e.count where !g[i].isFinite {
+                return "gradient \(g[i]) in tensor '\(e.name)' (element \(i))"
+            }
+        }
+        return nil
     }
 
     /// Loss and accuracy over the whole test split (each rank its shard, counts summed).

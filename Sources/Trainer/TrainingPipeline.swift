@@ -37,36 +37,58 @@ public final class TrainingPipeline {
             "epochs": c.train.epochs, "world_size": ctx.comm.size, "threads_per_rank": ctx.threads,
             "seed": c.seed, "config_hash": c.hashHex, "model": ctx.modelSpec.description,
         ]
+        let resume = try ctx.options.resume.flatMap { try ResumeLoader.load($0, ctx: ctx) }
+        let checkpoints = try RunCheckpoints(ctx: ctx)
         var fp32: TrainingPhase?
         var fp32Result: PhaseResult?
+        var stalls: [Double] = []
         let quantized = c.quant.enabled && c.quant.mode != .psg
+        let tag = Self.bitsTag(c)
         let fp32Epochs = quantized ? c.quant.fp32PhaseEpochs : c.train.epochs
-        if fp32Epochs > 0 && !(quantized && ctx.options.initFrom != nil) {
+        let resumeInQuant = resume != nil && resume!.phase != "fp32"
+        if fp32Epochs > 0 && !(quantized && ctx.options.initFrom != nil) && !resumeInQuant {
             let phase = try TrainingPhase(name: "fp32", ctx: ctx, policy: nil, epochs: fp32Epochs, lr: c.optim.lr)
-            if let path = ctx.options.initFrom { try ArenaSafetensors.load(phase.net.arena, from: path) }
-            try phase.broadcastState()
-            let r = try phase.run()
+            if resume == nil {
+                if let path = ctx.options.initFrom { try ArenaSafetensors.load(phase.net.arena, from: path) }
+                try phase.broadcastState()
+            }
+            let r = try phase.run(resume: resume, checkpoints: checkpoints)
             try save(phase.net, "model-fp32.safetensors")
             fp32 = phase
             fp32Result = r
+            stalls += r.checkpointStalls
             summary["fp32_test_accuracy"] = r.testAccuracy
             summary["fp32_best_test_accuracy"] = r.bestTestAccuracy
+            summary["fp32_images_per_second"] = r.imagesPerSecond
+        } else if let resume, resumeInQuant {
+            for key in ["fp32_test_accuracy", "fp32_best_test_accuracy", "fp32_images_per_second"] {
+                if let v = resume.metadata[key].flatMap(Double.init) { summary[key] = v }
+            }
         }
         var final = fp32Result
         var finalNet = fp32?.net
         if quantized {
             let policy = try Self.policy(for: c, spec: ctx.modelSpec)
-            let tag = Self.bitsTag(c)
+            let fp32Steps = fp32Result.map { $0.epochs * (fp32?.stepsPerEpoch ?? 0) }
+                ?? Int(resume?.metadata["fp32_steps"] ?? "") ?? 0
             let phase = try TrainingPhase(name: tag, ctx: ctx, policy: policy, epochs: c.train.epochs,
-                                          lr: c.quant.qatLR, stepOffset: fp32Result?.steps ?? 0)
-            if let fp32 {
-                phase.net.arena.copyMatching(from: fp32.net.arena)
-            } else if let path = ctx.options.initFrom {
-                try ArenaSafetensors.load(phase.net.arena, from: path, optional: { $0.role == .quantScale || $0.role == nil })
+                                          lr: c.quant.qatLR, stepOffset: fp32Steps)
+            if !resumeInQuant {
+                if let fp32 {
+                    phase.net.arena.copyMatching(from: fp32.net.arena)
+                } else if let path = ctx.options.initFrom {
+                    try ArenaSafetensors.load(phase.net.arena, from: path,
+                                              optional: { $0.role == .quantScale || $0.role == nil })
+                }
+                try phase.broadcastState()
             }
-            try phase.broadcastState()
-            let r = try phase.run()
+            var extra = ["fp32_steps": String(fp32Steps)]
+            for key in ["fp32_test_accuracy", "fp32_best_test_accuracy", "fp32_images_per_second"] {
+                if let v = summary[key] as? Double { extra[key] = String(v) }
+            }
+            let r = try phase.run(resume: resumeInQuant ? resume : nil, checkpoints: checkpoints, extra: extra)
             try save(phase.net, "model-\(tag).safetensors")
+            stalls += r.checkpointStalls
             final = r
             finalNet = phase.net
             summary["quant_mode"] = c.quant.mode.rawValue
@@ -78,8 +100,14 @@ public final class TrainingPipeline {
         summary["test_loss"] = final.testLoss
         summary["train_seconds"] = final.trainSeconds
         summary["images_per_second"] = final.imagesPerSecond
-        if let fp32Result { summary["fp32_images_per_second"] = fp32Result.imagesPerSecond }
+        summary["skipped_steps"] = final.skippedSteps
         summary["parameters"] = finalNet.arena.parameterCount
+        summary["checkpoints_written"] = stalls.count
+        if !stalls.isEmpty {
+            summary["checkpoint_stall_ms_mean"] = stalls.reduce(0, +) / Double(stalls.count) * 1000
+            summary["checkpoint_stall_ms_max"] = (stalls.max() ?? 0) * 1000
+        }
+        if let resume { summary["resumed_from"] = resume.path }
         summary["wall_seconds"] = now() - start
         try ctx.folder?.write("summary.json", JSON.pretty(summary))
         return summary
