@@ -1,0 +1,411 @@
+// The integer engine: runs an IntegerModel on batches of uint8 images.
+//
+// Activations are held as uint8 levels. A conv is im2col (per image, per thread)
+// followed by a GEMM of the weight levels [Cout, K] by the column matrix [K, N]
+// (N = output positions, padded to a multiple of 32), then a per-channel
+// epilogue: z = multiplier·acc + bias (the stem: a per-position bias map), ReLU,
+// z/Δ rounded half to even and clamped (requantization), or z kept in float.
+//
+// Two arithmetics for the GEMM, same results:
+//   .int32       integer levels widened to Int32, SIMD16<Int32> multiply-add,
+//                Int32 accumulation (the reference; LLVM emits vpmulld/vpaddd,
+//                not VNNI's vpdpbusd, from this code).
+//   .exactFloat  the same integers held in Float32 and multiplied with the
+//                engine's FP32 GEMM (FMA). Integer-exact: every product and partial
+//                sum is an integer of magnitude at most Σ_k |w_ck| · maxInput, and
+//                the engine checks at build time, per layer, that this bound is
+//                below 2^24 for every output channel (4-bit: 15·7·576 = 60480; stem:
+//                255·127·9 = 291465), so no float operation rounds, in any order.
+//                A layer that fails the check runs in Int32.
+// Threads split the batch: each thread runs its images through every op.
+
+import TensorEngine
+
+@inline(__always) private func ld16(_ p: UnsafePointer<Int32>) -> SIMD16<Int32> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Int32>.self)
+}
+@inline(__always) private func st16(_ v: SIMD16<Int32>, _ p: UnsafeMutablePointer<Int32>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Int32>.self)
+}
+
+/// C[m, n] = A[m, k] · B[k, n], Int32, row-major, n a multiple of 32 (ldb = ldc = n).
+public func integerGemmInt32(m: Int, n: Int, k: Int, a: UnsafePointer<Int32>, b: UnsafePointer<Int32>,
+                             c: UnsafeMutablePointer<Int32>) {
+    precondition(n % 32 == 0, "integerGemmInt32: n must be a multiple of 32")
+    var i = 0
+    while i + 4 <= m {
+        let a0 = a + i * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k
+        var j = 0
+        while j < n {
+            var c00 = SIMD16<Int32>(), c01 = SIMD16<Int32>(), c10 = SIMD16<Int32>(), c11 = SIMD16<Int32>()
+            var c20 = SIMD16<Int32>(), c21 = SIMD16<Int32>(), c30 = SIMD16<Int32>(), c31 = SIMD16<Int32>()
+            var bp = b + j
+            for kk in 0..<k {
+                let b0 = ld16(bp), b1 = ld16(bp + 16)
+                let w0 = SIMD16<Int32>(repeating: a0[kk]), w1 = SIMD16<Int32>(repeating: a1[kk])
+                let w2 = SIMD16<Int32>(repeating: a2[kk]), w3 = SIMD16<Int32>(repeating: a3[kk])
+                c00 &+= w0 &* b0; c01 &+= w0 &* b1
+                c10 &+= w1 &* b0; c11 &+= w1 &* b1
+                c20 &+= w2 &* b0; c21 &+= w2 &* b1
+                c30 &+= w3 &* b0; c31 &+= w3 &* b1
+                bp += n
+            }
+            let cp = c + i * n + j
+            st16(c00, cp); st16(c01, cp + 16)
+            st16(c10, cp + n); st16(c11, cp + n + 16)
+            st16(c20, cp + 2 * n); st16(c21, cp + 2 * n + 16)
+            st16(c30, cp + 3 * n); st16(c31, cp + 3 * n + 16)
+            j += 32
+        }
+        i += 4
+    }
+    while i < m {
+        let a0 = a + i * k
+        var j = 0
+        while j < n {
+            var c00 = SIMD16<Int32>(), c01 = SIMD16<Int32>()
+            var bp = b + j
+            for kk in 0..<k {
+                let w0 = SIMD16<Int32>(repeating: a0[kk])
+                c00 &+= w0 &* ld16(bp); c01 &+= w0 &* ld16(bp + 16)
+                bp += n
+            }
+            st16(c00, c + i * n + j); st16(c01, c + i * n + j + 16)
+            j += 32
+        }
+        i += 1
+    }
+}
+
+/// Scalar reference: C = A·B in Int64 (tests).
+public func integerGemmReference(m: Int, n: Int, k: Int, a: [Int32], b: [Int32]) -> [Int64] {
+    var c = [Int64](repeating: 0, count: m * n)
+    for i in 0..<m { for j in 0..<n { var s: Int64 = 0; for kk in 0..<k { s += Int64(a[i * k + kk]) * Int64(b[kk * n + j]) }; c[i * n + j] = s } }
+    return c
+}
+
+/// Column matrix of one image: col[(ci·kh + y)·kw + x][oy·OW + ox] = input or 0 (padding);
+/// columns N ..< ldc are zero.
+@inline(__always)
+func integerIm2col<T: Numeric>(_ src: UnsafePointer<UInt8>, channels: Int, height h: Int, width w: Int,
+                               kernel: Int, stride: Int, pad: Int, outH: Int, outW: Int,
+                               col: UnsafeMutablePointer<T>, ldc: Int, _ convert: (UInt8) -> T) {
+    let n = outH * outW
+    var row = 0
+    for ci in 0..<channels {
+        let plane = src + ci * h * w
+        for ky in 0..<kernel {
+            for kx in 0..<kernel {
+                let dst = col + row * ldc
+                // ox with 0 <= ox*stride - pad + kx < w
+                let lo = max(0, (pad - kx + stride - 1) / stride)
+                let hi = min(outW, (w - 1 + pad - kx) >= 0 ? (w - 1 + pad - kx) / stride + 1 : 0)
+                for oy in 0..<outH {
+                    let iy = oy * stride - pad + ky
+                    let d = dst + oy * outW
+                    if iy < 0 || iy >= h || lo >= hi {
+                        for ox in 0..<outW { d[ox] = 0 }
+                        continue
+                    }
+                    for ox in 0..<lo { d[ox] = 0 }
+                    let s = plane + iy * w - pad + kx
+                    if stride == 1 {
+                        for ox in lo..<hi { d[ox] = convert(s[ox]) }
+                    } else {
+                        for ox in lo..<hi { d[ox] = convert(s[ox * stride]) }
+                    }
+                    for ox in hi..<outW { d[ox] = 0 }
+                }
+                for j in n..<ldc { dst[j] = 0 }
+                row += 1
+            }
+        }
+    }
+}
+
+public final class IntegerEngine {
+    public enum Arithmetic: String, Sendable, CaseIterable { case int32, exactFloat = "exact-float" }
+
+    public let model: IntegerModel
+    public let maxBatch: Int
+    public let arithmetic: Arithmetic
+    public let pool: ThreadPool?
+    private let threads: Int
+
+    /// Per value: uint8 levels (image and integer values) or floats.
+    private var levels: [UnsafeMutablePointer<UInt8>?]
+    private var floats: [UnsafeMutablePointer<Float>?]
+
+    private struct Prepared {
+        var k = 0, n = 0, ldn = 0, outH = 0, outW = 0
+        var wInt: UnsafeMutablePointer<Int32>?
+        var wFloat: UnsafeMutablePointer<Float>?
+        var biasMap: [Float] = []        // stem: [Cout, N]
+        var useFloat = false
+        var maxAbsSum = 0                // max over channels of Σ|w|·maxInput
+    }
+    private var prepared: [Prepared]
+    private var colInt: [UnsafeMutablePointer<Int32>] = []
+    private var colFloat: [UnsafeMutablePointer<Float>] = []
+    private var accInt: [UnsafeMutablePointer<Int32>] = []
+    private var accFloat: [UnsafeMutablePointer<Float>] = []
+
+    /// Per conv/linear op: (name, max Σ|w|·maxInput, runs in exact float).
+    public var accumulatorBounds: [(op: String, bound: Int, exactFloat: Bool)] {
+        zip(model.ops, prepared).filter { $0.0.hasWeights }.map { ($0.0.name, $0.1.maxAbsSum, $0.1.useFloat) }
+    }
+
+    public init(_ model: IntegerModel, maxBatch: Int, threads: Int = 1, arithmetic: Arithmetic = .int32) throws {
+        try model.validate()
+        self.model = model
+        self.maxBatch = max(1, maxBatch)
+        self.arithmetic = arithmetic
+        self.threads = max(1, threads)
+        pool = threads > 1 ? ThreadPool(threads: threads) : nil
+        levels = Array(repeating: nil, count: model.values.count)
+        floats = Array(repeating: nil, count: model.values.count)
+        for (i, v) in model.values.enumerated() {
+            let n = v.count * self.maxBatch
+            if v.kind == .float {
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n); floats[i] = p
+            } else {
+                let p = UnsafeMutablePointer<UInt8>.allocate(capacity: n); p.initialize(repeating: 0, count: n); levels[i] = p
+            }
+        }
+        prepared = []
+        var maxCol = 1, maxAcc = 1
+        for op in model.ops {
+            var p = Prepared()
+            if op.hasWeights {
+                let x = model.values[op.inputs[0]], y = model.values[op.output]
+                p.k = op.inChannels * op.kernel * op.kernel
+                p.outH = y.height; p.outW = y.width
+                p.n = y.height * y.width
+                p.ldn = (p.n + 31) / 32 * 32
+                let wi = UnsafeMutablePointer<Int32>.allocate(capacity: op.weightCount)
+                let wf = UnsafeMutablePointer<Float>.allocate(capacity: op.weightCount)
+                for i in 0..<op.weightCount { wi[i] = Int32(op.weights[i]); wf[i] = Float(op.weights[i]) }
+                p.wInt = wi; p.wFloat = wf
+                for c in 0..<op.outChannels {
+                    var s = 0
+                    for i in 0..<p.k { s += abs(Int(op.weights[c * p.k + i])) }
+                    p.maxAbsSum = max(p.maxAbsSum, s * x.maxInput)
+                }
+                p.useFloat = arithmetic == .exactFloat && op.kind == .conv && p.maxAbsSum < (1 << 24)
+                if op.kind == .conv && x.kind == .image { p.biasMap = Self.stemBiasMap(op, x, p) }
+                if op.kind == .conv {
+                    maxCol = max(maxCol, p.k * p.ldn)
+                    maxAcc = max(maxAcc, op.outChannels * p.ldn)
+                }
+            }
+            prepared.append(p)
+        }
+        for _ in 0..<self.threads {
+            colInt.append(.allocate(capacity: maxCol)); colFloat.append(.allocate(capacity: maxCol))
+            accInt.append(.allocate(capacity: maxAcc)); accFloat.append(.allocate(capacity: maxAcc))
+        }
+    }
+
+    deinit {
+        for p in levels { p?.deallocate() }
+        for p in floats { p?.deallocate() }
+        for p in prepared { p.wInt?.deallocate(); p.wFloat?.deallocate() }
+        for p in colInt { p.deallocate() }
+        for p in colFloat { p.deallocate() }
+        for p in accInt { p.deallocate() }
+        for p in accFloat { p.deallocate() }
+    }
+
+    /// B[c, oy, ox] = bias_c − multiplier_c · Σ_i zeroPoint_i · Σ_{taps inside the image} W[c, i, tap]:
+    /// makes pixel-space zero padding equal to zero padding of the normalised image.
+    private static func stemBiasMap(_ op: IntegerOp, _ x: IntegerValue, _ p: Prepared) -> [Float] {
+        var map = [Float](repeating: 0, count: op.outChannels * p.n)
+        let k = op.kernel
+        for c in 0..<op.outChannels {
+            for oy in 0..<p.outH {
+                for ox in 0..<p.outW {
+                    var corr = 0.0
+                    for i in 0..<op.inChannels {
+                        var s = 0
+                        for ky in 0..<k {
+                            let iy = oy * op.stride - op.padding + ky
+                            if iy < 0 || iy >= x.height { continue }
+                            for kx in 0..<k {
+                                let ix = ox * op.stride - op.padding + kx
+                                if ix < 0 || ix >= x.width { continue }
+                                s += Int(op.weights[((c * op.inChannels + i) * k + ky) * k + kx])
+                            }
+                        }
+                        corr += Double(op.zeroPoint[i]) * Double(s)
+                    }
+                    map[c * p.n + oy * p.outW + ox] = Float(Double(op.bias[c]) - Double(op.multiplier[c]) * corr)
+                }
+            }
+        }
+        return map
+    }
+
+    /// Logits [batch, classes] for `images` [batch, C, H, W] uint8 pixels. The pointer
+    /// stays valid until the next run.
+    @discardableResult
+    public func run(_ images: UnsafePointer<UInt8>, batch: Int) -> UnsafePointer<Float> {
+        precondition(batch >= 0 && batch <= maxBatch, "IntegerEngine: batch \(batch) exceeds the built maximum \(maxBatch)")
+        levels[0]!.update(from: images, count: batch * model.values[0].count)
+        if let pool {
+            pool.run { t in
+                for n in ThreadPool.chunk(t, of: self.threads, count: batch) { self.runImage(n, thread: t) }
+            }
+        } else {
+            for n in 0..<batch { runImage(n, thread: 0) }
+        }
+        return UnsafePointer(floats[model.ops.last!.output]!)
+    }
+
+    /// Levels of an integer value for the samples of the last run ([batch, C, H, W]).
+    public func levels(of value: Int) -> UnsafePointer<UInt8>? { levels[value].map { UnsafePointer($0) } }
+    /// Floats of a float value for the samples of the last run.
+    public func floats(of value: Int) -> UnsafePointer<Float>? { floats[value].map { UnsafePointer($0) } }
+
+    private func runImage(_ n: Int, thread t: Int) {
+        for (i, op) in model.ops.enumerated() {
+            switch op.kind {
+            case .conv: conv(op, prepared[i], n, t)
+            case .add: add(op, n)
+            case .maxpool: maxPool(op, n)
+            case .avgquant: avgQuant(op, n)
+            case .linear: linear(op, prepared[i], n)
+            }
+        }
+    }
+
+    @inline(__always) private static func quantize(_ z: Float, step: Float, maxLevel: Float) -> UInt8 {
+        let v = z / step
+        return UInt8(min(max(v.rounded(.toNearestOrEven), 0), maxLevel))
+    }
+
+    private func conv(_ op: IntegerOp, _ p: Prepared, _ n: Int, _ t: Int) {
+        let x = model.values[op.inputs[0]], y = model.values[op.output]
+        let src = UnsafePointer(levels[op.inputs[0]]!) + n * x.count
+        let acc = accFloat[t]
+        if p.useFloat {
+            let col = colFloat[t]
+            integerIm2col(src, channels: x.channels, height: x.height, width: x.width, kernel: op.kernel,
+                          stride: op.stride, pad: op.padding, outH: p.outH, outW: p.outW, col: col, ldc: p.ldn) { Float($0) }
+            gemm(transA: false, transB: false, m: op.outChannels, n: p.ldn, k: p.k, alpha: 1, a: p.wFloat!, lda: p.k,
+                 b: col, ldb: p.ldn, beta: 0, c: acc, ldc: p.ldn, pool: nil)
+        } else {
+            let col = colInt[t], ai = accInt[t]
+            integerIm2col(src, channels: x.channels, height: x.height, width: x.width, kernel: op.kernel,
+                          stride: op.stride, pad: op.padding, outH: p.outH, outW: p.outW, col: col, ldc: p.ldn) { Int32($0) }
+            integerGemmInt32(m: op.outChannels, n: p.ldn, k: p.k, a: p.wInt!, b: col, c: ai)
+            for c in 0..<op.outChannels {
+                let r = ai + c * p.ldn, o = acc + c * p.ldn
+                for j in 0..<p.n { o[j] = Float(r[j]) }
+            }
+        }
+        epilogue(op, p, acc, n, y)
+    }
+
+    private func epilogue(_ op: IntegerOp, _ p: Prepared, _ acc: UnsafeMutablePointer<Float>, _ n: Int, _ y: IntegerValue) {
+        let hw = p.n
+        let stem = !p.biasMap.isEmpty
+        p.biasMap.withUnsafeBufferPointer { bm in
+            if y.kind == .integer {
+                let out = levels[op.output]! + n * y.count
+                let step = y.step, top = Float(y.maxLevel)
+                let degenerate = !(step > 0) || !step.isFinite
+                for c in 0..<op.outChannels {
+                    let a = acc + c * p.ldn, o = out + c * hw, m = op.multiplier[c], b = op.bias[c]
+                    if degenerate { o.update(repeating: 0, count: hw); continue }
+                    for j in 0..<hw {
+                        var z = (stem ? bm[c * hw + j] : b).addingProduct(a[j], m)
+                        if op.relu && !(z > 0) { z = 0 }
+                        o[j] = Self.quantize(z, step: step, maxLevel: top)
+                    }
+                }
+            } else {
+                let out = floats[op.output]! + n * y.count
+                for c in 0..<op.outChannels {
+                    let a = acc + c * p.ldn, o = out + c * hw, m = op.multiplier[c], b = op.bias[c]
+                    for j in 0..<hw {
+                        var z = (stem ? bm[c * hw + j] : b).addingProduct(a[j], m)
+                        if op.relu && !(z > 0) { z = 0 }
+                        o[j] = z
+                    }
+                }
+            }
+        }
+    }
+
+    private func add(_ op: IntegerOp, _ n: Int) {
+        let y = model.values[op.output], cnt = y.count
+        let main = UnsafePointer(floats[op.inputs[0]]!) + n * cnt
+        let out = levels[op.output]! + n * cnt
+        let step = y.step, top = Float(y.maxLevel)
+        if !(step > 0) || !step.isFinite { out.update(repeating: 0, count: cnt); return }
+        let sv = model.values[op.inputs[1]]
+        if sv.kind == .float {
+            let s = UnsafePointer(floats[op.inputs[1]]!) + n * cnt
+            for i in 0..<cnt { let z = max(main[i] + s[i], 0); out[i] = Self.quantize(z, step: step, maxLevel: top) }
+        } else {
+            let s = UnsafePointer(levels[op.inputs[1]]!) + n * cnt
+            let ds = sv.step > 0 && sv.step.isFinite ? sv.step : 0
+            for i in 0..<cnt {
+                let z = max(main[i] + Float(s[i]) * ds, 0)
+                out[i] = Self.quantize(z, step: step, maxLevel: top)
+            }
+        }
+    }
+
+    private func maxPool(_ op: IntegerOp, _ n: Int) {
+        let x = model.values[op.inputs[0]], y = model.values[op.output]
+        let src = UnsafePointer(levels[op.inputs[0]]!) + n * x.count
+        let out = levels[op.output]! + n * y.count
+        for c in 0..<y.channels {
+            let plane = src + c * x.height * x.width
+            for oy in 0..<y.height {
+                for ox in 0..<y.width {
+                    var m: UInt8 = 0
+                    for ky in 0..<op.kernel {
+                        let iy = oy * op.stride - op.padding + ky
+                        if iy < 0 || iy >= x.height { continue }
+                        for kx in 0..<op.kernel {
+                            let ix = ox * op.stride - op.padding + kx
+                            if ix < 0 || ix >= x.width { continue }
+                            m = max(m, plane[iy * x.width + ix])
+                        }
+                    }
+                    out[(c * y.height + oy) * y.width + ox] = m
+                }
+            }
+        }
+    }
+
+    private func avgQuant(_ op: IntegerOp, _ n: Int) {
+        let x = model.values[op.inputs[0]], y = model.values[op.output]
+        let hw = x.height * x.width
+        let src = UnsafePointer(levels[op.inputs[0]]!) + n * x.count
+        let out = levels[op.output]! + n * y.count
+        let step = y.step, top = Float(y.maxLevel)
+        let degenerate = !(step > 0) || !step.isFinite
+        let dx = x.step > 0 && x.step.isFinite ? Double(x.step) : 0
+        for c in 0..<x.channels {
+            var s = 0
+            for i in 0..<hw { s += Int(src[c * hw + i]) }
+            let mean = Float(Double(s) * dx / Double(hw))
+            out[c] = degenerate ? 0 : Self.quantize(mean, step: step, maxLevel: top)
+        }
+    }
+
+    private func linear(_ op: IntegerOp, _ p: Prepared, _ n: Int) {
+        let k = op.inChannels
+        let src = UnsafePointer(levels[op.inputs[0]]!) + n * k
+        let out = floats[op.output]! + n * op.outChannels
+        let w = p.wInt!
+        for o in 0..<op.outChannels {
+            var acc: Int32 = 0
+            for i in 0..<k { acc &+= w[o * k + i] &* Int32(src[i]) }
+            out[o] = op.bias[o].addingProduct(Float(acc), op.multiplier[o])
+        }
+    }
+}
