@@ -1,0 +1,186 @@
+// `gdqr eval`: test accuracy and speed of the integer engine on the Fashion-MNIST
+// (MNIST-layout) test split; with --compare RUN_DIR also the parity report against
+// the fake-quant float model of the run, and the FP32 forward's speed.
+
+import ArgumentParser
+import Foundation
+import TensorEngine
+import Layers
+import GDQR
+import Checkpoint
+import Datasets
+
+private func seconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Accuracy and images/s of the integer engine; --compare: parity with the fake-quant model.")
+
+    @Argument(help: "The .gdqr model file.")
+    var model: String
+
+    @Option(name: .long, help: "MNIST-layout data directory (t10k-images-idx3-ubyte[.gz], ...).")
+    var data: String = ImageDataset.defaultFashionMNISTDirectory
+
+    @Option(name: .long, help: "Evaluate only the first N test images (0 = all).")
+    var limit: Int = 0
+
+    @Option(name: .long, help: "Threads.")
+    var threads: Int = 2
+
+    @Option(name: .long, help: "Batch size.")
+    var batch: Int = 128
+
+    @Option(name: .long, help: "GEMM arithmetic: int32 (reference) or exact-float (integers in Float32, bound-checked).")
+    var arithmetic: String = "int32"
+
+    @Option(name: .long, help: "A run folder: compare with its fake-quant model (config.yaml + model-w*a*.safetensors).")
+    var compare: String?
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        guard let arith = IntegerEngine.Arithmetic(rawValue: arithmetic) else {
+            throw ExportError("--arithmetic \(arithmetic): expected int32 or exact-float")
+        }
+        let m = try ModelFile.read(model)
+        let test = try ImageDataset.mnistLayout(directory: data, split: .test, limit: limit, classes: m.classes)
+        let x = m.input
+        guard test.channels == x.channels, test.height == x.height, test.width == x.width else {
+            throw ExportError("\(test.source): images \(test.channels)x\(test.height)x\(test.width), the model takes \(x.channels)x\(x.height)x\(x.width)")
+        }
+        let bs = max(1, batch), threads = max(1, self.threads)
+        let engine = try IntegerEngine(m, maxBatch: bs, threads: threads, arithmetic: arith)
+        let count = test.count, classes = m.classes
+        var predInt = [Int](repeating: 0, count: count)
+        var logitsInt = [Float](repeating: 0, count: count * classes)
+        var report: [String: Any] = ["model": model, "images": count, "threads": threads, "batch": bs,
+                                     "arithmetic": arith.rawValue]
+        // Warm-up batch (page faults, thread start), not timed.
+        test.pixels.withUnsafeBufferPointer { engine.run($0.baseAddress!, batch: min(bs, count)) }
+        var tInt = 0.0
+        test.pixels.withUnsafeBufferPointer { px in
+            var i = 0
+            while i < count {
+                let n = min(bs, count - i)
+                let t0 = seconds()
+                let l = engine.run(px.baseAddress! + i * x.count, batch: n)
+                tInt += seconds() - t0
+                for s in 0..<n {
+                    predInt[i + s] = argmax(l + s * classes, classes)
+                    for c in 0..<classes { logitsInt[(i + s) * classes + c] = l[s * classes + c] }
+                }
+                i += n
+            }
+        }
+        let correctInt = (0..<count).filter { predInt[$0] == Int(test.labels[$0]) }.count
+        report["accuracy_integer"] = Double(correctInt) / Double(max(count, 1))
+        report["images_per_second_integer"] = Double(count) / tInt
+        report["accumulator_bounds"] = engine.accumulatorBounds.map { ["op": $0.op, "max_abs_sum": $0.bound, "exact_float": $0.exactFloat] as [String: Any] }
+
+        var layerRows: [(String, Int, Double)] = []
+        if let compare {
+            let r = try LoadedRun.load(compare, config: nil, maxBatch: bs, threads: threads)
+            let pool = threads > 1 ? ThreadPool(threads: threads) : nil
+            let rt = Runtime(arena: r.net.arena, pool: pool)
+            rt.training = false
+            rt.step = Int.max / 2
+            // The float pipeline's input: x = (p/255 - mean)/std.
+            let mean = Float(r.config.data.normalizeMean), std = Float(r.config.data.normalizeStd)
+            let lut = (0..<256).map { (Float($0) / 255 - mean) / std }
+            let input = test.pixels.map { lut[Int($0)] }
+            let valueIndex = Dictionary(m.values.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let quantizers = r.policy.activationQuantizers.filter { valueIndex[$0.name] != nil }
+            var maxStep = [Int](repeating: 0, count: quantizers.count)
+            var mismatched = [Int](repeating: 0, count: quantizers.count)
+            var total = [Int](repeating: 0, count: quantizers.count)
+            var agree = 0, correctFQ = 0, maxDiff: Float = 0, sumDiff = 0.0
+            var tFQ = 0.0
+            try input.withUnsafeBufferPointer { inp in
+                try test.pixels.withUnsafeBufferPointer { px in
+                    var i = 0
+                    while i < count {
+                        let n = min(bs, count - i)
+                        engine.run(px.baseAddress! + i * x.count, batch: n)
+                        let t0 = seconds()
+                        let l = r.net.forward(inp.baseAddress! + i * x.count, batch: n, rt: rt)
+                        tFQ += seconds() - t0
+                        for s in 0..<n {
+                            let p = argmax(l + s * classes, classes)
+                            if p == predInt[i + s] { agree += 1 }
+                            if p == Int(test.labels[i + s]) { correctFQ += 1 }
+                            for c in 0..<classes {
+                                let d = abs(l[s * classes + c] - logitsInt[(i + s) * classes + c])
+                                maxDiff = max(maxDiff, d); sumDiff += Double(d)
+                            }
+                        }
+                        for (qi, q) in quantizers.enumerated() {
+                            let vi = valueIndex[q.name]!
+                            let v = m.values[vi]
+                            guard let lv = engine.levels(of: vi) else { throw ExportError("value \(q.name) is not integer") }
+                            let step = v.step
+                            let fq = q.output
+                            for e in 0..<(n * v.count) {
+                                let f = step > 0 ? Int((fq[e] / step).rounded(.toNearestOrEven)) : 0
+                                let d = abs(f - Int(lv[e]))
+                                if d > 0 { mismatched[qi] += 1 }
+                                maxStep[qi] = max(maxStep[qi], d)
+                            }
+                            total[qi] += n * v.count
+                        }
+                        i += n
+                    }
+                }
+            }
+            // The FP32 forward of the same network (no quantizers), same images and batch.
+            let fp32 = Network(r.spec, maxBatch: bs, threads: threads, seed: 0, policy: nil)
+            fp32.arena.copyMatching(from: r.net.arena)
+            let rt32 = Runtime(arena: fp32.arena, pool: pool)
+            rt32.training = false
+            var tFP = 0.0
+            input.withUnsafeBufferPointer { inp in
+                _ = fp32.forward(inp.baseAddress!, batch: min(bs, count), rt: rt32)
+                var i = 0
+                while i < count {
+                    let n = min(bs, count - i)
+                    let t0 = seconds()
+                    _ = fp32.forward(inp.baseAddress! + i * x.count, batch: n, rt: rt32)
+                    tFP += seconds() - t0
+                    i += n
+                }
+            }
+            report["compare"] = compare
+            report["agreement"] = Double(agree) / Double(max(count, 1))
+            report["accuracy_fakequant"] = Double(correctFQ) / Double(max(count, 1))
+            report["max_abs_logit_diff"] = Double(maxDiff)
+            report["mean_abs_logit_diff"] = sumDiff / Double(max(count * classes, 1))
+            report["images_per_second_fakequant"] = Double(count) / tFQ
+            report["images_per_second_fp32"] = Double(count) / tFP
+            layerRows = quantizers.enumerated().map { (qi, q) in (q.name, maxStep[qi], Double(mismatched[qi]) / Double(max(total[qi], 1))) }
+            report["layers"] = layerRows.map { ["name": $0.0, "max_step_diff": $0.1, "mismatch_fraction": $0.2] as [String: Any] }
+        }
+        if json {
+            let d = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+            print(String(decoding: d, as: UTF8.self))
+            return
+        }
+        func pct(_ k: String) -> String { String(format: "%.2f%%", 100 * (report[k] as? Double ?? 0)) }
+        func rate(_ k: String) -> String { String(format: "%.0f images/s", report[k] as? Double ?? 0) }
+        print("\(model): \(count) test images from \(test.source), batch \(bs), \(threads) threads, \(arith.rawValue) GEMM")
+        print("integer engine:   accuracy \(pct("accuracy_integer"))  \(rate("images_per_second_integer"))")
+        if compare != nil {
+            print("fake-quant float: accuracy \(pct("accuracy_fakequant"))  \(rate("images_per_second_fakequant"))")
+            print("fp32 forward:     \(rate("images_per_second_fp32")) (same network without quantizers)")
+            print("top-1 agreement \(pct("agreement")), max |logit diff| \(report["max_abs_logit_diff"]!), mean \(report["mean_abs_logit_diff"]!)")
+            print("per activation: max deviation in steps, fraction of levels that differ")
+            for (n, s, f) in layerRows {
+                print("  \(n.padding(toLength: 22, withPad: " ", startingAt: 0)) \(s)  \(String(format: "%.2e", f))")
+            }
+        }
+    }
+}

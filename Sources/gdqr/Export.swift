@@ -1,0 +1,100 @@
+// `gdqr export`: fold a trained quantized model into the integer `.gdqr` file.
+// Also the shared loader of a run's fake-quant network (used by `gdqr eval --compare`).
+
+import ArgumentParser
+import Foundation
+import Layers
+import GDQR
+import Checkpoint
+import Trainer
+
+struct ExportError: Error, CustomStringConvertible {
+    let description: String
+    init(_ s: String) { description = s }
+}
+
+/// A run's quantized network rebuilt from its config and safetensors, in eval mode.
+struct LoadedRun {
+    let config: RunConfig
+    let spec: ModelSpec
+    let policy: GDQRPolicy
+    let net: Network
+    let safetensors: String
+    let configPath: String
+
+    var normalization: (mean: [Float], std: [Float]) {
+        ([Float(config.data.normalizeMean)], [Float(config.data.normalizeStd)])
+    }
+
+    /// `source`: a run folder (its config.yaml and its quantized model-w*a*.safetensors)
+    /// or a safetensors file (config: `config`, else config.yaml beside it).
+    static func load(_ source: String, config: String?, maxBatch: Int, threads: Int = 1) throws -> LoadedRun {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDir) else {
+            throw ExportError("\(source): no such run folder or file")
+        }
+        let st: String, cfgPath: String
+        if isDir.boolValue {
+            cfgPath = config ?? (source as NSString).appendingPathComponent("config.yaml")
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: source)) ?? []
+            let quantized = files.filter { $0.hasPrefix("model-w") && $0.hasSuffix(".safetensors") }.sorted()
+            guard let f = quantized.first else {
+                throw ExportError("\(source): no quantized model (model-w*a*.safetensors) in the run folder (is the run finished?)")
+            }
+            st = (source as NSString).appendingPathComponent(f)
+        } else {
+            st = source
+            cfgPath = config ?? ((source as NSString).deletingLastPathComponent as NSString).appendingPathComponent("config.yaml")
+        }
+        let cfg = try ConfigLoader.load(path: cfgPath)
+        guard cfg.quant.enabled else { throw ExportError("\(cfgPath): quant.enabled is false, nothing to export to integers") }
+        let m = cfg.model
+        let spec = ModelSpec(arch: m.arch == .cnn ? .cnn : .resnet, depth: m.depth, width: m.width,
+                             numClasses: m.numClasses, input: FeatureShape(m.inChannels, m.imageSize, m.imageSize))
+        let policy = try TrainingPipeline.policy(for: cfg, spec: spec)
+        policy.bypass = false
+        let net = Network(spec, maxBatch: maxBatch, threads: threads, seed: 0, policy: policy)
+        try ArenaSafetensors.load(net.arena, from: st)
+        return LoadedRun(config: cfg, spec: spec, policy: policy, net: net, safetensors: st, configPath: cfgPath)
+    }
+}
+
+func fileSize(_ path: String) -> Int {
+    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fold a trained quantized model (run folder or safetensors) into an integer model file.")
+
+    @Argument(help: "A run folder (config.yaml + model-w*a*.safetensors) or a quantized model's safetensors.")
+    var source: String
+
+    @Option(name: .long, help: "The run's config (default: config.yaml in the run folder or beside the file).")
+    var config: String?
+
+    @Option(name: .long, help: "Output format (gdqr).")
+    var format: String = "gdqr"
+
+    @Option(name: .long, help: "Output file (default: RUN_DIR/model-w4a4.gdqr, from the safetensors name).")
+    var out: String?
+
+    func run() throws {
+        guard format == "gdqr" else { throw ExportError("--format \(format): only 'gdqr' is supported") }
+        let r = try LoadedRun.load(source, config: config, maxBatch: 1)
+        let info = ["source": r.safetensors, "config_hash": r.config.hashHex, "model": r.spec.description,
+                    "quant": TrainingPipeline.bitsTag(r.config)]
+        let model = try Folding.fold(r.net, normalization: r.normalization, info: info)
+        let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".gdqr")
+        try ModelFile.write(model, to: outPath)
+        let size = fileSize(outPath)
+        print("wrote \(outPath): \(model.ops.count) ops, \(size) bytes")
+        let fp32 = ((r.safetensors as NSString).deletingLastPathComponent as NSString).appendingPathComponent("model-fp32.safetensors")
+        let fq = fileSize(r.safetensors)
+        print("  \(r.safetensors): \(fq) bytes (\(String(format: "%.1f", Double(fq) / Double(max(size, 1))))x)")
+        if FileManager.default.fileExists(atPath: fp32) {
+            let f = fileSize(fp32)
+            print("  \(fp32): \(f) bytes (\(String(format: "%.1f", Double(f) / Double(max(size, 1))))x)")
+        }
+    }
+}

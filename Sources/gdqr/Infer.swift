@@ -1,0 +1,49 @@
+// `gdqr infer`: one predicted class per image, with the integer engine.
+
+import ArgumentParser
+import Foundation
+import GDQR
+import Checkpoint
+import Datasets
+
+struct Infer: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Predict the class of each image of an IDX file (one per line).")
+
+    @Argument(help: "The .gdqr model file.")
+    var model: String
+
+    @Option(name: .long, help: "Images in IDX format (.idx, .idx.gz, ...-ubyte[.gz]).")
+    var images: String
+
+    @Option(name: .long, help: "Threads.")
+    var threads: Int = 2
+
+    func run() throws {
+        let m = try ModelFile.read(model)
+        let idx = try IDX.readImages(path: images)
+        let x = m.input
+        guard x.channels == 1, idx.rows == x.height, idx.cols == x.width else {
+            throw ExportError("\(images): images \(idx.rows)x\(idx.cols), the model takes \(x.channels)x\(x.height)x\(x.width)")
+        }
+        let batch = 128
+        let engine = try IntegerEngine(m, maxBatch: batch, threads: max(1, threads))
+        var out = ""
+        idx.pixels.withUnsafeBufferPointer { px in
+            var i = 0
+            while i < idx.count {
+                let n = min(batch, idx.count - i)
+                let logits = engine.run(px.baseAddress! + i * x.count, batch: n)
+                for s in 0..<n { out += "\(argmax(logits + s * m.classes, m.classes))\n" }
+                i += n
+                if out.utf8.count > 1 << 16 { FileHandle.standardOutput.write(out.data(using: .utf8)!); out = "" }
+            }
+        }
+        FileHandle.standardOutput.write(out.data(using: .utf8)!)
+    }
+}
+
+func argmax(_ p: UnsafePointer<Float>, _ n: Int) -> Int {
+    var best = 0
+    for i in 1..<max(n, 1) where p[i] > p[best] { best = i }
+    return best
+}
