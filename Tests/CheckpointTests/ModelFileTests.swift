@@ -1,0 +1,92 @@
+// The integer model file (.gdqr): round trip of a folded model, and corruption
+// cases (truncated, flipped byte, wrong version, wrong magic) with their messages.
+import XCTest
+import Layers
+import TensorEngine
+import GDQR
+@testable import Checkpoint
+
+final class ModelFileTests: XCTestCase {
+    static func foldedModel(arch: ModelSpec.Arch = .resnet) throws -> IntegerModel {
+        let spec = ModelSpec(arch: arch, depth: 8, width: 8, numClasses: 10, input: FeatureShape(1, 12, 12))
+        let policy = try GDQRPolicy(QuantSettings(), model: spec)
+        let net = Network(spec, maxBatch: 4, threads: 1, seed: 3, policy: policy)
+        let rt = Runtime(arena: net.arena, pool: nil)
+        var rng = CounterRNG(seed: 3, stream: 1)
+        let x = (0..<(4 * spec.input.count)).map { _ in rng.nextNormal() }
+        _ = x.withUnsafeBufferPointer { net.forward($0.baseAddress!, batch: 4, rt: rt) }
+        return try Folding.fold(net, normalization: ([0.2860], [0.3530]), info: ["test": "yes"])
+    }
+
+    func tmp(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("modelfile-\(getpid())-\(name)").path
+    }
+
+    func testRoundTrip() throws {
+        for arch in [ModelSpec.Arch.resnet, .cnn] {
+            let m = try Self.foldedModel(arch: arch)
+            let path = tmp("rt-\(arch).gdqr")
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            try ModelFile.write(m, to: path)
+            let back = try ModelFile.read(path)
+            XCTAssertEqual(back, m)
+            // Deterministic bytes.
+            XCTAssertEqual(try ModelFile.encode(m), try ModelFile.encode(back))
+            // int4 layers are packed two per byte.
+            let int4 = m.ops.filter { $0.hasWeights && $0.weightBits == 4 }
+            XCTAssertFalse(int4.isEmpty)
+        }
+    }
+
+    func decodeError(_ bytes: [UInt8]) -> String {
+        do {
+            _ = try bytes.withUnsafeBytes { try ModelFile.decode($0, name: "m.gdqr") }
+            return "no error"
+        } catch { return "\(error)" }
+    }
+
+    func testCorruption() throws {
+        let good = try ModelFile.encode(try Self.foldedModel())
+        XCTAssertEqual(decodeError(good), "no error")
+        // Truncated anywhere.
+        for cut in [0, 5, 11, 30, good.count / 2, good.count - 1] {
+            let msg = decodeError(Array(good[0..<cut]))
+            XCTAssertTrue(msg.hasPrefix("m.gdqr: ") && msg.contains("truncated"), "cut at \(cut): \(msg)")
+        }
+        // A flipped byte anywhere after the version: checksum mismatch.
+        for at in [12, 20, 100, good.count / 2, good.count - 20, good.count - 13] {
+            var bad = good
+            bad[at] ^= 0x40
+            XCTAssertEqual(decodeError(bad), "m.gdqr: trailer checksum mismatch: the file is corrupt", "byte \(at)")
+        }
+        // Wrong version.
+        var v2 = good
+        v2[8] = 2
+        XCTAssertEqual(decodeError(v2), "m.gdqr: unsupported format version 2 (this reader knows version 1)")
+        // Wrong magic.
+        var magic = good
+        magic[0] = UInt8(ascii: "X")
+        XCTAssertEqual(decodeError(magic), "m.gdqr: not a .gdqr model file (bad magic)")
+        // A flipped payload byte with a recomputed trailer: the payload checksum catches it
+        // (or zstd refuses the frame).
+        var inner = good
+        inner[good.count - 30] ^= 0x01
+        let crc = CRC32C.checksum(Array(inner[0..<(inner.count - 16)]))
+        withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { inner[inner.count - 16 + i] = $0[i] } }
+        let msg = decodeError(inner)
+        XCTAssertTrue(msg.contains("payload checksum mismatch") || msg.contains("does not decompress"), msg)
+        // Missing file.
+        XCTAssertThrowsError(try ModelFile.read(tmp("missing.gdqr"))) { e in
+            XCTAssertTrue("\(e)".contains("missing.gdqr: cannot read"), "\(e)")
+        }
+    }
+
+    /// A model with broken wiring is refused by validation (the reader runs the same
+    /// validation after decoding, so a crafted file with valid checksums is refused too).
+    func testInvalidModelRefused() throws {
+        var m = try Self.foldedModel()
+        let i = m.ops.firstIndex { $0.hasWeights && $0.weightBits == 8 }!
+        m.ops[i].inputs = [m.ops.count + 5]
+        XCTAssertThrowsError(try ModelFile.encode(m)) { e in XCTAssertTrue("\(e)".contains("is not produced before it"), "\(e)") }
+    }
+}
