@@ -50,7 +50,7 @@ let package = Package(
                           dependencies: ["Trainer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastFlags),
         .executableTarget(name: "gdqr",
-                          dependencies: ["Trainer", "EngineBench",
+                          dependencies: ["Trainer", "EngineBench", "Layers", "GDQR",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastFlags),
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], swiftSettings: fastFlags),

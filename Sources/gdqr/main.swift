@@ -15,7 +15,7 @@ struct Info: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernels against this machine's FMA peak.",
-        subcommands: [BenchGemm.self, BenchConv.self])
+        subcommands: [BenchGemm.self, BenchConv.self, BenchTrain.self, BenchInfer.self])
 }
 
 struct Gdqr: ParsableCommand {

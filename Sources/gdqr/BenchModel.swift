@@ -1,0 +1,102 @@
+// `gdqr bench train` and `gdqr bench infer`: whole-network throughput on random
+// data, the gdqr side of Cluster/bench-vs-pytorch.sh (same models, batch, threads).
+
+import ArgumentParser
+import Foundation
+import TensorEngine
+import Layers
+import GDQR
+
+struct ModelBenchOptions: ParsableArguments {
+    @Option(help: "Model: resnet (ResNet-20, width 16) or cnn (width 32).")
+    var model: String = "resnet"
+
+    @Option(help: "Batch size.")
+    var batch: Int = 128
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Seconds to measure each mode (after warm-up).")
+    var seconds: Double = 5
+
+    @Flag(help: "One JSON object per line.")
+    var json = false
+
+    func spec() throws -> ModelSpec {
+        switch model {
+        case "resnet", "resnet20": return ModelSpec(arch: .resnet, depth: 20, width: 16, input: FeatureShape(1, 28, 28))
+        case "cnn": return ModelSpec(arch: .cnn, width: 32, input: FeatureShape(1, 28, 28))
+        default: throw ValidationError("--model must be resnet or cnn, got '\(model)'")
+        }
+    }
+
+    /// Runs `step` repeatedly: 3 warm-up calls, then for `seconds`; prints the rate.
+    func measure(mode: String, _ step: () -> Void) {
+        for _ in 0..<3 { step() }
+        var ts = timespec()
+        func clock() -> Double { clock_gettime(CLOCK_MONOTONIC, &ts); return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9 }
+        let t0 = clock()
+        var n = 0
+        while clock() - t0 < seconds || n < 3 { step(); n += 1 }
+        let dt = (clock() - t0) / Double(n)
+        let ips = Double(batch) / dt
+        let t = threads ?? Engine.defaultThreads
+        if json {
+            print("{\"framework\":\"gdqr\",\"model\":\"\(model)\",\"mode\":\"\(mode)\",\"threads\":\(t),"
+                + "\"batch\":\(batch),\"images_per_s\":\(String(format: "%.1f", ips)),"
+                + "\"ms_per_batch\":\(String(format: "%.3f", dt * 1000)),\"batches\":\(n)}")
+        } else {
+            print(String(format: "%@ %@  batch %d  threads %d  %.1f images/s  (%.2f ms/batch, %d batches)",
+                         model, mode, batch, t, ips, dt * 1000, n))
+        }
+        fflush(stdout)
+    }
+
+    /// A network with random inputs and labels, ready to run.
+    func setup(policy: QuantizationPolicy?) throws -> (Network, Runtime, [Float], [Int32]) {
+        let t = threads ?? Engine.defaultThreads
+        let net = Network(try spec(), maxBatch: batch, threads: t, seed: 1, policy: policy)
+        let rt = Runtime(arena: net.arena, pool: t > 1 ? ThreadPool(threads: t) : nil)
+        var rng = CounterRNG(seed: 2, stream: 0)
+        let images = (0..<(batch * 784)).map { _ in rng.nextNormal() }
+        let labels = (0..<batch).map { _ in Int32(rng.nextInt(below: 10)) }
+        return (net, rt, images, labels)
+    }
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Training images/s (forward, backward, SGD step), FP32 and W4A4 fake-quant.")
+    @OptionGroup var o: ModelBenchOptions
+
+    func run() throws {
+        for (mode, policy) in [("train", nil), ("train-fq4", try GDQRPolicy(QuantSettings()))] as [(String, QuantizationPolicy?)] {
+            let (net, rt, images, labels) = try o.setup(policy: policy)
+            let sgd = SGD(arena: net.arena, settings: SGDSettings())
+            o.measure(mode: mode) {
+                images.withUnsafeBufferPointer { x in
+                    let logits = net.forward(x.baseAddress!, batch: o.batch, rt: rt)
+                    _ = labels.withUnsafeBufferPointer {
+                        net.backward(logits: logits, labels: $0.baseAddress!, batch: o.batch, rt: rt)
+                    }
+                }
+                sgd.step(lr: 0.01)
+            }
+        }
+    }
+}
+
+struct BenchInfer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer", abstract: "FP32 inference images/s (eval-mode forward).")
+    @OptionGroup var o: ModelBenchOptions
+
+    func run() throws {
+        let (net, rt, images, _) = try o.setup(policy: nil)
+        rt.training = false
+        o.measure(mode: "infer") {
+            images.withUnsafeBufferPointer { _ = net.forward($0.baseAddress!, batch: o.batch, rt: rt) }
+        }
+    }
+}
