@@ -241,11 +241,13 @@ public final class TrainingPhase {
         return (totals[0] / max(totals[2], 1), totals[1] / max(totals[2], 1))
     }
 
-    /// Runs forward passes in training mode over `batches` training batches without
-    /// updating parameters (post-training calibration of running statistics).
+    /// Runs eval-mode forward passes over the first `batches` training batches of
+    /// epoch 0 without updating anything (post-training calibration: batch norm
+    /// keeps its running statistics; calibrating quantizers record what they see).
     public func calibrate(batches: Int) {
         loader.startEpoch(0)
-        rt.training = true
+        rt.training = false
+        defer { rt.training = true }
         var done = 0
         while done < batches, let b = loader.next() {
             _ = net.forward(b.images.data, batch: b.count, rt: rt)

@@ -43,17 +43,43 @@ public final class TrainingPipeline {
         var fp32Result: PhaseResult?
         var stalls: [Double] = []
         let quantized = c.quant.enabled && c.quant.mode != .psg
+        let ptq = c.quant.mode == .ptqMinmax || c.quant.mode == .ptqSearch
         let tag = Self.bitsTag(c)
         let fp32Epochs = quantized ? c.quant.fp32PhaseEpochs : c.train.epochs
         let resumeInQuant = resume != nil && resume!.phase != "fp32"
         if fp32Epochs > 0 && !(quantized && ctx.options.initFrom != nil) && !resumeInQuant {
-            let phase = try TrainingPhase(name: "fp32", ctx: ctx, policy: nil, epochs: fp32Epochs, lr: c.optim.lr)
+            // PSG: float training whose weight gradients are scaled by lambda*|w - Q(w)|,
+            // the quantizers running in bypass only to provide Q(w); quantized afterwards.
+            let psg = c.quant.enabled && c.quant.mode == .psg ? try Self.policy(for: c, spec: ctx.modelSpec) : nil
+            psg?.bypass = true
+            let phase = try TrainingPhase(name: psg == nil ? "fp32" : "psg", ctx: ctx, policy: psg,
+                                          epochs: fp32Epochs, lr: c.optim.lr)
+            if let psg {
+                let lambda = Float(c.quant.psgLambda)
+                phase.gradientHook = { rt in
+                    psgScaleGradients(arena: rt.arena, quantizers: psg.weightQuantizers, lambda: lambda)
+                }
+            }
             if resume == nil {
                 if let path = ctx.options.initFrom { try ArenaSafetensors.load(phase.net.arena, from: path) }
                 try phase.broadcastState()
             }
-            let r = try phase.run(resume: resume, checkpoints: checkpoints)
+            var r = try phase.run(resume: resume, checkpoints: checkpoints)
             try save(phase.net, "model-fp32.safetensors")
+            if let psg {
+                // Then quantize the PSG-trained weights (min-max thresholds) and evaluate.
+                PostTraining.calibrateMinMax(policy: psg, arena: phase.net.arena) {
+                    phase.calibrate(batches: c.quant.ptqCalibrationBatches)
+                }
+                let (loss, acc) = try phase.evaluate()
+                summary["psg_float_test_accuracy"] = r.testAccuracy
+                r.testAccuracy = acc
+                r.testLoss = loss
+                r.bestTestAccuracy = acc
+                summary["quant_mode"] = "psg"
+                summary["quant_bits"] = tag
+                ctx.progress.line(String(format: "psg: after %@ quantization, test accuracy %.2f%%", tag, acc * 100))
+            }
             fp32 = phase
             fp32Result = r
             stalls += r.checkpointStalls
@@ -86,7 +112,24 @@ public final class TrainingPipeline {
             for key in ["fp32_test_accuracy", "fp32_best_test_accuracy", "fp32_images_per_second"] {
                 if let v = summary[key] as? Double { extra[key] = String(v) }
             }
-            let r = try phase.run(resume: resumeInQuant ? resume : nil, checkpoints: checkpoints, extra: extra)
+            var r: PhaseResult
+            if ptq {
+                // Post-training quantization: calibrate thresholds on N batches of the
+                // trained FP32 model, no training, then evaluate.
+                let run = { phase.calibrate(batches: c.quant.ptqCalibrationBatches) }
+                if c.quant.mode == .ptqSearch {
+                    PostTraining.searchThresholds(policy: policy, arena: phase.net.arena, runBatches: run)
+                } else {
+                    PostTraining.calibrateMinMax(policy: policy, arena: phase.net.arena, runBatches: run)
+                }
+                r = PhaseResult(name: tag)
+                (r.testLoss, r.testAccuracy) = try phase.evaluate()
+                r.bestTestAccuracy = r.testAccuracy
+                ctx.progress.line(String(format: "%@ post-training (%@, %d batches): test accuracy %.2f%%", tag,
+                                         c.quant.mode.rawValue, c.quant.ptqCalibrationBatches, r.testAccuracy * 100))
+            } else {
+                r = try phase.run(resume: resumeInQuant ? resume : nil, checkpoints: checkpoints, extra: extra)
+            }
             try save(phase.net, "model-\(tag).safetensors")
             stalls += r.checkpointStalls
             final = r
