@@ -61,7 +61,10 @@ public final class TrainingPipeline {
                 }
             }
             if resume == nil {
-                if let path = ctx.options.initFrom { try ArenaSafetensors.load(phase.net.arena, from: path) }
+                if let path = ctx.options.initFrom {
+                    try ArenaSafetensors.load(phase.net.arena, from: path,
+                                              optional: { psg != nil && ($0.role == .quantScale || $0.role == nil) })
+                }
                 try phase.broadcastState()
             }
             var r = try phase.run(resume: resume, checkpoints: checkpoints)
