@@ -56,6 +56,13 @@
     while i < n { dst[i] = v; i += 1 }
 }
 
+/// Zeroes d[0..<n] for the one or two padding columns of a row without a memset call.
+@inline(__always) func convZeroFew(_ n: Int, _ d: UnsafeMutablePointer<Float>) {
+    if n >= 1 { d[0] = 0 }
+    if n >= 2 { d[1] = 0 }
+    if n > 2 { convFill(n - 2, 0, d + 2) }
+}
+
 /// Copies src[0..<n] to dst (short rows: an inline loop beats a memmove call).
 @inline(__always) func convCopy(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
     var i = 0
@@ -73,9 +80,11 @@
     return lo < hi ? lo..<hi : 0..<0
 }
 
-/// col[cinG*kH*kW, OH*OW] from x[cinG, H, W] (one image, one group).
-func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
+/// col[cinG*kH*kW, OH*OW] from x[cinG, H, W] (one image, one group). Rows of col are
+/// ld floats apart (ld >= OH*OW: several images' columns side by side).
+func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int = 0) {
     let h = s.height, w = s.width, oh = s.outHeight, ow = s.outWidth, n = oh * ow
+    let ld = ld == 0 ? n : ld
     let sh = s.strideH, sw = s.strideW, ph = s.padH, pw = s.padW
     // Stride 1 with ow == w: a column-matrix row is the input plane shifted by a constant.
     let shifted = sh == 1 && sw == 1 && ow == w
@@ -86,7 +95,7 @@ func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutabl
         for ky in 0..<s.kernelH {
             let oyRange = convValidRange(outCount: oh, inCount: h, k: ky, stride: sh, pad: ph)
             for kx in 0..<s.kernelW {
-                let dst = col + row * n
+                let dst = col + row * ld
                 row += 1
                 let ox = convValidRange(outCount: ow, inCount: w, k: kx, stride: sw, pad: pw)
                 if oyRange.isEmpty || ox.isEmpty { convFill(n, 0, dst); continue }
@@ -101,16 +110,16 @@ func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutabl
                     if cLo < cHi { convCopy(cHi - cLo, xc + cLo + off, dst + cLo) }
                     for oy in oyRange {
                         let d = dst + oy * ow
-                        for i in 0..<ox.lowerBound { d[i] = 0 }
-                        for i in ox.upperBound..<ow { d[i] = 0 }
+                        convZeroFew(ox.lowerBound, d)
+                        convZeroFew(ow - ox.upperBound, d + ox.upperBound)
                     }
                     continue
                 }
                 for oy in oyRange {
                     let d = dst + oy * ow
                     let srow = xc + (oy * sh + ky - ph) * w + kx - pw  // input index of ox = 0 (may be out of row)
-                    for i in 0..<ox.lowerBound { d[i] = 0 }
-                    for i in ox.upperBound..<ow { d[i] = 0 }
+                    convZeroFew(ox.lowerBound, d)
+                    convZeroFew(ow - ox.upperBound, d + ox.upperBound)
                     if sw == 1 {
                         convCopy(ox.count, srow + ox.lowerBound, d + ox.lowerBound)
                     } else if sw == 2 {
@@ -133,9 +142,11 @@ func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutabl
 }
 
 /// x[cinG, H, W] += col2im(col): the adjoint of convIm2col (x must hold its prior sum, e.g. zeros).
-/// col is scratch: entries that map to padding may be overwritten with zeros.
-func convCol2im(_ s: Conv2dShape, _ col: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>) {
+/// col is scratch: entries that map to padding may be overwritten with zeros. Rows of
+/// col are ld floats apart (0: OH*OW).
+func convCol2im(_ s: Conv2dShape, _ col: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, ld: Int = 0) {
     let h = s.height, w = s.width, oh = s.outHeight, ow = s.outWidth, n = oh * ow
+    let ld = ld == 0 ? n : ld
     let sh = s.strideH, sw = s.strideW, ph = s.padH, pw = s.padW
     // Stride 1 with ow == w: a column-matrix row is the input plane shifted by a constant.
     let shifted = sh == 1 && sw == 1 && ow == w
@@ -146,7 +157,7 @@ func convCol2im(_ s: Conv2dShape, _ col: UnsafeMutablePointer<Float>, _ x: Unsaf
         for ky in 0..<s.kernelH {
             let oyRange = convValidRange(outCount: oh, inCount: h, k: ky, stride: sh, pad: ph)
             for kx in 0..<s.kernelW {
-                let src = col + row * n
+                let src = col + row * ld
                 row += 1
                 let ox = convValidRange(outCount: ow, inCount: w, k: kx, stride: sw, pad: pw)
                 if ox.isEmpty || oyRange.isEmpty { continue }
@@ -155,8 +166,8 @@ func convCol2im(_ s: Conv2dShape, _ col: UnsafeMutablePointer<Float>, _ x: Unsaf
                     // plane shifted by a constant in one long run, as in convIm2col.
                     for oy in oyRange {
                         let d = src + oy * ow
-                        for i in 0..<ox.lowerBound { d[i] = 0 }
-                        for i in ox.upperBound..<ow { d[i] = 0 }
+                        convZeroFew(ox.lowerBound, d)
+                        convZeroFew(ow - ox.upperBound, d + ox.upperBound)
                     }
                     let off = (ky - ph) * w + kx - pw
                     let jLo = oyRange.lowerBound * ow, jHi = oyRange.upperBound * ow

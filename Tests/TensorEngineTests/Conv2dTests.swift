@@ -35,6 +35,8 @@ final class Conv2dTests: XCTestCase {
                         strideH: 2, strideW: 1, padH: 2, padW: 1),                                        // asymmetric
             Conv2dShape(batch: 1, inChannels: 5, outChannels: 5, size: 17, kernel: 5, stride: 2, pad: 2, groups: 5),
             Conv2dShape(batch: 3, inChannels: 16, outChannels: 16, size: 17, kernel: 3, pad: 1),        // 2 SIMD rows + tail
+            // several images per GEMM, in runs of 7 and 6 (k = 576: blocked weight-gradient GEMM)
+            Conv2dShape(batch: 20, inChannels: 64, outChannels: 8, size: 7, kernel: 3, pad: 1),
         ]
         var rng = CounterRNG(seed: 42, stream: 7)
         let channels = [1, 3, 5, 16], sizes = [1, 3, 7, 9, 17], kernels = [1, 3, 5]
