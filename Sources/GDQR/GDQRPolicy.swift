@@ -139,7 +139,7 @@ public final class GDQRPolicy: QuantizationPolicy {
                 kRef = builder.parameter("\(name).weight_k", shape: [groups], role: .quantScale, Init.constant(s.kW))
             }
         case .psg: source = .scaleClip
-        case .naive, .ptqMinMax, .ptqSearch: source = .minMax
+        case .naive, .minmaxGroups, .ptqMinMax, .ptqSearch: source = .minMax
         }
         let q = GroupWeightQuantizer(layer: name, weight: weight, groups: groups, bits: plan.bits,
                                      fullRange: s.wFullRange, steMask: s.wSTEMask, source: source, kRef: kRef,

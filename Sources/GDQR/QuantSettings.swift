@@ -6,6 +6,7 @@ import Layers
 public enum QuantMode: String, CaseIterable, Sendable {
     case gdqr        // Scale-Clip, groups, learned k_g, running activation thresholds
     case naive       // per-layer min/max weights (G = 1), running-max activations, no learned k
+    case minmaxGroups = "minmax-groups"   // groups only: per-group min/max weights, running-max activations
     case ptqMinMax = "ptq-minmax"   // post-training: min/max calibration
     case ptqSearch = "ptq-search"   // post-training: cosine-similarity threshold search
     case psg         // float training with position-based scaled gradients

@@ -95,6 +95,7 @@ public struct LayerBits: Equatable, Sendable {
 public struct QuantConfig: Equatable, Sendable {
     public enum Mode: String, CaseIterable, Sendable {
         case gdqr, naive
+        case minmaxGroups = "minmax-groups"
         case ptqMinmax = "ptq-minmax"
         case ptqSearch = "ptq-search"
         case psg
