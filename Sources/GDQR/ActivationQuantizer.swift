@@ -106,11 +106,11 @@ public final class ActivationQuantizer: Layer {
         inputObserver?(x, n)
         if calibrating {
             let m = a.stat(runningMax)
-            m[0] = max(m[0], quantMaxAbs(x, count: n))
+            m[0] = max(m[0], quantMaxAbs(x, count: n, pool: rt.pool))
         } else if rt.training {
             switch source {
-            case .scaleClip: Self.updateRunning(a.stat(runningAbsMean), quantMeanAbs(x, count: n), rho: rho)
-            case .minMax: Self.updateRunning(a.stat(runningMax), quantMaxAbs(x, count: n), rho: rho)
+            case .scaleClip: Self.updateRunning(a.stat(runningAbsMean), quantMeanAbs(x, count: n, pool: rt.pool), rho: rho)
+            case .minMax: Self.updateRunning(a.stat(runningMax), quantMaxAbs(x, count: n, pool: rt.pool), rho: rho)
             case .fixed: break
             }
         }

@@ -179,11 +179,11 @@ public func activationQuantBackward(gradOut: UnsafePointer<Float>, input: Unsafe
 }
 
 /// Fixed-order max over x[0..<count] of |x| (exact; NaN-free inputs assumed).
-public func quantMaxAbs(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    count > 0 ? reduceMaxAbs(x, count: count) : 0
+public func quantMaxAbs(_ x: UnsafePointer<Float>, count: Int, pool: ThreadPool? = nil) -> Float {
+    count > 0 ? reduceMaxAbs(x, count: count, pool: pool) : 0
 }
 
 /// Fixed-order mean of |x| (TensorEngine's blocked Double-accumulated reduction).
-public func quantMeanAbs(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    count > 0 ? reduceMeanAbs(x, count: count) : 0
+public func quantMeanAbs(_ x: UnsafePointer<Float>, count: Int, pool: ThreadPool? = nil) -> Float {
+    count > 0 ? reduceMeanAbs(x, count: count, pool: pool) : 0
 }

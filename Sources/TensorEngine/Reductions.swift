@@ -126,3 +126,34 @@ public func reduceMaxAbs(_ x: UnsafePointer<Float>, count: Int) -> Float {
     while i < count { m = max(m, abs(x[i])); i += 1 }
     return m
 }
+
+/// reduceMeanAbs split over a pool: each 4096-element block is summed exactly as
+/// the sequential version sums it, and the block sums are added in block order on
+/// the caller, so the result has the same bits for every thread count.
+public func reduceMeanAbs(_ x: UnsafePointer<Float>, count: Int, pool: ThreadPool?) -> Float {
+    guard let pool, pool.threads > 1, count >= 8 * opsReduceBlock else { return reduceMeanAbs(x, count: count) }
+    let blocks = (count + opsReduceBlock - 1) / opsReduceBlock
+    return withUnsafeTemporaryAllocation(of: Double.self, capacity: blocks) { sums in
+        pool.parallelFor(blocks) { range, _ in
+            for b in range {
+                let start = b * opsReduceBlock
+                sums[b] = opsSumAbsDouble(x + start, count: min(opsReduceBlock, count - start))
+            }
+        }
+        var total = 0.0
+        for b in 0..<blocks { total += sums[b] }
+        return Float(total / Double(count))
+    }
+}
+
+/// reduceMaxAbs split over a pool (a maximum does not depend on the order).
+public func reduceMaxAbs(_ x: UnsafePointer<Float>, count: Int, pool: ThreadPool?) -> Float {
+    guard let pool, pool.threads > 1, count >= 8 * opsReduceBlock else { return reduceMaxAbs(x, count: count) }
+    return withUnsafeTemporaryAllocation(of: Float.self, capacity: pool.threads) { maxima in
+        maxima.initialize(repeating: 0)
+        pool.parallelFor(count) { range, t in
+            maxima[t] = reduceMaxAbs(x + range.lowerBound, count: range.count)
+        }
+        return maxima.max() ?? 0
+    }
+}
