@@ -4,7 +4,7 @@
 #   Cluster/quickstart.sh [CONFIG] [gdqr-train options...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config=${1:-configs/fashion-mnist-resnet20-fp32.yaml}
+config=${1:-configs/fashion-mnist-resnet20-w4a4.yaml}
 shift || true
 bash Cluster/install-deps.sh
 swift build -c release
