@@ -1,4 +1,5 @@
-// `gdqr inspect`: what an integer model file holds.
+// `gdqr inspect`: what an integer model file or a training checkpoint holds,
+// after verifying every checksum.
 
 import ArgumentParser
 import Foundation
@@ -6,12 +7,14 @@ import GDQR
 import Checkpoint
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List an integer model's layers, bits and sizes; verify its checksums.")
+    static let configuration = CommandConfiguration(
+        abstract: "Verify a .gdqr model or a .gdqrckpt checkpoint and list what it holds.")
 
-    @Argument(help: "The .gdqr model file.")
+    @Argument(help: "A .gdqr model file or a .gdqrckpt checkpoint.")
     var model: String
 
     func run() throws {
+        if model.hasSuffix(".gdqrckpt") { return try inspectCheckpoint(model) }
         let m = try ModelFile.read(model)   // checks every checksum and validates the model
         print("\(model): format version \(ModelFile.formatVersion), \(fileSize(model)) bytes, checksums OK")
         let x = m.input
@@ -34,4 +37,20 @@ struct Inspect: ParsableCommand {
         }
         print("\(params) weights in \(weightBytes) bytes (packed), \(m.ops.filter { $0.hasWeights }.reduce(0) { $0 + 2 * $1.outChannels }) float multipliers/biases")
     }
+}
+
+/// A checkpoint's header, sections and tensors; `verify` checks every checksum.
+func inspectCheckpoint(_ path: String) throws {
+    let h = try CheckpointFile.verify(path)
+    let r = h.run
+    print("\(path): checkpoint format version \(h.formatVersion), \(fileSize(path)) bytes, checksums OK")
+    print("step \(r.step) (epoch \(r.epoch), step \(r.stepInEpoch) in the epoch), world size \(r.worldSize), "
+        + "\(r.threads) threads per rank, written by \(r.projectVersion)")
+    print("config hash \(r.configHash)")
+    for (k, v) in r.metadata.sorted(by: { $0.key < $1.key }) { print("  \(k): \(v)") }
+    for s in h.sections {
+        print("section \(s.name): \(s.count) floats, \(s.uncompressedLength) -> \(s.compressedLength) bytes"
+            + (s.byteShuffled ? " (byte-shuffled)" : ""))
+    }
+    for t in h.tensors { print("  \(t.section) \(t.name) \(t.shape)") }
 }
