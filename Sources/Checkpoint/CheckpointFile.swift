@@ -88,6 +88,12 @@ public enum CheckpointFile {
         guard fsync(fd) == 0 else { throw CheckpointError(file: path, "fsync failed: \(String(cString: strerror(errno)))") }
         ok = true
         close(fd)
+        // Fault injection for the crash tests: die between the complete temporary
+        // file and the rename, the moment a crash must not cost the last good file.
+        if let name = ProcessInfo.processInfo.environment["GDQR_FAULT_KILL_BEFORE_RENAME"],
+           url.lastPathComponent == name {
+            kill(getpid(), SIGKILL)
+        }
         guard rename(tmp, path) == 0 else {
             let msg = String(cString: strerror(errno))
             unlink(tmp)

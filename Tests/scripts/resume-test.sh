@@ -47,6 +47,26 @@ for t in $(seq 1 "$trials"); do
     fi
 done
 
+echo "-- SIGKILL while a checkpoint is being written"
+# GDQR_FAULT_KILL_BEFORE_RENAME makes the process kill itself after writing the
+# temporary file of that checkpoint and before renaming it into place.
+code=0
+GDQR_FAULT_KILL_BEFORE_RENAME=step-00000005.gdqrckpt "$bin" "${args[@]}" --set checkpoint.every_steps=1 \
+    --out "$tmp/mid" > "$tmp/mid.log" 2>&1 || code=$?
+left=$(ls -a "$tmp/mid/checkpoints" | grep -c '^\.step-00000005\.gdqrckpt\.tmp-' || true)
+latest=$(cat "$tmp/mid/checkpoints/latest" 2>/dev/null || echo none)
+if [ "$code" != 137 ] || [ "$left" != 1 ] || [ "$latest" != step-00000004.gdqrckpt ]; then
+    fail "kill during a checkpoint write: exit $code, temporary files $left, latest $latest"
+else
+    "$bin" "${args[@]}" --set checkpoint.every_steps=1 --out "$tmp/mid" --resume auto
+    # Checkpoint settings do not touch the arithmetic: compare with the reference run.
+    if out=$(python3 "$cmp" --rtol 0 "$tmp/ref/model-w4a4.safetensors" "$tmp/mid/model-w4a4.safetensors"); then
+        echo "killed while writing step 5 (temporary file left, latest = $latest): resumed, bit-identical"
+    else
+        fail "kill during a checkpoint write: $out"
+    fi
+fi
+
 echo "-- 2 ranks"
 "$run" 2 "$bin" "${args[@]}" --out "$tmp/ref2"
 kill_randomly "$tmp/m2" "$run" 2 "$bin" "${args[@]}"
