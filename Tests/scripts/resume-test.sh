@@ -21,14 +21,22 @@ args=(--config "$root/configs/fashion-mnist-resnet20-w4a4.yaml" --quiet
       --set quant.fp32_phase_epochs=1 --set train.epochs=1 --set data.train_limit=1920
       --set data.test_limit=256 --set checkpoint.every_steps=2)
 
-# kill_after_checkpoint OUT COMMAND...: start, wait for a first checkpoint, wait a
-# random 0-1.5 s more, SIGKILL the whole process group.
+# kill_randomly OUT COMMAND...: start, pick a random checkpoint step k in 2..26 (of
+# 30 steps over both phases), wait until `latest` reaches it, wait a random
+# 0-0.3 s more (mid-step), then SIGKILL the whole process group.
 kill_randomly() {
     local out=$1; shift
+    local k
+    k=$(python3 -c 'import random; print(random.randrange(2, 27, 2))')
     setsid "$@" --out "$out" > "$out.log" 2>&1 &
     local pid=$!
-    for _ in $(seq 1 600); do [ -e "$out/checkpoints/latest" ] && break; sleep 0.1; done
-    sleep "$(python3 -c 'import random; print(round(random.uniform(0, 1.5), 2))')"
+    for _ in $(seq 1 3000); do
+        local l
+        l=$( (cat "$out/checkpoints/latest" 2>/dev/null || true) | sed -E 's/step-0*([0-9]+).*/\1/')
+        [ -n "$l" ] && [ "$l" -ge "$k" ] && break
+        sleep 0.05
+    done
+    sleep "$(python3 -c 'import random; print(round(random.uniform(0, 0.3), 2))')"
     # mpirun's ranks may sit outside its process group: kill them by their --out too.
     kill -9 -- -"$pid" 2>/dev/null || true
     pkill -9 -f -- "--out $out" 2>/dev/null || true
