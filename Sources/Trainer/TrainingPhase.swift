@@ -183,6 +183,9 @@ public final class TrainingPhase {
         let logits = net.forward(batch.images.data, batch: n, rt: rt)
         let r = net.backward(logits: logits, labels: batch.labels.baseAddress!, batch: n, rt: rt)
         gradientHook?(rt)
+        if let f = faultNaNStep, rt.step + 1 == f, let e = net.arena.params.dropFirst(net.arena.params.count / 2).first {
+            net.arena.grads[e.offset] = .nan   // fault injection for the non-finite tests
+        }
         let a = net.arena, comm = ctx.comm, d = ctx.config.distributed
         if let sync {
             try sync.finish()
@@ -277,6 +280,10 @@ public final class TrainingPhase {
         w = StepWindow()
     }
 }
+
+/// GDQR_FAULT_NAN_AT_STEP=N puts a NaN into a gradient at global step N of a
+/// phase (1-based), to test the `checkpoint.nonfinite` policy end to end.
+let faultNaNStep = ProcessInfo.processInfo.environment["GDQR_FAULT_NAN_AT_STEP"].flatMap(Int.init)
 
 /// Training statistics since the last log line.
 struct StepWindow {
