@@ -11,6 +11,15 @@ let targetCPU = ProcessInfo.processInfo.environment["GDQR_TARGET_CPU"] ?? "nativ
 let fastFlags: [SwiftSetting] = [
     .unsafeFlags(["-target-cpu", targetCPU, "-enforce-exclusivity=unchecked"]),
 ]
+// IntegerSIMD reaches the VNNI dot-product instruction through the compiler's builtins
+// (hence -parse-stdlib); without VNNI on the target CPU it uses its plain Swift path.
+let vnniCPUs = ["icelake-server", "icelake-client", "tigerlake", "cascadelake", "cooperlake", "sapphirerapids",
+                "graniterapids", "znver4", "znver5"]
+let hasVNNI = targetCPU == "native"
+    ? ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx512_vnni") ?? false)
+    : vnniCPUs.contains(targetCPU)
+let integerSIMDFlags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])] + fastFlags + (hasVNNI ? [.define("GDQR_VNNI")] : [])
+
 
 let package = Package(
     name: "gdqr",
@@ -37,7 +46,8 @@ let package = Package(
                 dependencies: ["CBuildInfo", .product(name: "Atomics", package: "swift-atomics")], swiftSettings: fastFlags),
         .target(name: "EngineBench", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
         .target(name: "Layers", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
-        .target(name: "GDQR", dependencies: ["Layers"], swiftSettings: fastFlags),
+        .target(name: "IntegerSIMD", swiftSettings: integerSIMDFlags),
+        .target(name: "GDQR", dependencies: ["Layers", "IntegerSIMD"], swiftSettings: fastFlags),
         .target(name: "Datasets", dependencies: ["TensorEngine", "CZlib"], swiftSettings: fastFlags),
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastFlags),
         .target(name: "Checkpoint", dependencies: ["Layers", "GDQR", "CZstd"], swiftSettings: fastFlags),
