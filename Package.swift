@@ -51,8 +51,9 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["TensorEngine", "CZlib"], swiftSettings: fastFlags),
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastFlags),
         .target(name: "Checkpoint", dependencies: ["Layers", "GDQR", "CZstd"], swiftSettings: fastFlags),
+        .target(name: "RunReport"),
         .target(name: "Trainer",
-                dependencies: ["Layers", "GDQR", "Datasets", "Distributed", "Checkpoint",
+                dependencies: ["Layers", "GDQR", "Datasets", "Distributed", "Checkpoint", "RunReport",
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: fastFlags),
@@ -60,7 +61,7 @@ let package = Package(
                           dependencies: ["Trainer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastFlags),
         .executableTarget(name: "gdqr",
-                          dependencies: ["Trainer", "EngineBench", "Layers", "GDQR",
+                          dependencies: ["Trainer", "EngineBench", "Layers", "GDQR", "RunReport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastFlags),
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
@@ -70,6 +71,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: fastFlags),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: fastFlags),
         .testTarget(name: "TrainerTests", dependencies: ["Trainer"], swiftSettings: fastFlags),
+        .testTarget(name: "RunReportTests", dependencies: ["RunReport"]),
     ],
     swiftLanguageModes: [.v5]
 )
