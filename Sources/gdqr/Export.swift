@@ -73,18 +73,30 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "The run's config (default: config.yaml in the run folder or beside the file).")
     var config: String?
 
-    @Option(name: .long, help: "Output format (gdqr).")
+    @Option(name: .long, help: "Output format: gdqr (integer model) or onnx (opset-21 QDQ graph, int4 weights; the source may also be a .gdqr file).")
     var format: String = "gdqr"
 
-    @Option(name: .long, help: "Output file (default: RUN_DIR/model-w4a4.gdqr, from the safetensors name).")
+    @Option(name: .long, help: "Output file (default: RUN_DIR/model-w4a4.gdqr or .onnx, from the safetensors name).")
     var out: String?
 
     func run() throws {
-        guard format == "gdqr" else { throw ExportError("--format \(format): only 'gdqr' is supported") }
+        guard format == "gdqr" || format == "onnx" else { throw ExportError("--format \(format): expected gdqr or onnx") }
+        if format == "onnx" && source.hasSuffix(".\(ModelFile.fileExtension)") {
+            let outPath = out ?? ((source as NSString).deletingPathExtension + ".onnx")
+            let size = try OnnxExport.write(try ModelFile.read(source), to: outPath)
+            print("wrote \(outPath): \(size) bytes")
+            return
+        }
         let r = try LoadedRun.load(source, config: config, maxBatch: 1)
         let info = ["source": r.safetensors, "config_hash": r.config.hashHex, "model": r.spec.description,
                     "quant": TrainingPipeline.bitsTag(r.config)]
         let model = try Folding.fold(r.net, normalization: r.normalization, info: info)
+        if format == "onnx" {
+            let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".onnx")
+            let size = try OnnxExport.write(model, to: outPath)
+            print("wrote \(outPath): \(size) bytes")
+            return
+        }
         let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".gdqr")
         try ModelFile.write(model, to: outPath)
         let size = fileSize(outPath)
