@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Distributed
+import RunReport
 
 public struct TrainCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
@@ -46,6 +47,12 @@ public struct TrainCommand: ParsableCommand {
             options.resume = resume
             let ctx = try TrainingContext(config: cfg, comm: comm, options: options)
             _ = try TrainingPipeline(ctx).run()
+            // report.html is a convenience: failing to write it warns but does not fail the run.
+            if let folder = ctx.folder {
+                do { try RunReport.write(runDirectory: folder.path) } catch {
+                    FileHandle.standardError.write(Data("warning: report.html not written: \(error)\n".utf8))
+                }
+            }
             return 0
         }
         try comm.finalize()
