@@ -104,7 +104,7 @@ enum ReportSections {
         for l in layers {
             body += "<figure class=\"layer-hist\" data-layer=\"\(e(l.name))\"><figcaption>\(e(l.name))</figcaption>"
             if let b = l.histogramBefore { body += HistogramChart(title: "float weights", histogram: b, color: "#4c78a8").svg() }
-            if let a = l.histogramAfter { body += HistogramChart(title: "after Scale-Clip + quantization", histogram: a, color: "#f58518").svg() }
+            if let a = l.histogramAfter { body += HistogramChart(title: "quantized weights", histogram: a, color: "#f58518").svg() }
             body += "</figure>\n"
         }
         return section("histograms", title, body + "</div>")
@@ -138,7 +138,7 @@ enum ReportSections {
             body += "<table id=\"parity-layers\"><thead><tr><th>activation</th><th>max step difference</th><th>levels differing</th></tr></thead><tbody>\n"
             for l in layers {
                 let name = l["name"] as? String ?? "?"
-                let frac = n(l["mismatch_fraction"]).map { String(format: "%.2e", $0) } ?? "–"
+                let frac = n(l["mismatch_fraction"]).map { $0 == 0 ? "0" : String(format: "%.2e", $0) } ?? "–"
                 body += "<tr class=\"parity-layer\" data-layer=\"\(e(name))\"><td class=\"name\">\(e(name))</td><td>\(HTMLText.number(n(l["max_step_diff"])))</td><td>\(frac)</td></tr>\n"
             }
             body += "</tbody></table>"

@@ -97,7 +97,7 @@ public enum RunReport {
     svg .tick-mark{stroke:#999}
     table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
     th{background:#f4f4f4}td.name,td.thresholds{text-align:left;font-family:"DejaVu Sans Mono",monospace}
-    table.kv th{text-align:left}
+    table.kv th,#quant-table th:first-child,#parity-layers th:first-child{text-align:left}
     .small-multiples{display:flex;flex-wrap:wrap;gap:10px}
     figure{margin:0}.layer-hist{border:1px solid #e4e4e4;border-radius:4px;padding:4px}
     .layer-hist figcaption{font-family:"DejaVu Sans Mono",monospace;font-size:12px;margin-bottom:2px}

@@ -78,7 +78,7 @@ public struct LineChart {
     public var height = 300.0
 
     // Plot area inside the margins (axis labels left and below, title above).
-    let left = 66.0, right = 16.0, top = 34.0, bottom = 46.0
+    let left = 66.0, right = 26.0, top = 34.0, bottom = 46.0
 
     public init(id: String, title: String, xLabel: String, yLabel: String, series: [ChartSeries]) {
         self.id = id; self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.series = series

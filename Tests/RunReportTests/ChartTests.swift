@@ -46,7 +46,7 @@ final class ChartTests: XCTestCase {
     func testPointPixelPositions() {
         var c = LineChart(id: "c", title: "t", xLabel: "x", yLabel: "y",
                           series: [ChartSeries(name: "s", color: "#000", points: [(0, 0), (10, 1), (5, 0.5)])])
-        c.width = 566; c.height = 300   // plot 66...550 by 34...254
+        c.width = 576; c.height = 300   // plot 66...550 by 34...254
         XCTAssertEqual(c.xTicks.lo, 0); XCTAssertEqual(c.xTicks.hi, 10)
         XCTAssertEqual(c.yTicks.lo, 0); XCTAssertEqual(c.yTicks.hi, 1)
         XCTAssertEqual(c.px(5, c.xTicks), 66 + 242)

@@ -93,7 +93,7 @@ final class RunFolderReportTests: XCTestCase {
         XCTAssertTrue(html.contains("No summary.json in this run folder"))
         XCTAssertTrue(html.contains("No pictures/ folder"))
         XCTAssertFalse(html.contains("<svg"))
-        XCTAssertFalse(html.contains("quant-table"))
+        XCTAssertFalse(html.contains("id=\"quant-table\""))
         XCTAssertTrue(html.contains("<h1>\((dir as NSString).lastPathComponent)</h1>"))
     }
 
