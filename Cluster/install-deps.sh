@@ -10,6 +10,7 @@ PACKAGES=(
   zlib1g-dev                   # gzip-compressed IDX files
   dataset-fashion-mnist        # the default training data
   python3-venv                 # benchmark and interop scripts build a virtual environment
+  chromium                     # renders report.html headless in Tests/scripts/report-test.sh
 )
 
 missing=()
