@@ -6,10 +6,13 @@
 // epilogue: z = multiplier·acc + bias (the stem: a per-position bias map), ReLU,
 // z/Δ rounded half to even and clamped (requantization), or z kept in float.
 //
-// Two arithmetics for the GEMM, same results:
-//   .int32       integer levels widened to Int32, SIMD16<Int32> multiply-add,
-//                Int32 accumulation (the reference; LLVM emits vpmulld/vpaddd,
-//                not VNNI's vpdpbusd, from this code).
+// Three arithmetics for the GEMM, same results:
+//   .int32       the fast path (IntegerEngineFast.swift): channels-last uint8
+//                activations, implicit GEMM with u8 × s8 → s32 dot products
+//                (VPDPBUSD where the CPU has VNNI), vectorised epilogue.
+//   .int32Reference  this file's plain path: integer levels widened to Int32 by
+//                im2col, SIMD16<Int32> multiply-add, Int32 accumulation (LLVM emits
+//                vpmulld/vpaddd from it); the reference the fast path is tested against.
 //   .exactFloat  the same integers held in Float32 and multiplied with the
 //                engine's FP32 GEMM (FMA). Integer-exact: every product and partial
 //                sum is an integer of magnitude at most Σ_k |w_ck| · maxInput, and
@@ -124,7 +127,9 @@ func integerIm2col<T: Numeric>(_ src: UnsafePointer<UInt8>, channels: Int, heigh
 }
 
 public final class IntegerEngine {
-    public enum Arithmetic: String, Sendable, CaseIterable { case int32, exactFloat = "exact-float" }
+    public enum Arithmetic: String, Sendable, CaseIterable {
+        case int32, int32Reference = "int32-reference", exactFloat = "exact-float"
+    }
 
     public let model: IntegerModel
     public let maxBatch: Int
@@ -149,6 +154,8 @@ public final class IntegerEngine {
     private var colFloat: [UnsafeMutablePointer<Float>] = []
     private var accInt: [UnsafeMutablePointer<Int32>] = []
     private var accFloat: [UnsafeMutablePointer<Float>] = []
+    private var fast: FastIntegerRunner?
+    private var lastBatch = 0
 
     /// Per conv/linear op: (name, max Σ|w|·maxInput, runs in exact float).
     public var accumulatorBounds: [(op: String, bound: Int, exactFloat: Bool)] {
@@ -200,6 +207,11 @@ public final class IntegerEngine {
             }
             prepared.append(p)
         }
+        if arithmetic == .int32 {
+            let stem = prepared.map { $0.biasMap }
+            fast = FastIntegerRunner(model, maxBatch: self.maxBatch, threads: self.threads) { stem[$0] }
+            return
+        }
         for _ in 0..<self.threads {
             colInt.append(.allocate(capacity: maxCol)); colFloat.append(.allocate(capacity: maxCol))
             accInt.append(.allocate(capacity: maxAcc)); accFloat.append(.allocate(capacity: maxAcc))
@@ -250,6 +262,8 @@ public final class IntegerEngine {
     @discardableResult
     public func run(_ images: UnsafePointer<UInt8>, batch: Int) -> UnsafePointer<Float> {
         precondition(batch >= 0 && batch <= maxBatch, "IntegerEngine: batch \(batch) exceeds the built maximum \(maxBatch)")
+        lastBatch = batch
+        if let fast { return fast.run(images, batch: batch, pool: pool) }
         levels[0]!.update(from: images, count: batch * model.values[0].count)
         if let pool {
             pool.run { t in
@@ -262,9 +276,17 @@ public final class IntegerEngine {
     }
 
     /// Levels of an integer value for the samples of the last run ([batch, C, H, W]).
-    public func levels(of value: Int) -> UnsafePointer<UInt8>? { levels[value].map { UnsafePointer($0) } }
-    /// Floats of a float value for the samples of the last run.
-    public func floats(of value: Int) -> UnsafePointer<Float>? { floats[value].map { UnsafePointer($0) } }
+    public func levels(of value: Int) -> UnsafePointer<UInt8>? {
+        guard let p = levels[value] else { return nil }
+        fast?.copyLevels(of: value, batch: lastBatch, to: p)   // from the fast path's layout
+        return UnsafePointer(p)
+    }
+    /// Floats of a float value for the samples of the last run ([batch, C, H, W]).
+    public func floats(of value: Int) -> UnsafePointer<Float>? {
+        guard let p = floats[value] else { return nil }
+        fast?.copyFloats(of: value, batch: lastBatch, to: p)
+        return UnsafePointer(p)
+    }
 
     private func runImage(_ n: Int, thread t: Int) {
         for (i, op) in model.ops.enumerated() {

@@ -1,0 +1,375 @@
+// The fast path of the integer engine (arithmetic .int32): the same ops and the same
+// arithmetic as the reference path in IntegerEngine.swift, results identical, on a
+// layout made for the dot-product kernel (IntegerKernels.swift):
+//   integer values  uint8 levels channels-last, [H + 2B][W + 2B][C4] per image, C4 =
+//                   C rounded up to 4, B = the largest padding of a conv or maxpool
+//                   reading the value; the border and the extra channels stay 0 and
+//                   stand for zero padding
+//   float values    [H·W][C16] Float (C16 = C rounded up to 16) from a conv;
+//                   [classes] from the classifier (the logits, contiguous per image)
+//   the image       as given, [C][H][W] pixels; the stem gathers it per image into
+//                   [pixel][C·k·k rounded up to 4] bytes (small: C·k·k is 9 here)
+// Each conv: the implicit GEMM into an Int32 tile [pixels][C16], then a per-channel
+// epilogue in 16-lane Float vectors with exactly the reference's operations:
+// z = fma(acc, multiplier, bias or stem bias map), ReLU as !(z > 0) → 0, z / step
+// rounded half to even, clamped to 0 ... maxLevel.
+// Threads split the batch; a thread runs its images through every op.
+
+import TensorEngine
+
+final class FastIntegerRunner {
+    let model: IntegerModel
+    let maxBatch: Int
+
+    struct Layout {
+        var border = 0, paddedH = 0, paddedW = 0
+        var stride = 0          // elements per pixel (bytes for integer, floats for float values)
+        var perImage = 0        // elements per image
+        func offset(_ y: Int, _ x: Int) -> Int { ((y + border) * paddedW + x + border) * stride }
+    }
+    private(set) var layouts: [Layout] = []
+    private var bytes: [UnsafeMutablePointer<UInt8>?]
+    private var floats: [UnsafeMutablePointer<Float>?]
+
+    private struct ConvPlan {
+        var weights: PackedConvWeights
+        var pixelOffsets: UnsafeMutablePointer<Int>
+        var tapOffsets: UnsafeMutablePointer<Int>
+        var multiplier: [SIMD16<Float>] = []
+        var bias: [SIMD16<Float>] = []
+        var biasMap: [SIMD16<Float>] = []   // stem: [pixel][block]
+        var im2colWidth = 0                  // stem: bytes per gathered pixel
+    }
+    private var plans: [ConvPlan?] = []
+    private let threads: Int
+    private let logits: UnsafeMutablePointer<Float>
+    private var accScratch: [UnsafeMutablePointer<Int32>] = []
+    private var colScratch: [UnsafeMutablePointer<UInt8>] = []
+
+    init(_ model: IntegerModel, maxBatch: Int, threads: Int, stemBiasMap: (Int) -> [Float]) {
+        self.model = model
+        self.maxBatch = maxBatch
+        self.threads = threads
+        let nv = model.values.count
+        var border = [Int](repeating: 0, count: nv)
+        for op in model.ops where op.kind == .conv || op.kind == .maxpool {
+            border[op.inputs[0]] = max(border[op.inputs[0]], op.padding)
+        }
+        // The logits of a classifier are stored contiguous, [classes] per image.
+        let logitsValue = model.ops.last!.kind == .linear ? model.ops.last!.output : -1
+        bytes = Array(repeating: nil, count: nv)
+        floats = Array(repeating: nil, count: nv)
+        for (i, v) in model.values.enumerated() {
+            var l = Layout()
+            switch v.kind {
+            case .image:
+                l.paddedH = v.height; l.paddedW = v.width; l.stride = 1; l.perImage = v.count
+            case .integer:
+                l.border = border[i]
+                l.paddedH = v.height + 2 * l.border; l.paddedW = v.width + 2 * l.border
+                l.stride = (v.channels + 3) / 4 * 4
+                l.perImage = l.paddedH * l.paddedW * l.stride
+            case .float:
+                l.paddedH = v.height; l.paddedW = v.width
+                l.stride = i == logitsValue ? v.channels : (v.channels + 15) / 16 * 16
+                l.perImage = v.height * v.width * l.stride
+            }
+            layouts.append(l)
+            let n = l.perImage * maxBatch
+            if v.kind == .float {
+                let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n); floats[i] = p
+            } else {
+                let p = UnsafeMutablePointer<UInt8>.allocate(capacity: n); p.initialize(repeating: 0, count: n); bytes[i] = p
+            }
+        }
+        logits = .allocate(capacity: maxBatch * model.logits.count)
+        var maxAcc = 16, maxCol = 4
+        for (oi, op) in model.ops.enumerated() {
+            guard op.kind == .conv else { plans.append(nil); continue }
+            let x = model.values[op.inputs[0]], y = model.values[op.output], lx = layouts[op.inputs[0]]
+            let k = op.kernel, pixels = y.height * y.width
+            let plan: ConvPlan
+            if x.kind == .image {
+                let kk = op.inChannels * k * k, width = (kk + 3) / 4 * 4
+                let w = PackedConvWeights(outChannels: op.outChannels, inChannels: kk, taps: 1, channelsPerTap: width) { co, _, i in
+                    op.weights[co * kk + i]
+                }
+                let po = UnsafeMutablePointer<Int>.allocate(capacity: pixels)
+                for p in 0..<pixels { po[p] = p * width }
+                let to = UnsafeMutablePointer<Int>.allocate(capacity: 1); to[0] = 0
+                var pl = ConvPlan(weights: w, pixelOffsets: po, tapOffsets: to)
+                pl.im2colWidth = width
+                maxCol = max(maxCol, pixels * width)
+                let map = stemBiasMap(oi)   // [Cout][pixels]
+                pl.biasMap = (0..<(pixels * w.blocks)).map { e in
+                    let p = e / w.blocks, b = e % w.blocks
+                    var v = SIMD16<Float>()
+                    for j in 0..<16 where 16 * b + j < op.outChannels { v[j] = map[(16 * b + j) * pixels + p] }
+                    return v
+                }
+                plan = pl
+            } else {
+                let w = PackedConvWeights(outChannels: op.outChannels, inChannels: op.inChannels, taps: k * k,
+                                          channelsPerTap: lx.stride) { co, t, ci in
+                    op.weights[((co * op.inChannels + ci) * k + t / k) * k + t % k]
+                }
+                let po = UnsafeMutablePointer<Int>.allocate(capacity: pixels)
+                for oy in 0..<y.height {
+                    for ox in 0..<y.width { po[oy * y.width + ox] = lx.offset(oy * op.stride - op.padding, ox * op.stride - op.padding) }
+                }
+                let to = UnsafeMutablePointer<Int>.allocate(capacity: k * k)
+                for ky in 0..<k { for kx in 0..<k { to[ky * k + kx] = (ky * lx.paddedW + kx) * lx.stride } }
+                plan = ConvPlan(weights: w, pixelOffsets: po, tapOffsets: to)
+            }
+            var pl = plan
+            let nb = pl.weights.blocks
+            func lanes(_ a: [Float]) -> [SIMD16<Float>] {
+                (0..<nb).map { b in var v = SIMD16<Float>(); for j in 0..<16 where 16 * b + j < a.count { v[j] = a[16 * b + j] }; return v }
+            }
+            pl.multiplier = lanes(op.multiplier)
+            pl.bias = lanes(op.bias)
+            maxAcc = max(maxAcc, pixels * nb * 16)
+            plans.append(pl)
+        }
+        for _ in 0..<threads {
+            accScratch.append(.allocate(capacity: maxAcc))
+            colScratch.append(.allocate(capacity: maxCol))
+        }
+    }
+
+    deinit {
+        for p in bytes { p?.deallocate() }
+        for p in floats { p?.deallocate() }
+        for case let p? in plans { p.weights.deallocate(); p.pixelOffsets.deallocate(); p.tapOffsets.deallocate() }
+        for p in accScratch { p.deallocate() }
+        logits.deallocate()
+        for p in colScratch { p.deallocate() }
+    }
+
+    /// Runs `batch` images ([batch][C][H][W] pixels); returns the logits [batch][classes].
+    func run(_ images: UnsafePointer<UInt8>, batch: Int, pool: ThreadPool?) -> UnsafePointer<Float> {
+        bytes[0]!.update(from: images, count: batch * layouts[0].perImage)
+        if let pool {
+            pool.run { t in
+                for n in ThreadPool.chunk(t, of: self.threads, count: batch) { self.runImage(n, thread: t) }
+            }
+        } else {
+            for n in 0..<batch { runImage(n, thread: 0) }
+        }
+        let last = model.ops.last!.output
+        if layouts[last].stride == model.values[last].channels { return UnsafePointer(floats[last]!) }
+        copyFloats(of: last, batch: batch, to: logits)   // a conv's padded channels-last output
+        return UnsafePointer(logits)
+    }
+
+    /// Levels of integer value `v` for `batch` images in [batch][C][H][W] order.
+    func copyLevels(of v: Int, batch: Int, to dst: UnsafeMutablePointer<UInt8>) {
+        let x = model.values[v], l = layouts[v]
+        guard let src = bytes[v] else { return }
+        if x.kind == .image { dst.update(from: src, count: batch * x.count); return }
+        for n in 0..<batch {
+            let s = src + n * l.perImage, d = dst + n * x.count
+            for c in 0..<x.channels { for y in 0..<x.height { for xx in 0..<x.width {
+                d[(c * x.height + y) * x.width + xx] = s[l.offset(y, xx) + c]
+            } } }
+        }
+    }
+
+    /// Floats of float value `v` for `batch` images in [batch][C][H][W] order.
+    func copyFloats(of v: Int, batch: Int, to dst: UnsafeMutablePointer<Float>) {
+        let x = model.values[v], l = layouts[v]
+        guard let src = floats[v] else { return }
+        for n in 0..<batch {
+            let s = src + n * l.perImage, d = dst + n * x.count
+            for c in 0..<x.channels { for p in 0..<(x.height * x.width) { d[c * x.height * x.width + p] = s[p * l.stride + c] } }
+        }
+    }
+
+    private func runImage(_ n: Int, thread t: Int) {
+        for (i, op) in model.ops.enumerated() {
+            switch op.kind {
+            case .conv: conv(op, plans[i]!, n, t)
+            case .add: add(op, n)
+            case .maxpool: maxPool(op, n)
+            case .avgquant: avgQuant(op, n)
+            case .linear: linear(op, n)
+            }
+        }
+    }
+
+    private func conv(_ op: IntegerOp, _ plan: ConvPlan, _ n: Int, _ t: Int) {
+        let x = model.values[op.inputs[0]], y = model.values[op.output]
+        let src = UnsafePointer(bytes[op.inputs[0]]!) + n * layouts[op.inputs[0]].perImage
+        let pixels = y.height * y.width
+        var geo = ConvGeometry(src: src, pixelOffsets: plan.pixelOffsets, pixels: pixels, tapOffsets: plan.tapOffsets)
+        if plan.im2colWidth > 0 {
+            gatherStem(op, x, y, src, width: plan.im2colWidth, into: colScratch[t])
+            geo.src = UnsafePointer(colScratch[t])
+        }
+        let acc = accScratch[t], ld = plan.weights.blocks * 16
+        convolveInt8(geo, plan.weights, acc: acc, ldAcc: ld)
+        let ly = layouts[op.output]
+        let blocks = plan.weights.blocks, relu = op.relu, stem = !plan.biasMap.isEmpty
+        plan.multiplier.withUnsafeBufferPointer { mul in plan.bias.withUnsafeBufferPointer { bias in
+        plan.biasMap.withUnsafeBufferPointer { map in
+            if y.kind == .integer {
+                let out = bytes[op.output]! + n * ly.perImage
+                let q = Requantizer(y)
+                for oy in 0..<y.height {
+                    for ox in 0..<y.width {
+                        let p = oy * y.width + ox, o = out + ly.offset(oy, ox)
+                        for b in 0..<blocks {
+                            let a = SIMD16<Float>(UnsafeRawPointer(acc + p * ld + 16 * b).loadUnaligned(as: SIMD16<Int32>.self))
+                            var z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
+                            if relu { z.replace(with: 0, where: .!(z .> 0)) }
+                            q.store(z, o + 16 * b, count: min(16, y.channels - 16 * b))
+                        }
+                    }
+                }
+            } else {
+                let out = floats[op.output]! + n * ly.perImage
+                for p in 0..<pixels {
+                    for b in 0..<blocks {
+                        let a = SIMD16<Float>(UnsafeRawPointer(acc + p * ld + 16 * b).loadUnaligned(as: SIMD16<Int32>.self))
+                        var z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
+                        if relu { z.replace(with: 0, where: .!(z .> 0)) }
+                        UnsafeMutableRawPointer(out + p * ly.stride + 16 * b).storeBytes(of: z, as: SIMD16<Float>.self)
+                    }
+                }
+            }
+        } } }
+    }
+
+    /// The stem's input pixels under each output pixel, in weight order (ci, ky, kx), 0 outside.
+    private func gatherStem(_ op: IntegerOp, _ x: IntegerValue, _ y: IntegerValue, _ src: UnsafePointer<UInt8>,
+                            width: Int, into col: UnsafeMutablePointer<UInt8>) {
+        let k = op.kernel
+        for oy in 0..<y.height {
+            for ox in 0..<y.width {
+                let d = col + (oy * y.width + ox) * width
+                var e = 0
+                for ci in 0..<x.channels {
+                    for ky in 0..<k {
+                        let iy = oy * op.stride - op.padding + ky
+                        for kx in 0..<k {
+                            let ix = ox * op.stride - op.padding + kx
+                            d[e] = iy >= 0 && iy < x.height && ix >= 0 && ix < x.width ? src[(ci * x.height + iy) * x.width + ix] : 0
+                            e += 1
+                        }
+                    }
+                }
+                while e < width { d[e] = 0; e += 1 }
+            }
+        }
+    }
+
+    private func add(_ op: IntegerOp, _ n: Int) {
+        let y = model.values[op.output], ly = layouts[op.output]
+        let lm = layouts[op.inputs[0]], ls = layouts[op.inputs[1]], sv = model.values[op.inputs[1]]
+        let main = UnsafePointer(floats[op.inputs[0]]!) + n * lm.perImage
+        let out = bytes[op.output]! + n * ly.perImage
+        let q = Requantizer(y)
+        let ds = SIMD16<Float>(repeating: sv.step > 0 && sv.step.isFinite ? sv.step : 0)
+        for oy in 0..<y.height {
+            for ox in 0..<y.width {
+                let p = oy * y.width + ox, o = out + ly.offset(oy, ox)
+                var c = 0
+                while c < y.channels {
+                    let m = UnsafeRawPointer(main + p * lm.stride + c).loadUnaligned(as: SIMD16<Float>.self)
+                    let s: SIMD16<Float>
+                    if sv.kind == .float {
+                        s = UnsafeRawPointer(floats[op.inputs[1]]! + n * ls.perImage + p * ls.stride + c).loadUnaligned(as: SIMD16<Float>.self)
+                    } else {
+                        // Integer shortcut: the level times its step (a product, then the sum, as the reference).
+                        let sp = UnsafePointer(bytes[op.inputs[1]]!) + n * ls.perImage + ls.offset(oy, ox) + c
+                        var lv = SIMD16<Float>()
+                        for j in 0..<min(16, y.channels - c) { lv[j] = Float(sp[j]) }
+                        s = lv * ds
+                    }
+                    var z = m + s
+                    z.replace(with: 0, where: z .< 0)
+                    q.store(z, o + c, count: min(16, y.channels - c))
+                    c += 16
+                }
+            }
+        }
+    }
+
+    private func maxPool(_ op: IntegerOp, _ n: Int) {
+        let x = model.values[op.inputs[0]], y = model.values[op.output]
+        let lx = layouts[op.inputs[0]], ly = layouts[op.output]
+        let src = UnsafePointer(bytes[op.inputs[0]]!) + n * lx.perImage
+        let out = bytes[op.output]! + n * ly.perImage
+        for oy in 0..<y.height {
+            for ox in 0..<y.width {
+                let o = out + ly.offset(oy, ox)
+                for c in 0..<y.channels { o[c] = 0 }
+                for ky in 0..<op.kernel {
+                    for kx in 0..<op.kernel {
+                        // The zero border is the reference's "skip taps outside": levels are >= 0.
+                        let s = src + lx.offset(oy * op.stride - op.padding + ky, ox * op.stride - op.padding + kx)
+                        for c in 0..<x.channels { o[c] = max(o[c], s[c]) }
+                    }
+                }
+            }
+        }
+    }
+
+    private func avgQuant(_ op: IntegerOp, _ n: Int) {
+        let x = model.values[op.inputs[0]], y = model.values[op.output]
+        let lx = layouts[op.inputs[0]], ly = layouts[op.output]
+        let src = UnsafePointer(bytes[op.inputs[0]]!) + n * lx.perImage
+        let out = bytes[op.output]! + n * ly.perImage + ly.offset(0, 0)
+        let step = y.step, top = Float(y.maxLevel)
+        let degenerate = !(step > 0) || !step.isFinite
+        let dx = x.step > 0 && x.step.isFinite ? Double(x.step) : 0
+        let hw = x.height * x.width
+        var sums = [Int](repeating: 0, count: x.channels)
+        for yy in 0..<x.height { for xx in 0..<x.width {
+            let s = src + lx.offset(yy, xx)
+            for c in 0..<x.channels { sums[c] += Int(s[c]) }
+        } }
+        for c in 0..<x.channels {
+            let mean = Float(Double(sums[c]) * dx / Double(hw))
+            out[c] = degenerate ? 0 : UInt8(min(max((mean / step).rounded(.toNearestOrEven), 0), top))
+        }
+    }
+
+    private func linear(_ op: IntegerOp, _ n: Int) {
+        let k = op.inChannels, lx = layouts[op.inputs[0]], ly = layouts[op.output]
+        let src = UnsafePointer(bytes[op.inputs[0]]!) + n * lx.perImage + lx.offset(0, 0)
+        let out = floats[op.output]! + n * ly.perImage
+        op.weights.withUnsafeBufferPointer { w in
+            for o in 0..<op.outChannels {
+                var acc: Int32 = 0
+                for i in 0..<k { acc &+= Int32(w[o * k + i]) &* Int32(src[i]) }
+                out[o] = op.bias[o].addingProduct(Float(acc), op.multiplier[o])
+            }
+        }
+    }
+}
+
+/// z → clamp(round_half_even(z / step), 0, maxLevel) as uint8, 16 lanes at a time;
+/// a step that is not positive and finite gives 0 (the reference's rule).
+struct Requantizer {
+    let step: SIMD16<Float>, top: SIMD16<Float>, degenerate: Bool
+
+    init(_ y: IntegerValue) {
+        step = SIMD16(repeating: y.step)
+        top = SIMD16(repeating: Float(y.maxLevel))
+        degenerate = !(y.step > 0) || !y.step.isFinite
+    }
+
+    @inline(__always) func store(_ z: SIMD16<Float>, _ o: UnsafeMutablePointer<UInt8>, count: Int) {
+        var levels = SIMD16<UInt8>()
+        if !degenerate {
+            let v = (z / step).rounded(.toNearestOrEven).clamped(lowerBound: SIMD16<Float>(), upperBound: top)
+            levels = SIMD16<UInt8>(truncatingIfNeeded: SIMD16<Int32>(v))
+        }
+        if count >= 16 {
+            UnsafeMutableRawPointer(o).storeBytes(of: levels, as: SIMD16<UInt8>.self)
+        } else {
+            for j in 0..<count { o[j] = levels[j] }
+        }
+    }
+}
