@@ -50,7 +50,28 @@ public struct ChartSeries {
 
     public init(name: String, color: String, points: [(x: Double, y: Double)], markers: Bool = false, dashed: Bool = false) {
         self.name = name; self.color = color; self.markers = markers; self.dashed = dashed
-        self.points = points.filter { $0.x.isFinite && $0.y.isFinite }
+        self.points = ChartSeries.thin(points.filter { $0.x.isFinite && $0.y.isFinite })
+    }
+
+    /// A long run logged every step would put 10^5 points in one polyline; no
+    /// chart 500 pixels wide shows more than ~1000. Above `limit` points, keeps
+    /// the lowest and highest point of each of limit/2 consecutive runs (in x
+    /// order), so spikes and the extremes stay visible.
+    static func thin(_ p: [(x: Double, y: Double)], limit: Int = 1600) -> [(x: Double, y: Double)] {
+        guard p.count > limit else { return p }
+        let buckets = limit / 2
+        var out: [(x: Double, y: Double)] = []
+        out.reserveCapacity(limit)
+        for b in 0..<buckets {
+            let lo = b * p.count / buckets, hi = (b + 1) * p.count / buckets
+            var iMin = lo, iMax = lo
+            for i in lo..<hi {
+                if p[i].y < p[iMin].y { iMin = i }
+                if p[i].y > p[iMax].y { iMax = i }
+            }
+            for i in Set([iMin, iMax]).sorted() { out.append(p[i]) }
+        }
+        return out
     }
 }
 

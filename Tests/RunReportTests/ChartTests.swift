@@ -131,3 +131,30 @@ final class ChartTests: XCTestCase {
         }
     }
 }
+
+final class ThinningTests: XCTestCase {
+    /// Long series keep at most the limit, the extremes of every stretch, and x order.
+    func testLongSeriesAreThinnedKeepingExtremes() {
+        let n = 10_000
+        var pts: [(x: Double, y: Double)] = (0..<n).map { i in (x: Double(i), y: sin(Double(i) / 100)) }
+        pts[4321].y = 50
+        pts[777].y = -9
+        let s = ChartSeries(name: "loss", color: "#000", points: pts)
+        XCTAssertLessThanOrEqual(s.points.count, 1600)
+        XCTAssertGreaterThan(s.points.count, 800)
+        XCTAssertTrue(s.points.contains { $0.x == 4321 && $0.y == 50 })
+        XCTAssertTrue(s.points.contains { $0.x == 777 && $0.y == -9 })
+        XCTAssertEqual(s.points.map { $0.x }, s.points.map { $0.x }.sorted())
+        // Every stretch of 10000/800 points is represented by its own min and max.
+        for b in [0, 399, 799] {
+            let lo = b * n / 800, hi = (b + 1) * n / 800
+            let ys: [Double] = pts[lo..<hi].map { $0.y }
+            let kept: [Double] = s.points.filter { $0.x >= Double(lo) && $0.x < Double(hi) }.map { $0.y }
+            XCTAssertTrue(kept.contains(ys.max()!))
+            XCTAssertTrue(kept.contains(ys.min()!))
+            XCTAssertLessThanOrEqual(kept.count, 2)
+        }
+        let short = ChartSeries(name: "a", color: "#000", points: Array(pts[0..<1600]))
+        XCTAssertEqual(short.points.count, 1600)
+    }
+}
