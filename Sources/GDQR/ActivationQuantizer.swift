@@ -60,6 +60,14 @@ public final class ActivationQuantizer: Layer {
     public private(set) var lastThreshold: Float = 0
     /// Fraction of elements of the last forward outside [0, T_a].
     public private(set) var lastClipFraction: Double = 0
+    /// Elements above T_a, and all elements, over the evaluation forwards
+    /// (rt.training false, quantizing) since `resetEvaluationCounts()`: the
+    /// activation clip fraction of a whole test pass. The count comes from the
+    /// quantizing kernel, which counts a/Δ outside [0, S] anyway; inputs follow a
+    /// ReLU (or an average of ReLU outputs), so nothing is below 0 and every
+    /// clipped element is one above T_a. Training forwards do not touch these.
+    public private(set) var evaluationClipped = 0
+    public private(set) var evaluationCount = 0
 
     public init(name: String, shape: FeatureShape, maxBatch: Int, builder: ArenaBuilder, bits: Int,
                 kA: Float = 3, rho: Float = 0.01, source: ThresholdSource = .scaleClip, clipWarmupSteps: Int = 0) {
@@ -125,7 +133,16 @@ public final class ActivationQuantizer: Layer {
         let clipped = fakeQuantize(x, into: out, count: n, grid: grid(threshold: t, rounding: rt.step >= clipWarmupSteps),
                                    pool: rt.pool)
         lastClipFraction = n > 0 ? Double(clipped) / Double(n) : 0
+        if !rt.training && !calibrating {
+            evaluationClipped += clipped
+            evaluationCount += n
+        }
         return out
+    }
+
+    public func resetEvaluationCounts() {
+        evaluationClipped = 0
+        evaluationCount = 0
     }
 
     /// m <- b on the first batch (m == 0), else m <- (1−ρ)·m + ρ·b.

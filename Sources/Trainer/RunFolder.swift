@@ -11,6 +11,7 @@ public struct TrainerError: Error, CustomStringConvertible {
 public final class RunFolder {
     public let path: String
     private var metrics: FileHandle?
+    private var tensorBoardLog: TensorBoardLog?
 
     public init(path: String) throws {
         self.path = path
@@ -41,6 +42,15 @@ public final class RunFolder {
             metrics = h
         }
         metrics!.write(Data((JSON.line(record) + "\n").utf8))
+        try tensorBoard().record(metrics: record)
+    }
+
+    /// The run's TensorBoard event file, created on first use (one new file per process).
+    public func tensorBoard() throws -> TensorBoardLog {
+        if let t = tensorBoardLog { return t }
+        let t = try TensorBoardLog(directory: path)
+        tensorBoardLog = t
+        return t
     }
 
     deinit { try? metrics?.close() }

@@ -8,6 +8,7 @@ import TensorEngine
 import Layers
 import Datasets
 import Distributed
+import GDQR
 
 public struct PhaseResult {
     public var name: String
@@ -39,6 +40,10 @@ public final class TrainingPhase {
     private let evalBatches: EvalBatches
     /// Global step offset of this phase within the run (metrics keep counting across phases).
     public let stepOffset: Int
+    /// The quantizers, for quantized phases (TensorBoard and quantization.json).
+    public let quantPolicy: GDQRPolicy?
+    /// Per activation quantizer (policy order): clip fraction over the last evaluate().
+    public internal(set) var evaluationActivationClip: [Double] = []
 
     public init(name: String, ctx: TrainingContext, policy: QuantizationPolicy?, epochs: Int, lr: Double,
                 stepOffset: Int = 0) throws {
@@ -47,6 +52,7 @@ public final class TrainingPhase {
         self.epochs = epochs
         self.baseLR = lr
         self.stepOffset = stepOffset
+        quantPolicy = policy as? GDQRPolicy
         let c = ctx.config
         net = Network(ctx.modelSpec, maxBatch: ctx.localBatch, threads: ctx.threads, seed: UInt64(c.seed),
                       policy: policy)
@@ -118,6 +124,7 @@ public final class TrainingPhase {
             firstEpoch = resume.epoch
             firstStep = resume.stepInEpoch
             result.bestTestAccuracy = resume.bestTestAccuracy
+            try ctx.folder?.tensorBoard().sessionStart(step: stepOffset + firstEpoch * steps + firstStep)
         }
         ctx.banner(net, phase: name)
         let start = now()
@@ -162,6 +169,7 @@ public final class TrainingPhase {
                 result.bestTestAccuracy = max(result.bestTestAccuracy, acc)
                 try ctx.folder?.appendMetrics(["phase": name, "split": "test", "step": stepOffset + (epoch + 1) * steps,
                                                "epoch": epoch + 1, "loss": loss, "accuracy": acc])
+                try writeQuantizationSnapshot(phase: name, step: stepOffset + (epoch + 1) * steps, epoch: epoch + 1)
                 ctx.progress.line(String(format: "%@ epoch %d/%d  test loss %.4f  accuracy %.2f%%  (best %.2f%%)  %.1fs",
                                          name, epoch + 1, epochs, loss, acc * 100, result.bestTestAccuracy * 100,
                                          now() - epochStart))
@@ -231,6 +239,8 @@ public final class TrainingPhase {
         rt.training = false
         defer { rt.training = true }
         evalBatches.reset()
+        let actQuantizers = quantPolicy?.activationQuantizers ?? []
+        for q in actQuantizers { q.resetEvaluationCounts() }
         var totals = [0.0, 0.0, 0.0]   // loss sum, correct, count
         while let b = evalBatches.next() {
             let logits = net.forward(b.images.data, batch: b.count, rt: rt)
@@ -240,7 +250,10 @@ public final class TrainingPhase {
             totals[1] += Double(r.correct)
             totals[2] += Double(r.counted)
         }
+        // Activation clip counts ride along with the totals (one all-reduce).
+        for q in actQuantizers { totals += [Double(q.evaluationClipped), Double(q.evaluationCount)] }
         if ctx.comm.size > 1 { totals = try ctx.comm.allReduceSum(totals) }
+        evaluationActivationClip = actQuantizers.indices.map { totals[3 + 2 * $0] / max(totals[4 + 2 * $0], 1) }
         return (totals[0] / max(totals[2], 1), totals[1] / max(totals[2], 1))
     }
 

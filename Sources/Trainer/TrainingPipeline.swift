@@ -79,6 +79,7 @@ public final class TrainingPipeline {
                 r.testAccuracy = acc
                 r.testLoss = loss
                 r.bestTestAccuracy = acc
+                try phase.writeQuantizationSnapshot(phase: tag, step: r.epochs * phase.stepsPerEpoch, epoch: r.epochs)
                 summary["quant_mode"] = "psg"
                 summary["quant_bits"] = tag
                 ctx.progress.line(String(format: "psg: after %@ quantization, test accuracy %.2f%%", tag, acc * 100))
@@ -128,6 +129,7 @@ public final class TrainingPipeline {
                 r = PhaseResult(name: tag)
                 (r.testLoss, r.testAccuracy) = try phase.evaluate()
                 r.bestTestAccuracy = r.testAccuracy
+                try phase.writeQuantizationSnapshot(phase: tag, step: fp32Steps, epoch: 0)
                 ctx.progress.line(String(format: "%@ post-training (%@, %d batches): test accuracy %.2f%%", tag,
                                          c.quant.mode.rawValue, c.quant.ptqCalibrationBatches, r.testAccuracy * 100))
             } else {
