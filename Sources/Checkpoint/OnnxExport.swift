@@ -6,7 +6,7 @@
 //     → QuantizeLinear(scale 1, uint8) → DequantizeLinear   the uint8 image the engine takes
 //     → Div 255 → Sub mean → Div std                          the training normalisation, same ops
 //   per conv:   DequantizeLinear(INT4/INT8 levels, per-output-channel scale, axis 0)
-//               → Conv(x, W, bias) [→ Relu]
+//               → Conv(x, W, bias) [→ Relu]   (bias: a separate Add between quantized activations)
 //   per integer activation (bits b, threshold T, step Δ = T/(2^b − 1)):
 //               [Clip(0, (2^b−1)·Δ) if b ∉ {4, 8}] → QuantizeLinear(Δ, UINT4/UINT8 zero point 0)
 //               → DequantizeLinear(Δ)                         the real activation q·Δ
@@ -148,12 +148,22 @@ private struct GraphBuilder {
         let x = try input(op, 0)
         let w = try weights(op, dims: [op.outChannels, op.inChannels, op.kernel, op.kernel])
         let bias = "\(op.name).bias"
-        graph.initializers.append(.float(bias, dims: [op.outChannels], op.bias))
         var out = "\(op.name).conv"
-        node("Conv", out, [x, w, bias], out,
-             [OnnxAttribute("kernel_shape", .ints([op.kernel, op.kernel])),
-              OnnxAttribute("strides", .ints([op.stride, op.stride])),
-              OnnxAttribute("pads", .ints([op.padding, op.padding, op.padding, op.padding]))])
+        let attributes = [OnnxAttribute("kernel_shape", .ints([op.kernel, op.kernel])),
+                          OnnxAttribute("strides", .ints([op.stride, op.stride])),
+                          OnnxAttribute("pads", .ints([op.padding, op.padding, op.padding, op.padding]))]
+        if m.values[op.inputs[0]].kind == .integer && m.values[op.output].kind == .integer {
+            // DQ → Conv(bias) → Q is a quantized node unit to onnxruntime, which then rounds a
+            // float bias to int32 at scale Δ_in·w_c (its bias quantization); our fold keeps
+            // the BN shift in float, so the bias is added by its own node.
+            graph.initializers.append(.float(bias, dims: [op.outChannels, 1, 1], op.bias))
+            node("Conv", out, [x, w], out, attributes)
+            node("Add", "\(op.name).add_bias", [out, bias], "\(op.name).add_bias")
+            out = "\(op.name).add_bias"
+        } else {
+            graph.initializers.append(.float(bias, dims: [op.outChannels], op.bias))
+            node("Conv", out, [x, w, bias], out, attributes)
+        }
         if op.relu {
             node("Relu", "\(op.name).relu", [out], "\(op.name).relu")
             out = "\(op.name).relu"
