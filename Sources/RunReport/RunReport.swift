@@ -57,7 +57,8 @@ public enum RunReport {
             ("final-accuracy", bits.map { "final test accuracy (\($0))" } ?? "final test accuracy", HTMLText.percent(n(s["test_accuracy"]))),
             ("best-accuracy", "best test accuracy", HTMLText.percent(n(s["best_test_accuracy"]))),
             ("fp32-accuracy", "FP32 test accuracy", HTMLText.percent(n(s["fp32_test_accuracy"]))),
-            ("throughput", "train images/s", n(s["images_per_second"]).map { String(format: "%.0f", $0) } ?? "–"),
+            // A post-training-quantization run trains nothing: 0 images/s is not a figure to show.
+            ("throughput", "train images/s", n(s["images_per_second"]).flatMap { $0 > 0 ? String(format: "%.0f", $0) : nil } ?? "–"),
         ].filter { $0.2 != "–" }
         h += "<div class=\"cards\">"
         for (id, label, value) in cards {

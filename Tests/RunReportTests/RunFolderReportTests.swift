@@ -139,6 +139,17 @@ final class RunFolderReportTests: XCTestCase {
         XCTAssertFalse(html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http"))
     }
 
+    /// A post-training-quantization run: a summary but no metrics and no training throughput.
+    func testPTQRunWithoutMetrics() throws {
+        try put("summary.json", "{\"quant_mode\":\"ptq-minmax\",\"quant_bits\":\"w4a4\",\"test_accuracy\":0.9277,\"images_per_second\":0}")
+        let html = RunReport.html(try RunData.load(dir))
+        XCTAssertTrue(html.contains(">92.77%</div><div class=\"label\">final test accuracy (w4a4)"))
+        XCTAssertFalse(html.contains("card-throughput"))
+        XCTAssertFalse(html.contains("card-fp32-accuracy"))
+        XCTAssertTrue(html.contains("No metrics.jsonl in this run folder: no curves."))
+        XCTAssertTrue(html.contains("<p class=\"subtitle\">ptq-minmax w4a4</p>"))
+    }
+
     func testOutOption() throws {
         try put("metrics.jsonl", Self.metrics)
         let other = dir + "/elsewhere.html"
