@@ -1,10 +1,14 @@
 """Checks a quantized run folder's TensorBoard event files and quantization.json.
 
-    check_tensorboard.py RUN_DIR MODEL.safetensors K_A
+    check_tensorboard.py RUN_DIR MODEL.safetensors K_A [RESUME_STEP FIRST_METRICS.jsonl]
 
 Reads the events with tensorboard's EventAccumulator and checks that
   * every numeric field of every metrics.jsonl record is the scalar
     "<split>/<key>" at the record's step (float32 tolerance), and nothing more;
+    after a resume at RESUME_STEP (a second event file; metrics.jsonl then holds
+    the resumed run's records), the records of the first run before that step
+    followed by the resumed run's: what the first file logged from RESUME_STEP
+    on is dropped by the second file's SessionLog START;
   * quantization.json has the shared schema, and its numbers agree with an
     independent recomputation from the final weights (the last evaluation ran
     on them): T_g = k_g * mean|W_g|, the clip fraction, both histograms
@@ -25,6 +29,7 @@ from safetensors.numpy import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 run, model_path, k_a = sys.argv[1], sys.argv[2], float(sys.argv[3])
+resume_step = int(sys.argv[4]) if len(sys.argv) > 5 else None
 failures = []
 
 
@@ -41,7 +46,7 @@ def close32(got, want):
 
 
 files = glob.glob(os.path.join(run, "events.out.tfevents.*"))
-check(len(files) == 1, f"expected one event file, found {files}")
+check(len(files) == (1 if resume_step is None else 2), f"event files: {files}")
 acc = EventAccumulator(run, size_guidance={"scalars": 0, "histograms": 0})
 acc.Reload()
 tags = acc.Tags()
@@ -49,6 +54,11 @@ scalar_tags = set(tags["scalars"])
 
 # 1. metrics.jsonl -> scalars
 records = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
+if resume_step is not None:
+    check(min(r["step"] for r in records) > resume_step, "metrics.jsonl holds records before the resume")
+    first = [json.loads(l) for l in open(sys.argv[5])]
+    check(max(r["step"] for r in first) >= resume_step, "the first run logged nothing from the resume step on")
+    records = [r for r in first if r["step"] < resume_step] + records
 expected = {}
 for r in records:
     for key, value in r.items():
@@ -158,6 +168,6 @@ if failures:
     for f in failures[:20]:
         print("  " + f)
     sys.exit(1)
-print(f"tensorboard: {n_scalar_checks} metrics scalars in {len(expected)} tags equal metrics.jsonl; "
+print(("" if resume_step is None else f"resumed at step {resume_step}: ") + f"tensorboard: {n_scalar_checks} metrics scalars in {len(expected)} tags equal metrics.jsonl; "
       f"{len(q['layers'])} layers in quantization.json agree with the weights (histograms equal "
       f"numpy.histogram), {act_checked} activation thresholds = k_a*m; event scalars and histograms match")
