@@ -188,18 +188,27 @@ public enum DistributedError: Error, CustomStringConvertible {
     }
 }
 
+/// An error that chooses the process's exit status (the CLI's convention: 1 for a
+/// runtime failure, 2 for a usage or configuration error).
+public protocol ExitStatusError: Error {
+    var exitStatus: Int32 { get }
+}
+
 /// Runs `body`; if it throws, prints "[rank R] error: <error>" to stderr and aborts the
-/// whole job (MPI_Abort with `code`), so that no other rank is left waiting in a
-/// collective. Use it around everything a rank does after the communicator exists.
+/// whole job (MPI_Abort with the error's `ExitStatusError.exitStatus`, else `code`), so
+/// that no other rank is left waiting in a collective. Use it around everything a
+/// rank does after the communicator exists.
 public func runOrAbort<T>(_ comm: Communicator, code: Int32 = 1, _ body: () throws -> T) -> T {
     do {
         return try body()
     } catch {
-        comm.abort(code: code, message: "error: \(error)")
+        comm.abort(code: (error as? ExitStatusError)?.exitStatus ?? code, message: "error: \(error)")
     }
 }
 
-func writeStderr(_ s: String) {
+/// Writes `s` to standard error with write(2) calls only (no buffering), so a
+/// line is not split by another thread's or rank's output.
+public func writeStderr(_ s: String) {
     var bytes = Array(s.utf8)
     bytes.withUnsafeMutableBytes { raw in
         var p = raw.baseAddress!

@@ -24,11 +24,6 @@ public struct ResumePoint {
     public var path: String
 }
 
-/// A warning on standard error (shown even with --quiet).
-func warn(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
-}
-
 enum ResumeLoader {
     /// Finds the checkpoint to resume from (rank 0), reads it, and tells every rank
     /// which phase and position it holds; the arenas travel later, by broadcast,
@@ -41,10 +36,10 @@ enum ResumeLoader {
             if request == "auto" {
                 let dir = (ctx.folder!.path as NSString).appendingPathComponent("checkpoints")
                 let found = CheckpointDirectory.newestValid(dir) { skipped, error in
-                    warn("resume: skipping \(skipped): \(error)")
+                    Log.warning("resume: skipping \(skipped): \(error)")
                 }
                 path = found?.path ?? ""
-                if path.isEmpty { warn("resume: no valid checkpoint in \(dir); starting from the beginning") }
+                if path.isEmpty { Log.warning("resume: no valid checkpoint in \(dir); starting from the beginning") }
             } else {
                 path = request
             }

@@ -28,8 +28,7 @@ public struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Random seed (overrides the config's seed).")
     var seed: Int?
 
-    @Flag(name: .long, help: "Print nothing but errors.")
-    var quiet = false
+    @OptionGroup var output: OutputOptions
 
     public init() {}
 
@@ -38,19 +37,20 @@ public struct TrainCommand: ParsableCommand {
         do { comm = try CommunicatorFactory.make() } catch {
             throw TrainerError("cannot start MPI: \(error)")
         }
+        Log.configure(output.verbosity, rank: comm.rank, worldSize: comm.size)
         let code: Int32 = runOrAbort(comm) {
             var sets = overrides
             if let seed { sets.append("seed=\(seed)") }
             let cfg = try ConfigLoader.load(path: config, overrides: sets)
             var options = TrainOptions(outDir: out, initFrom: initFrom)
-            options.quiet = quiet
+            options.quiet = output.quiet
             options.resume = resume
             let ctx = try TrainingContext(config: cfg, comm: comm, options: options)
             _ = try TrainingPipeline(ctx).run()
             // report.html is a convenience: failing to write it warns but does not fail the run.
             if let folder = ctx.folder {
                 do { try RunReport.write(runDirectory: folder.path) } catch {
-                    FileHandle.standardError.write(Data("warning: report.html not written: \(error)\n".utf8))
+                    Log.warning("report.html not written: \(error)")
                 }
             }
             return 0

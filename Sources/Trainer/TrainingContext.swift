@@ -73,7 +73,13 @@ public final class TrainingContext {
     }
 
     func banner(_ net: Network, phase: String) {
-        guard comm.rank == 0, !options.quiet else { return }
+        guard comm.rank == 0 else { return }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if comm.localSize * threads > cores {
+            Log.warning("\(comm.localSize) ranks x \(threads) threads on this node exceed its \(cores) cores: "
+                + "ranks will compete for cores (set train.threads so that ranks x threads <= cores)")
+        }
+        guard !options.quiet else { return }
         progress.line("gdqr \(BuildInfo.version)  cpu target \(BuildInfo.targetCPU)  world \(comm.size) x \(threads) threads  config \(config.hashHex)")
         progress.line("phase \(phase): model \(net.spec.description), \(net.arena.parameterCount) parameters, "
             + String(format: "%.1f MFLOPs/image forward", Double(net.macsPerSample) * 2e-6))

@@ -1,12 +1,13 @@
 import ArgumentParser
+import TensorEngine
 import Trainer
 
 // gdqr-train is `gdqr train` under its own name.
 struct GdqrTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gdqr-train", abstract: TrainCommand.configuration.abstract,
-        version: "0.1.0")
+        version: BuildInfo.version)
     @OptionGroup var train: TrainCommand
     func run() throws { try train.run() }
 }
-GdqrTrain.main()
+CommandLineEntry.main(GdqrTrain.self)

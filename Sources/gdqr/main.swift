@@ -15,13 +15,13 @@ struct Info: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernels against this machine's FMA peak.",
-        subcommands: [BenchGemm.self, BenchConv.self, BenchTrain.self, BenchInfer.self])
+        subcommands: [BenchGemm.self, BenchConv.self, BenchTrain.self, BenchInfer.self, BenchAllReduce.self])
 }
 
 struct Gdqr: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gdqr", abstract: "GDQR 4-bit training, export and inference.",
-        version: BuildInfo.version, subcommands: [TrainCommand.self, Info.self, Bench.self, SelfTestMPI.self, Export.self, Eval.self, Infer.self, Inspect.self, ScenesCommand.self, Report.self])
+        version: BuildInfo.version, subcommands: [TrainCommand.self, Info.self, Bench.self, SelfTestMPI.self, Export.self, Eval.self, Infer.self, Inspect.self, ScenesCommand.self, Report.self, ConfigCommand.self])
 }
 
-Gdqr.main()
+CommandLineEntry.main(Gdqr.self)

@@ -5,6 +5,7 @@
 // the Markdown reference (ConfigReference.swift).
 
 import Foundation
+import Distributed
 
 /// A resolved configuration value.
 public enum ConfigValue: Equatable, Sendable {
@@ -242,7 +243,7 @@ public struct ConfigSection: Sendable {
 
 /// The configuration error: one type, with a message naming the file or override,
 /// the key, the value and what was expected.
-public struct ConfigError: Error, CustomStringConvertible, LocalizedError, Equatable, Sendable {
+public struct ConfigError: ExitStatusError, CustomStringConvertible, LocalizedError, Equatable, Sendable {
     public enum Kind: String, Sendable {
         case io, syntax, unknownSection, unknownKey, duplicateKey, wrongType, outOfRange, badChoice,
              badOverride, invalid
@@ -256,6 +257,9 @@ public struct ConfigError: Error, CustomStringConvertible, LocalizedError, Equat
     }
 
     public var errorDescription: String? { description }
+
+    /// A config error is a usage error: exit status 2.
+    public var exitStatus: Int32 { 2 }
 }
 
 /// Canonical text of values: used by the resolved YAML (and so by the hash) and the reference.

@@ -1,0 +1,47 @@
+// The trainer's all-reduce bandwidth: the gradient arena of a real model averaged
+// by GradientSync exactly as a training step does it (buckets cut on parameter
+// boundaries, non-blocking all-reduces started in backward order, then waited,
+// then the division by the world size), with no compute between, so the time is
+// communication alone. Same definition as Distributed.allReduceBenchmark and
+// Cluster/mpi-allreduce-bench.c: bytes / (slowest rank's time per step), so the
+// two can be put side by side as "trainer / raw MPI_Allreduce".
+
+import Distributed
+import Layers
+
+public struct GradientSyncBenchResult: Sendable {
+    public let bytes: Int
+    public let buckets: Int
+    public let ranks: Int
+    public let iterations: Int
+    /// Seconds per gradient average (slowest rank).
+    public let seconds: Double
+    public var gbytesPerSecond: Double { seconds > 0 ? Double(bytes) / seconds / 1e9 : .infinity }
+
+    public var jsonLine: String {
+        "{\"bench\":\"trainer_gradient_sync\",\"bytes\":\(bytes),\"buckets\":\(buckets),\"ranks\":\(ranks),"
+            + "\"iterations\":\(iterations),\"seconds\":\(seconds),\"gbytes_per_s\":\(gbytesPerSecond)}"
+    }
+}
+
+/// Collective: every rank calls it with the same arguments.
+public func gradientSyncBenchmark(comm: Communicator, arena: ParameterArena, bucketBytes: Int,
+                                  iterations: Int) throws -> GradientSyncBenchResult {
+    let sync = GradientSync(comm: comm, arena: arena, bucketBytes: bucketBytes)
+    let g = arena.grads
+    for i in 0..<arena.parameterCount { g[i] = Float(comm.rank + 1) * 1e-3 }
+    func step() throws {
+        sync.beginStep()
+        sync.ready(from: 0)
+        try sync.finish()
+    }
+    for _ in 0..<3 { try step() }
+    try comm.barrier()
+    let iters = max(1, iterations)
+    let t0 = monotonicSeconds()
+    for _ in 0..<iters { try step() }
+    let slowest = try comm.allReduce(monotonicSeconds() - t0, op: .max)
+    return GradientSyncBenchResult(bytes: arena.parameterCount * MemoryLayout<Float>.stride,
+                                   buckets: sync.buckets.count, ranks: comm.size,
+                                   iterations: iters, seconds: slowest / Double(iters))
+}
