@@ -221,7 +221,7 @@ final class FastIntegerRunner {
                         for b in 0..<blocks {
                             let a = SIMD16<Float>(UnsafeRawPointer(acc + p * ld + 16 * b).loadUnaligned(as: SIMD16<Int32>.self))
                             var z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
-                            if relu { z.replace(with: 0, where: .!(z .> 0)) }
+                            if relu { z = z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>())) }
                             q.store(z, o + 16 * b, count: min(16, y.channels - 16 * b))
                         }
                     }
@@ -232,7 +232,7 @@ final class FastIntegerRunner {
                     for b in 0..<blocks {
                         let a = SIMD16<Float>(UnsafeRawPointer(acc + p * ld + 16 * b).loadUnaligned(as: SIMD16<Int32>.self))
                         var z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
-                        if relu { z.replace(with: 0, where: .!(z .> 0)) }
+                        if relu { z = z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>())) }
                         UnsafeMutableRawPointer(out + p * ly.stride + 16 * b).storeBytes(of: z, as: SIMD16<Float>.self)
                     }
                 }
@@ -282,12 +282,16 @@ final class FastIntegerRunner {
                     } else {
                         // Integer shortcut: the level times its step (a product, then the sum, as the reference).
                         let sp = UnsafePointer(bytes[op.inputs[1]]!) + n * ls.perImage + ls.offset(oy, ox) + c
-                        var lv = SIMD16<Float>()
-                        for j in 0..<min(16, y.channels - c) { lv[j] = Float(sp[j]) }
-                        s = lv * ds
+                        var lv = SIMD16<UInt8>()
+                        if c + 16 <= ls.stride {
+                            lv = UnsafeRawPointer(sp).loadUnaligned(as: SIMD16<UInt8>.self)
+                        } else {
+                            for j in 0..<min(16, y.channels - c) { lv[j] = sp[j] }
+                        }
+                        s = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: lv)) * ds
                     }
                     var z = m + s
-                    z.replace(with: 0, where: z .< 0)
+                    z = z.replacing(with: SIMD16<Float>(), where: z .< SIMD16<Float>())
                     q.store(z, o + c, count: min(16, y.channels - c))
                     c += 16
                 }
@@ -363,8 +367,15 @@ struct Requantizer {
     @inline(__always) func store(_ z: SIMD16<Float>, _ o: UnsafeMutablePointer<UInt8>, count: Int) {
         var levels = SIMD16<UInt8>()
         if !degenerate {
-            let v = (z / step).rounded(.toNearestOrEven).clamped(lowerBound: SIMD16<Float>(), upperBound: top)
-            levels = SIMD16<UInt8>(truncatingIfNeeded: SIMD16<Int32>(v))
+            // Clamps written as vector selects (lower to vmaxps / vminps; `clamped` and
+            // scalar-replacement selects compile to per-lane loops).
+            var v = (z / step).rounded(.toNearestOrEven)
+            v = v.replacing(with: SIMD16<Float>(), where: v .< SIMD16<Float>())
+            v = v.replacing(with: top, where: v .> top)
+            // v is an integer in 0 ... 255: adding 2^23 puts it in the low mantissa bits
+            // exactly (Swift's SIMD Float → Int32 conversion is an element-wise loop).
+            let bits = unsafeBitCast(v + SIMD16<Float>(repeating: 8_388_608), to: SIMD16<UInt32>.self)
+            levels = SIMD16<UInt8>(truncatingIfNeeded: bits)
         }
         if count >= 16 {
             UnsafeMutableRawPointer(o).storeBytes(of: levels, as: SIMD16<UInt8>.self)

@@ -6,6 +6,7 @@ import Foundation
 import TensorEngine
 import Layers
 import GDQR
+import Checkpoint
 
 struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Model: resnet (ResNet-20, width 16) or cnn (width 32).")
@@ -89,14 +90,32 @@ struct BenchTrain: ParsableCommand {
 
 struct BenchInfer: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "infer", abstract: "FP32 inference images/s (eval-mode forward).")
+        commandName: "infer",
+        abstract: "FP32 inference images/s (eval-mode forward); with --integer-model also the integer engine's, same process.")
     @OptionGroup var o: ModelBenchOptions
+
+    @Option(help: "A .gdqr integer model (same architecture as --model): also measure the integer engine on it.")
+    var integerModel: String?
+
+    @Option(help: "Integer engine arithmetic: int32 (fast path), int32-reference or exact-float.")
+    var arithmetic: String = "int32"
 
     func run() throws {
         let (net, rt, images, _) = try o.setup(policy: nil)
         rt.training = false
         o.measure(mode: "infer") {
             images.withUnsafeBufferPointer { _ = net.forward($0.baseAddress!, batch: o.batch, rt: rt) }
+        }
+        guard let path = integerModel else { return }
+        guard let arith = IntegerEngine.Arithmetic(rawValue: arithmetic) else {
+            throw ValidationError("--arithmetic \(arithmetic): expected int32, int32-reference or exact-float")
+        }
+        let m = try ModelFile.read(path)
+        let engine = try IntegerEngine(m, maxBatch: o.batch, threads: o.threads ?? Engine.defaultThreads, arithmetic: arith)
+        var rng = CounterRNG(seed: 3, stream: 0)
+        let pixels = (0..<(o.batch * m.input.count)).map { _ in UInt8(rng.nextInt(below: 256)) }
+        o.measure(mode: "infer-int-\(arith.rawValue)") {
+            pixels.withUnsafeBufferPointer { _ = engine.run($0.baseAddress!, batch: o.batch) }
         }
     }
 }
