@@ -8,10 +8,14 @@
 //   per conv:   DequantizeLinear(INT4/INT8 levels, per-output-channel scale, axis 0)
 //               → Conv(x, W, bias) [→ Relu]   (bias: a separate Add between quantized activations)
 //   per integer activation (bits b, threshold T, step Δ = T/(2^b − 1)):
-//               [Clip(0, (2^b−1)·Δ) if b ∉ {4, 8}] → QuantizeLinear(Δ, UINT4/UINT8 zero point 0)
+//               [Min((2^b−1)·Δ) if b ∉ {4, 8}] → QuantizeLinear(Δ, UINT4/UINT8 zero point 0)
 //               → DequantizeLinear(Δ)                         the real activation q·Δ
 //   add:        Add(z_main, z_shortcut | q·Δ) → Relu → Q/DQ
-//   avgquant:   GlobalAveragePool → Q/DQ;  maxpool: MaxPool (its input grid is kept)
+//   avgquant:   GlobalAveragePool → Q/DQ
+//   maxpool:    MaxPool on the float z, then the Q/DQ of the pooled value when pooling is
+//               the quantized value's only use: quantization is monotone, so the max of
+//               the levels is the level of the max. (onnxruntime 1.32 would otherwise move
+//               the DequantizeLinear past MaxPool and reject MaxPool on UINT4.)
 //   linear:     Flatten → Gemm(x, DQ(W), bias, transB) → logits
 //
 // Scales. The engine computes z_c = multiplier_c · Σ Ŵ·x̂ + bias_c with
@@ -60,11 +64,18 @@ private struct GraphBuilder {
     var graph: OnnxGraph
     /// Per model value: the name of its float (real-valued) tensor in the graph.
     var floatName: [String?]
+    /// Integer values read only by max pools: quantized after the pool (see the header).
+    let quantizedAfterPool: Set<Int>
 
     init(_ m: IntegerModel, name: String) {
         self.m = m
         graph = OnnxGraph(name: name)
         floatName = Array(repeating: nil, count: m.values.count)
+        var readers = [Int: [IntegerOpKind]]()
+        for op in m.ops { for i in op.inputs { readers[i, default: []].append(op.kind) } }
+        quantizedAfterPool = Set(readers.filter { i, kinds in
+            m.values[i].kind == .integer && kinds.allSatisfy { $0 == .maxpool }
+        }.keys)
     }
 
     mutating func node(_ op: String, _ name: String, _ inputs: [String], _ output: String,
@@ -94,7 +105,11 @@ private struct GraphBuilder {
                      [OnnxAttribute("kernel_shape", .ints([op.kernel, op.kernel])),
                       OnnxAttribute("strides", .ints([op.stride, op.stride])),
                       OnnxAttribute("pads", .ints([op.padding, op.padding, op.padding, op.padding]))])
-                floatName[op.output] = out   // max of levels on one grid stays on that grid
+                if quantizedAfterPool.contains(op.inputs[0]) {
+                    try quantize(op.output, from: out)   // same bits and threshold as the input
+                } else {
+                    floatName[op.output] = out   // max of levels on one grid stays on that grid
+                }
             }
         }
         let last = m.ops.last!.output
@@ -195,7 +210,7 @@ private struct GraphBuilder {
 
     /// A float result: kept as is (float value) or requantized (integer value).
     mutating func finish(_ value: Int, _ tensor: String) throws {
-        if m.values[value].kind == .integer {
+        if m.values[value].kind == .integer && !quantizedAfterPool.contains(value) {
             try quantize(value, from: tensor)
         } else {
             floatName[value] = tensor
@@ -212,10 +227,12 @@ private struct GraphBuilder {
         }
         var src = tensor
         if v.bits != 4 && v.bits != 8 {
-            // The type saturates at 15 or 255; fewer bits need their own upper bound.
-            let lo = scalar("\(v.name).clip_min", 0), hi = scalar("\(v.name).clip_max", Float(v.maxLevel) * step)
-            node("Clip", "\(v.name).clip", [tensor, lo, hi], "\(v.name).clip")
-            src = "\(v.name).clip"
+            // The type saturates at 15 or 255; fewer bits need their own upper bound, and
+            // round((2^b − 1)·Δ / Δ) = 2^b − 1. (Min, not Clip: onnxruntime 1.32 fails to
+            // load a Clip → QuantizeLinear with a UINT4 zero point, in its Clip/Q fusion.)
+            let hi = scalar("\(v.name).max", Float(v.maxLevel) * step)
+            node("Min", "\(v.name).min", [tensor, hi], "\(v.name).min")
+            src = "\(v.name).min"
         }
         let s = scalar("\(v.name).scale", step), zp = "\(v.name).zero_point"
         graph.initializers.append(try .unsigned(zp, dims: [], [0], bits: v.bits))
