@@ -282,8 +282,10 @@ public final class IntegerEngine {
         return UnsafePointer(p)
     }
     /// Floats of a float value for the samples of the last run ([batch, C, H, W]).
+    /// nil also for a value the fast path never stores (a conv output added to a shortcut
+    /// inside the conv's epilogue).
     public func floats(of value: Int) -> UnsafePointer<Float>? {
-        guard let p = floats[value] else { return nil }
+        guard let p = floats[value], !(fast?.fusedAway.contains(value) ?? false) else { return nil }
         fast?.copyFloats(of: value, batch: lastBatch, to: p)
         return UnsafePointer(p)
     }

@@ -39,8 +39,13 @@ final class FastIntegerRunner {
         var bias: [SIMD16<Float>] = []
         var biasMap: [SIMD16<Float>] = []   // stem: [pixel][block]
         var im2colWidth = 0                  // stem: bytes per gathered pixel
+        var smallSums = false                // every |accumulator| < 2^22 (bound from the weights)
+        var fusedAdd: Int?                   // the add op that consumes this conv's float output alone
+        var fusedOther = 0                   // and its other input
     }
     private var plans: [ConvPlan?] = []
+    /// Float values computed inside a fused conv + add epilogue and never stored.
+    private(set) var fusedAway = Set<Int>()
     private let threads: Int
     private let logits: UnsafeMutablePointer<Float>
     private var accScratch: [UnsafeMutablePointer<Int32>] = []
@@ -126,10 +131,30 @@ final class FastIntegerRunner {
             func lanes(_ a: [Float]) -> [SIMD16<Float>] {
                 (0..<nb).map { b in var v = SIMD16<Float>(); for j in 0..<16 where 16 * b + j < a.count { v[j] = a[16 * b + j] }; return v }
             }
+            var bound = 0
+            for co in 0..<op.outChannels {
+                var s = 0
+                for i in 0..<(op.weightCount / op.outChannels) { s += abs(Int(op.weights[co * (op.weightCount / op.outChannels) + i])) }
+                bound = max(bound, s * x.maxInput)
+            }
+            pl.smallSums = bound < 1 << 22
             pl.multiplier = lanes(op.multiplier)
             pl.bias = lanes(op.bias)
             maxAcc = max(maxAcc, pixels * nb * 16)
             plans.append(pl)
+        }
+        // An add runs in the epilogue of the conv that produces the later of its two inputs
+        // when that conv's float output feeds nothing else (the float tensor is then never
+        // stored). Float addition commutes, so either operand may be the fused one.
+        var uses = [Int](repeating: 0, count: nv), producer = [Int](repeating: -1, count: nv)
+        for (i, op) in model.ops.enumerated() { producer[op.output] = i; for v in op.inputs { uses[v] += 1 } }
+        for (ai, op) in model.ops.enumerated() where op.kind == .add {
+            let last = producer[op.inputs[0]] > producer[op.inputs[1]] ? 0 : 1
+            let v = op.inputs[last], ci = producer[v]
+            guard ci >= 0, uses[v] == 1, model.values[v].kind == .float, plans[ci] != nil else { continue }
+            plans[ci]!.fusedAdd = ai
+            plans[ci]!.fusedOther = op.inputs[1 - last]
+            fusedAway.insert(v)
         }
         for _ in 0..<threads {
             accScratch.append(.allocate(capacity: maxAcc))
@@ -185,11 +210,13 @@ final class FastIntegerRunner {
         }
     }
 
+    private lazy var fusedAddOps = Set(plans.compactMap { $0?.fusedAdd })
+
     private func runImage(_ n: Int, thread t: Int) {
         for (i, op) in model.ops.enumerated() {
             switch op.kind {
             case .conv: conv(op, plans[i]!, n, t)
-            case .add: add(op, n)
+            case .add: if !fusedAddOps.contains(i) { add(op, n) }
             case .maxpool: maxPool(op, n)
             case .avgquant: avgQuant(op, n)
             case .linear: linear(op, n)
@@ -209,7 +236,7 @@ final class FastIntegerRunner {
         let acc = accScratch[t], ld = plan.weights.blocks * 16
         convolveInt8(geo, plan.weights, acc: acc, ldAcc: ld)
         let ly = layouts[op.output]
-        let blocks = plan.weights.blocks, relu = op.relu, stem = !plan.biasMap.isEmpty
+        let blocks = plan.weights.blocks, relu = op.relu, stem = !plan.biasMap.isEmpty, small = plan.smallSums
         plan.multiplier.withUnsafeBufferPointer { mul in plan.bias.withUnsafeBufferPointer { bias in
         plan.biasMap.withUnsafeBufferPointer { map in
             if y.kind == .integer {
@@ -219,10 +246,25 @@ final class FastIntegerRunner {
                     for ox in 0..<y.width {
                         let p = oy * y.width + ox, o = out + ly.offset(oy, ox)
                         for b in 0..<blocks {
-                            let a = SIMD16<Float>(UnsafeRawPointer(acc + p * ld + 16 * b).loadUnaligned(as: SIMD16<Int32>.self))
+                            let a = toFloat(acc + p * ld + 16 * b, small: small)
                             var z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
                             if relu { z = z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>())) }
                             q.store(z, o + 16 * b, count: min(16, y.channels - 16 * b))
+                        }
+                    }
+                }
+            } else if let ai = plan.fusedAdd {
+                let add = model.ops[ai], ya = model.values[add.output]
+                let s = AddInputs(self, other: plan.fusedOther, n), q = Requantizer(ya)
+                let out = bytes[add.output]! + n * layouts[add.output].perImage
+                for oy in 0..<y.height {
+                    for ox in 0..<y.width {
+                        let p = oy * y.width + ox, o = out + layouts[add.output].offset(oy, ox)
+                        for b in 0..<blocks {
+                            let a = toFloat(acc + p * ld + 16 * b, small: small)
+                            var z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
+                            if relu { z = z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>())) }
+                            q.store(s.sum(z, oy, ox, p, 16 * b), o + 16 * b, count: min(16, ya.channels - 16 * b))
                         }
                     }
                 }
@@ -230,7 +272,7 @@ final class FastIntegerRunner {
                 let out = floats[op.output]! + n * ly.perImage
                 for p in 0..<pixels {
                     for b in 0..<blocks {
-                        let a = SIMD16<Float>(UnsafeRawPointer(acc + p * ld + 16 * b).loadUnaligned(as: SIMD16<Int32>.self))
+                        let a = toFloat(acc + p * ld + 16 * b, small: small)
                         var z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
                         if relu { z = z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>())) }
                         UnsafeMutableRawPointer(out + p * ly.stride + 16 * b).storeBytes(of: z, as: SIMD16<Float>.self)
@@ -264,38 +306,58 @@ final class FastIntegerRunner {
     }
 
     private func add(_ op: IntegerOp, _ n: Int) {
-        let y = model.values[op.output], ly = layouts[op.output]
-        let lm = layouts[op.inputs[0]], ls = layouts[op.inputs[1]], sv = model.values[op.inputs[1]]
+        let y = model.values[op.output], ly = layouts[op.output], lm = layouts[op.inputs[0]]
         let main = UnsafePointer(floats[op.inputs[0]]!) + n * lm.perImage
         let out = bytes[op.output]! + n * ly.perImage
-        let q = Requantizer(y)
-        let ds = SIMD16<Float>(repeating: sv.step > 0 && sv.step.isFinite ? sv.step : 0)
+        let s = AddInputs(self, other: op.inputs[1], n), q = Requantizer(y)
         for oy in 0..<y.height {
             for ox in 0..<y.width {
                 let p = oy * y.width + ox, o = out + ly.offset(oy, ox)
                 var c = 0
                 while c < y.channels {
                     let m = UnsafeRawPointer(main + p * lm.stride + c).loadUnaligned(as: SIMD16<Float>.self)
-                    let s: SIMD16<Float>
-                    if sv.kind == .float {
-                        s = UnsafeRawPointer(floats[op.inputs[1]]! + n * ls.perImage + p * ls.stride + c).loadUnaligned(as: SIMD16<Float>.self)
-                    } else {
-                        // Integer shortcut: the level times its step (a product, then the sum, as the reference).
-                        let sp = UnsafePointer(bytes[op.inputs[1]]!) + n * ls.perImage + ls.offset(oy, ox) + c
-                        var lv = SIMD16<UInt8>()
-                        if c + 16 <= ls.stride {
-                            lv = UnsafeRawPointer(sp).loadUnaligned(as: SIMD16<UInt8>.self)
-                        } else {
-                            for j in 0..<min(16, y.channels - c) { lv[j] = sp[j] }
-                        }
-                        s = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: lv)) * ds
-                    }
-                    var z = m + s
-                    z = z.replacing(with: SIMD16<Float>(), where: z .< SIMD16<Float>())
-                    q.store(z, o + c, count: min(16, y.channels - c))
+                    q.store(s.sum(m, oy, ox, p, c), o + c, count: min(16, y.channels - c))
                     c += 16
                 }
             }
+        }
+    }
+
+    /// One operand of an add for one image (the shortcut, or the main branch when the add
+    /// is fused into the shortcut's conv): sum(z) = max(z + operand, 0).
+    private struct AddInputs {
+        let floatShortcut: UnsafePointer<Float>?, floatStride: Int
+        let levelShortcut: UnsafePointer<UInt8>?, levelLayout: Layout, channels: Int
+        let step: SIMD16<Float>
+
+        init(_ r: FastIntegerRunner, other si: Int, _ n: Int) {
+            let ls = r.layouts[si], sv = r.model.values[si]
+            floatShortcut = r.floats[si].map { UnsafePointer($0) + n * ls.perImage }
+            levelShortcut = r.bytes[si].map { UnsafePointer($0) + n * ls.perImage }
+            floatStride = ls.stride
+            levelLayout = ls
+            channels = sv.channels
+            step = SIMD16(repeating: sv.step > 0 && sv.step.isFinite ? sv.step : 0)
+        }
+
+        /// max(main + shortcut, 0) for channels c ..< c+16 of pixel (oy, ox) = p; an integer
+        /// shortcut is its level times its step (a product, then the sum, as the reference).
+        @inline(__always) func sum(_ main: SIMD16<Float>, _ oy: Int, _ ox: Int, _ p: Int, _ c: Int) -> SIMD16<Float> {
+            let s: SIMD16<Float>
+            if let f = floatShortcut {
+                s = UnsafeRawPointer(f + p * floatStride + c).loadUnaligned(as: SIMD16<Float>.self)
+            } else {
+                let sp = levelShortcut! + levelLayout.offset(oy, ox) + c
+                var lv = SIMD16<UInt8>()
+                if c + 16 <= levelLayout.stride {
+                    lv = UnsafeRawPointer(sp).loadUnaligned(as: SIMD16<UInt8>.self)
+                } else {
+                    for j in 0..<min(16, channels - c) { lv[j] = sp[j] }
+                }
+                s = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: lv)) * step
+            }
+            let z = main + s
+            return z.replacing(with: SIMD16<Float>(), where: z .< SIMD16<Float>())
         }
     }
 
@@ -351,6 +413,17 @@ final class FastIntegerRunner {
             }
         }
     }
+}
+
+/// Float(acc), 16 lanes. For |acc| < 2^22, acc + 1.5·2^23 is exact with the integer in the
+/// low mantissa bits, so the conversion is an integer add and a float subtract (Swift's
+/// SIMD Int32 → Float conversion is an out-of-line call); otherwise the plain conversion.
+@inline(__always) func toFloat(_ p: UnsafePointer<Int32>, small: Bool) -> SIMD16<Float> {
+    let a = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Int32>.self)
+    guard small else { return SIMD16<Float>(a) }
+    let magic: Float = 12_582_912
+    let bits = a &+ SIMD16<Int32>(repeating: Int32(bitPattern: magic.bitPattern))
+    return unsafeBitCast(bits, to: SIMD16<Float>.self) - SIMD16<Float>(repeating: magic)
 }
 
 /// z → clamp(round_half_even(z / step), 0, maxLevel) as uint8, 16 lanes at a time;

@@ -152,13 +152,24 @@ final class IntegerEngineFastTests: XCTestCase {
                     // Not vacuous: levels vary, some are 0 and some are above 0.
                     XCTAssertTrue(b.contains(0) || v.height == 1, "\(v.name) has no zero level")
                     XCTAssertTrue(b.contains { $0 > 0 }, "\(v.name) is all zero")
-                } else {
-                    let a = Array(UnsafeBufferPointer(start: fast.floats(of: vi)!, count: batch * v.count))
+                } else if let f = fast.floats(of: vi) {   // nil: fused into its add (checked below)
+                    let a = Array(UnsafeBufferPointer(start: f, count: batch * v.count))
                     let b = Array(UnsafeBufferPointer(start: ref.floats(of: vi)!, count: batch * v.count))
                     XCTAssertEqual(a, b, "floats of \(v.name), threads \(threads)")
                 }
             }
         }
+    }
+
+    func testResidualAddIsFusedIntoTheConv() throws {
+        let m = try Self.randomModel(inChannels: 1, height: 9, width: 9, c1: 4, c2: 8, classes: 3)
+        let e = try IntegerEngine(m, maxBatch: 1, threads: 1, arithmetic: .int32)
+        let names = m.values.indices.filter { e.floats(of: $0) == nil && m.values[$0].kind == .float }.map { m.values[$0].name }
+        // Each add runs in the conv producing its later input: add1 in the 1x1 shortcut conv
+        // (after conv-main1), add2 in conv-main2 (its shortcut d is earlier); main1 is stored.
+        XCTAssertEqual(names, ["short1", "main2"])
+        let ref = try IntegerEngine(m, maxBatch: 1, threads: 1, arithmetic: .int32Reference)
+        XCTAssertNotNil(ref.floats(of: m.values.firstIndex { $0.name == "main1" }!))
     }
 
     func testFastPathEqualsReferenceOnRandomModels() throws {
