@@ -16,6 +16,7 @@
 // Threads split the batch; a thread runs its images through every op.
 
 import TensorEngine
+import IntegerSIMD
 
 final class FastIntegerRunner {
     let model: IntegerModel
@@ -39,7 +40,7 @@ final class FastIntegerRunner {
         var bias: [SIMD16<Float>] = []
         var biasMap: [SIMD16<Float>] = []   // stem: [pixel][block]
         var im2colWidth = 0                  // stem: bytes per gathered pixel
-        var smallSums = false                // every |accumulator| < 2^22 (bound from the weights)
+        var gather: [Int32] = []             // stem: [pixel][im2colWidth] image index (count: the zero byte)
         var fusedAdd: Int?                   // the add op that consumes this conv's float output alone
         var fusedOther = 0                   // and its other input
     }
@@ -68,7 +69,8 @@ final class FastIntegerRunner {
             var l = Layout()
             switch v.kind {
             case .image:
-                l.paddedH = v.height; l.paddedW = v.width; l.stride = 1; l.perImage = v.count
+                // One zero byte after each image: what the stem's gather reads for padding.
+                l.paddedH = v.height; l.paddedW = v.width; l.stride = 1; l.perImage = v.count + 1
             case .integer:
                 l.border = border[i]
                 l.paddedH = v.height + 2 * l.border; l.paddedW = v.width + 2 * l.border
@@ -104,6 +106,7 @@ final class FastIntegerRunner {
                 let to = UnsafeMutablePointer<Int>.allocate(capacity: 1); to[0] = 0
                 var pl = ConvPlan(weights: w, pixelOffsets: po, tapOffsets: to)
                 pl.im2colWidth = width
+                pl.gather = Self.stemGatherTable(op, x, y, width: width)
                 maxCol = max(maxCol, pixels * width)
                 let map = stemBiasMap(oi)   // [Cout][pixels]
                 pl.biasMap = (0..<(pixels * w.blocks)).map { e in
@@ -131,16 +134,9 @@ final class FastIntegerRunner {
             func lanes(_ a: [Float]) -> [SIMD16<Float>] {
                 (0..<nb).map { b in var v = SIMD16<Float>(); for j in 0..<16 where 16 * b + j < a.count { v[j] = a[16 * b + j] }; return v }
             }
-            var bound = 0
-            for co in 0..<op.outChannels {
-                var s = 0
-                for i in 0..<(op.weightCount / op.outChannels) { s += abs(Int(op.weights[co * (op.weightCount / op.outChannels) + i])) }
-                bound = max(bound, s * x.maxInput)
-            }
-            pl.smallSums = bound < 1 << 22
             pl.multiplier = lanes(op.multiplier)
             pl.bias = lanes(op.bias)
-            maxAcc = max(maxAcc, pixels * nb * 16)
+            maxAcc = max(maxAcc, convTileRows * nb * 16)
             plans.append(pl)
         }
         // An add runs in the epilogue of the conv that produces the later of its two inputs
@@ -173,7 +169,8 @@ final class FastIntegerRunner {
 
     /// Runs `batch` images ([batch][C][H][W] pixels); returns the logits [batch][classes].
     func run(_ images: UnsafePointer<UInt8>, batch: Int, pool: ThreadPool?) -> UnsafePointer<Float> {
-        bytes[0]!.update(from: images, count: batch * layouts[0].perImage)
+        let count = model.values[0].count, stride = layouts[0].perImage
+        for n in 0..<batch { (bytes[0]! + n * stride).update(from: images + n * count, count: count) }
         if let pool {
             pool.run { t in
                 for n in ThreadPool.chunk(t, of: self.threads, count: batch) { self.runImage(n, thread: t) }
@@ -191,7 +188,10 @@ final class FastIntegerRunner {
     func copyLevels(of v: Int, batch: Int, to dst: UnsafeMutablePointer<UInt8>) {
         let x = model.values[v], l = layouts[v]
         guard let src = bytes[v] else { return }
-        if x.kind == .image { dst.update(from: src, count: batch * x.count); return }
+        if x.kind == .image {
+            for n in 0..<batch { (dst + n * x.count).update(from: src + n * l.perImage, count: x.count) }
+            return
+        }
         for n in 0..<batch {
             let s = src + n * l.perImage, d = dst + n * x.count
             for c in 0..<x.channels { for y in 0..<x.height { for xx in 0..<x.width {
@@ -225,84 +225,83 @@ final class FastIntegerRunner {
     }
 
     private func conv(_ op: IntegerOp, _ plan: ConvPlan, _ n: Int, _ t: Int) {
-        let x = model.values[op.inputs[0]], y = model.values[op.output]
+        let y = model.values[op.output]
         let src = UnsafePointer(bytes[op.inputs[0]]!) + n * layouts[op.inputs[0]].perImage
         let pixels = y.height * y.width
         var geo = ConvGeometry(src: src, pixelOffsets: plan.pixelOffsets, pixels: pixels, tapOffsets: plan.tapOffsets)
         if plan.im2colWidth > 0 {
-            gatherStem(op, x, y, src, width: plan.im2colWidth, into: colScratch[t])
-            geo.src = UnsafePointer(colScratch[t])
+            let col = colScratch[t]
+            plan.gather.withUnsafeBufferPointer { g in for e in 0..<g.count { col[e] = src[Int(g[e])] } }
+            geo.src = UnsafePointer(col)
         }
-        let acc = accScratch[t], ld = plan.weights.blocks * 16
-        convolveInt8(geo, plan.weights, acc: acc, ldAcc: ld)
-        let ly = layouts[op.output]
-        let blocks = plan.weights.blocks, relu = op.relu, stem = !plan.biasMap.isEmpty, small = plan.smallSums
+        let tile = accScratch[t], ld = plan.weights.blocks * 16
+        let ly = layouts[op.output], yw = y.width
+        let blocks = plan.weights.blocks, relu = op.relu, stem = !plan.biasMap.isEmpty
         plan.multiplier.withUnsafeBufferPointer { mul in plan.bias.withUnsafeBufferPointer { bias in
         plan.biasMap.withUnsafeBufferPointer { map in
-            if y.kind == .integer {
-                let out = bytes[op.output]! + n * ly.perImage
-                let q = Requantizer(y)
-                for oy in 0..<y.height {
-                    for ox in 0..<y.width {
-                        let p = oy * y.width + ox, o = out + ly.offset(oy, ox)
+            // z of pixel p, block b from the tile row r.
+            @inline(__always) func z(_ r: Int, _ p: Int, _ b: Int) -> SIMD16<Float> {
+                let a = toFloat(tile + r * ld + 16 * b)
+                let z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
+                return relu ? z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>())) : z
+            }
+            if let ai = plan.fusedAdd {
+                let add = model.ops[ai], ya = model.values[add.output], la = layouts[add.output]
+                let s = AddInputs(self, other: plan.fusedOther, n), q = Requantizer(ya)
+                let out = bytes[add.output]! + n * la.perImage
+                convolveInt8(geo, plan.weights, tile: tile, ldAcc: ld) { p0, rows in
+                    for r in 0..<rows {
+                        let p = p0 + r, oy = p / yw, ox = p - oy * yw, o = out + la.offset(oy, ox)
                         for b in 0..<blocks {
-                            let a = toFloat(acc + p * ld + 16 * b, small: small)
-                            var z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
-                            if relu { z = z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>())) }
-                            q.store(z, o + 16 * b, count: min(16, y.channels - 16 * b))
+                            q.store(s.sum(z(r, p, b), oy, ox, p, 16 * b), o + 16 * b, count: min(16, ya.channels - 16 * b))
                         }
                     }
                 }
-            } else if let ai = plan.fusedAdd {
-                let add = model.ops[ai], ya = model.values[add.output]
-                let s = AddInputs(self, other: plan.fusedOther, n), q = Requantizer(ya)
-                let out = bytes[add.output]! + n * layouts[add.output].perImage
-                for oy in 0..<y.height {
-                    for ox in 0..<y.width {
-                        let p = oy * y.width + ox, o = out + layouts[add.output].offset(oy, ox)
-                        for b in 0..<blocks {
-                            let a = toFloat(acc + p * ld + 16 * b, small: small)
-                            var z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
-                            if relu { z = z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>())) }
-                            q.store(s.sum(z, oy, ox, p, 16 * b), o + 16 * b, count: min(16, ya.channels - 16 * b))
-                        }
+            } else if y.kind == .integer {
+                let out = bytes[op.output]! + n * ly.perImage
+                let q = Requantizer(y)
+                convolveInt8(geo, plan.weights, tile: tile, ldAcc: ld) { p0, rows in
+                    for r in 0..<rows {
+                        let p = p0 + r, oy = p / yw, o = out + ly.offset(oy, p - oy * yw)
+                        for b in 0..<blocks { q.store(z(r, p, b), o + 16 * b, count: min(16, y.channels - 16 * b)) }
                     }
                 }
             } else {
                 let out = floats[op.output]! + n * ly.perImage
-                for p in 0..<pixels {
-                    for b in 0..<blocks {
-                        let a = toFloat(acc + p * ld + 16 * b, small: small)
-                        var z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
-                        if relu { z = z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>())) }
-                        UnsafeMutableRawPointer(out + p * ly.stride + 16 * b).storeBytes(of: z, as: SIMD16<Float>.self)
+                convolveInt8(geo, plan.weights, tile: tile, ldAcc: ld) { p0, rows in
+                    for r in 0..<rows {
+                        let p = p0 + r
+                        for b in 0..<blocks {
+                            UnsafeMutableRawPointer(out + p * ly.stride + 16 * b).storeBytes(of: z(r, p, b), as: SIMD16<Float>.self)
+                        }
                     }
                 }
             }
         } } }
     }
 
-    /// The stem's input pixels under each output pixel, in weight order (ci, ky, kx), 0 outside.
-    private func gatherStem(_ op: IntegerOp, _ x: IntegerValue, _ y: IntegerValue, _ src: UnsafePointer<UInt8>,
-                            width: Int, into col: UnsafeMutablePointer<UInt8>) {
+    /// The stem's input pixels under each output pixel, in weight order (ci, ky, kx):
+    /// image indices, x.count (the zero byte after the image) outside the image and for
+    /// the columns that round the width up to 4.
+    private static func stemGatherTable(_ op: IntegerOp, _ x: IntegerValue, _ y: IntegerValue, width: Int) -> [Int32] {
         let k = op.kernel
+        var table = [Int32](repeating: Int32(x.count), count: y.height * y.width * width)
         for oy in 0..<y.height {
             for ox in 0..<y.width {
-                let d = col + (oy * y.width + ox) * width
-                var e = 0
+                var e = (oy * y.width + ox) * width
                 for ci in 0..<x.channels {
                     for ky in 0..<k {
                         let iy = oy * op.stride - op.padding + ky
                         for kx in 0..<k {
                             let ix = ox * op.stride - op.padding + kx
-                            d[e] = iy >= 0 && iy < x.height && ix >= 0 && ix < x.width ? src[(ci * x.height + iy) * x.width + ix] : 0
+                            if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width { table[e] = Int32((ci * x.height + iy) * x.width + ix) }
                             e += 1
                         }
                     }
                 }
-                while e < width { d[e] = 0; e += 1 }
             }
         }
+        return table
     }
 
     private func add(_ op: IntegerOp, _ n: Int) {
@@ -354,7 +353,7 @@ final class FastIntegerRunner {
                 } else {
                     for j in 0..<min(16, channels - c) { lv[j] = sp[j] }
                 }
-                s = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: lv)) * step
+                s = levelsToFloat(lv) * step
             }
             let z = main + s
             return z.replacing(with: SIMD16<Float>(), where: z .< SIMD16<Float>())
@@ -415,15 +414,9 @@ final class FastIntegerRunner {
     }
 }
 
-/// Float(acc), 16 lanes. For |acc| < 2^22, acc + 1.5·2^23 is exact with the integer in the
-/// low mantissa bits, so the conversion is an integer add and a float subtract (Swift's
-/// SIMD Int32 → Float conversion is an out-of-line call); otherwise the plain conversion.
-@inline(__always) func toFloat(_ p: UnsafePointer<Int32>, small: Bool) -> SIMD16<Float> {
-    let a = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Int32>.self)
-    guard small else { return SIMD16<Float>(a) }
-    let magic: Float = 12_582_912
-    let bits = a &+ SIMD16<Int32>(repeating: Int32(bitPattern: magic.bitPattern))
-    return unsafeBitCast(bits, to: SIMD16<Float>.self) - SIMD16<Float>(repeating: magic)
+/// Float(acc), 16 lanes.
+@inline(__always) func toFloat(_ p: UnsafePointer<Int32>) -> SIMD16<Float> {
+    int32ToFloat(UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Int32>.self))
 }
 
 /// z → clamp(round_half_even(z / step), 0, maxLevel) as uint8, 16 lanes at a time;

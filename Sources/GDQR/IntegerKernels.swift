@@ -68,23 +68,41 @@ struct ConvGeometry {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Int32>.self)
 }
 
-/// acc[p · ldAcc + 16·b + j] = Σ_t Σ_g dot(src pixel p, tap t, group g; weights block b) for
-/// every pixel p < pixels and block b < w.blocks (Int32, wrap-around as VPDPBUSD).
-func convolveInt8(_ geo: ConvGeometry, _ w: PackedConvWeights, acc: UnsafeMutablePointer<Int32>, ldAcc: Int) {
-    var b = 0
-    while b < w.blocks {
-        let nb = w.blocks - b >= 4 ? 4 : w.blocks - b >= 2 ? 2 : 1
-        var p = 0
-        while p < geo.pixels {
-            let rows = min(6, geo.pixels - p)
+/// Pixels per register tile (the unit `convolveInt8` hands to its consumer).
+let convTileRows = 6
+
+/// For each tile of up to 6 pixels p0 ..< p0 + rows: tile[(p − p0) · ldAcc + 16·b + j] =
+/// Σ_t Σ_g dot(src pixel p, tap t, group g; weights block b) for every block b < w.blocks
+/// (Int32, wrap-around as VPDPBUSD), then `consume(p0, rows)` while the tile is in L1
+/// (the requantisation runs there instead of on a whole-layer accumulator array).
+@inline(__always)
+func convolveInt8(_ geo: ConvGeometry, _ w: PackedConvWeights, tile: UnsafeMutablePointer<Int32>, ldAcc: Int,
+                  _ consume: (_ p0: Int, _ rows: Int) -> Void) {
+    var p = 0
+    while p < geo.pixels {
+        let rows = min(convTileRows, geo.pixels - p)
+        var b = 0
+        while b < w.blocks {
+            let nb = w.blocks - b >= 4 ? 4 : w.blocks - b >= 2 ? 2 : 1
+            let acc = tile - p * ldAcc   // the tiles index rows by absolute pixel
             switch nb {
             case 4: tile6x4(geo, w, block: b, pixel: p, rows: rows, acc: acc, ldAcc: ldAcc)
             case 2: tile6x2(geo, w, block: b, pixel: p, rows: rows, acc: acc, ldAcc: ldAcc)
             default: tile6x1(geo, w, block: b, pixel: p, rows: rows, acc: acc, ldAcc: ldAcc)
             }
-            p += 6
+            b += nb
         }
-        b += nb
+        consume(p, rows)
+        p += convTileRows
+    }
+}
+
+/// The whole-layer form: acc[p · ldAcc + 16·b + j] for every pixel (tests).
+func convolveInt8(_ geo: ConvGeometry, _ w: PackedConvWeights, acc: UnsafeMutablePointer<Int32>, ldAcc: Int) {
+    let tile = UnsafeMutablePointer<Int32>.allocate(capacity: convTileRows * ldAcc)
+    defer { tile.deallocate() }
+    convolveInt8(geo, w, tile: tile, ldAcc: ldAcc) { p0, rows in
+        (acc + p0 * ldAcc).update(from: tile, count: rows * ldAcc)
     }
 }
 

@@ -51,3 +51,23 @@ public func dotProductReference(_ acc: Int32, _ a: UInt32, _ b: UInt32) -> Int32
     }
     return s
 }
+
+// Conversions the integer engine's requantisation needs, inlined: Swift's SIMD
+// conversion initializers between element types are out-of-line calls (or, for
+// Float → Int32, per-lane loops).
+
+/// Float(level) per lane (uint8 → Float, exact).
+@inlinable @inline(__always)
+public func levelsToFloat(_ v: SIMD16<UInt8>) -> SIMD16<Float> {
+    var out = SIMD16<Float>()
+    out._storage._value = Builtin.uitofp_Vec16xInt8_Vec16xFPIEEE32(v._storage._value)
+    return out
+}
+
+/// Float(x) per lane, rounded to nearest even as Float(Int32) is.
+@inlinable @inline(__always)
+public func int32ToFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> {
+    var out = SIMD16<Float>()
+    out._storage._value = Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(v._storage._value)
+    return out
+}
