@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
@@ -73,6 +74,11 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: fastFlags),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: fastFlags),
         .testTarget(name: "TrainerTests", dependencies: ["Trainer"], swiftSettings: fastFlags),
+        // Counts malloc/calloc/realloc calls (an interposed allocator) to check that a
+        // training step allocates nothing once the model is built.
+        .testTarget(name: "AllocationTests",
+                    dependencies: ["Layers", "GDQR", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
+                    swiftSettings: fastFlags),
         .testTarget(name: "RunReportTests", dependencies: ["RunReport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -65,9 +65,10 @@ public func fakeQuantize(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePoi
         return 0
     }
     let chunks = max(1, pool?.threads ?? 1)
-    var clipped = [Int](repeating: 0, count: chunks)
     let d = grid.delta, lo = grid.lo, hi = grid.hi, rounding = grid.rounding
-    clipped.withUnsafeMutableBufferPointer { clip in
+    // Per-thread counts on the stack: a training step must not allocate.
+    return withUnsafeTemporaryAllocation(of: Int.self, capacity: chunks) { clip in
+        clip.initialize(repeating: 0)
         let clipBase = clip.baseAddress!
         qForChunks(pool, count: count) { off, len, t in
             let s = src + off, o = dst + off
@@ -92,8 +93,8 @@ public func fakeQuantize(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePoi
             }
             clipBase[t] += c   // one slot per thread; integer counts add in any order
         }
+        return clip.reduce(0, +)
     }
-    return clipped.reduce(0, +)
 }
 
 /// Scalar reference of fakeQuantize.

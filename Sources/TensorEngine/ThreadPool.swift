@@ -46,9 +46,16 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Parallel regions run so far (calls of `run` with more than one thread).
+    /// Each one costs one small heap allocation: `withoutActuallyEscaping` boxes
+    /// the closure it hands to the workers. TrainingStepAllocationTests checks
+    /// that these boxes are all a multi-threaded training step allocates.
+    public private(set) var regions = 0
+
     /// Runs `body(t)` for t in 0..<threads concurrently and returns when all are done.
     public func run(_ body: (Int) -> Void) {
         if threads == 1 { body(0); return }
+        regions &+= 1
         withoutActuallyEscaping(body) { escapable in
             job = escapable
             pending.store(threads - 1, ordering: .relaxed)
