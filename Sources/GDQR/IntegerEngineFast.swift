@@ -43,6 +43,7 @@ final class FastIntegerRunner {
         var gather: [Int32] = []             // stem: [pixel][im2colWidth] image index (count: the zero byte)
         var fusedAdd: Int?                   // the add op that consumes this conv's float output alone
         var fusedOther = 0                   // and its other input
+        var pixelRows: [Int32] = []          // output pixel p -> oy (ox = p - oy·width), no division per pixel
     }
     private var plans: [ConvPlan?] = []
     /// Float values computed inside a fused conv + add epilogue and never stored.
@@ -130,6 +131,7 @@ final class FastIntegerRunner {
                 plan = ConvPlan(weights: w, pixelOffsets: po, tapOffsets: to)
             }
             var pl = plan
+            pl.pixelRows = (0..<pixels).map { Int32($0 / y.width) }
             let nb = pl.weights.blocks
             func lanes(_ a: [Float]) -> [SIMD16<Float>] {
                 (0..<nb).map { b in var v = SIMD16<Float>(); for j in 0..<16 where 16 * b + j < a.count { v[j] = a[16 * b + j] }; return v }
@@ -238,7 +240,7 @@ final class FastIntegerRunner {
         let ly = layouts[op.output], yw = y.width
         let blocks = plan.weights.blocks, relu = op.relu, stem = !plan.biasMap.isEmpty
         plan.multiplier.withUnsafeBufferPointer { mul in plan.bias.withUnsafeBufferPointer { bias in
-        plan.biasMap.withUnsafeBufferPointer { map in
+        plan.biasMap.withUnsafeBufferPointer { map in plan.pixelRows.withUnsafeBufferPointer { rowOf in
             // z of pixel p, block b from the tile row r.
             @inline(__always) func z(_ r: Int, _ p: Int, _ b: Int) -> SIMD16<Float> {
                 let a = toFloat(tile + r * ld + 16 * b)
@@ -251,9 +253,10 @@ final class FastIntegerRunner {
                 let out = bytes[add.output]! + n * la.perImage
                 convolveInt8(geo, plan.weights, tile: tile, ldAcc: ld) { p0, rows in
                     for r in 0..<rows {
-                        let p = p0 + r, oy = p / yw, ox = p - oy * yw, o = out + la.offset(oy, ox)
+                        let p = p0 + r, oy = Int(rowOf[p]), ox = p - oy * yw, o = out + la.offset(oy, ox)
                         for b in 0..<blocks {
-                            q.store(s.sum(z(r, p, b), oy, ox, p, 16 * b), o + 16 * b, count: min(16, ya.channels - 16 * b))
+                            q.store(s.sum(z(r, p, b), oy, ox, p, 16 * b), o + 16 * b, count: min(16, ya.channels - 16 * b),
+                                    nonNegative: true)
                         }
                     }
                 }
@@ -262,8 +265,8 @@ final class FastIntegerRunner {
                 let q = Requantizer(y)
                 convolveInt8(geo, plan.weights, tile: tile, ldAcc: ld) { p0, rows in
                     for r in 0..<rows {
-                        let p = p0 + r, oy = p / yw, o = out + ly.offset(oy, p - oy * yw)
-                        for b in 0..<blocks { q.store(z(r, p, b), o + 16 * b, count: min(16, y.channels - 16 * b)) }
+                        let p = p0 + r, oy = Int(rowOf[p]), o = out + ly.offset(oy, p - oy * yw)
+                        for b in 0..<blocks { q.store(z(r, p, b), o + 16 * b, count: min(16, y.channels - 16 * b), nonNegative: relu) }
                     }
                 }
             } else {
@@ -277,7 +280,7 @@ final class FastIntegerRunner {
                     }
                 }
             }
-        } } }
+        } } } }
     }
 
     /// The stem's input pixels under each output pixel, in weight order (ci, ky, kx):
@@ -315,7 +318,7 @@ final class FastIntegerRunner {
                 var c = 0
                 while c < y.channels {
                     let m = UnsafeRawPointer(main + p * lm.stride + c).loadUnaligned(as: SIMD16<Float>.self)
-                    q.store(s.sum(m, oy, ox, p, c), o + c, count: min(16, y.channels - c))
+                    q.store(s.sum(m, oy, ox, p, c), o + c, count: min(16, y.channels - c), nonNegative: true)
                     c += 16
                 }
             }
@@ -430,18 +433,16 @@ struct Requantizer {
         degenerate = !(y.step > 0) || !y.step.isFinite
     }
 
-    @inline(__always) func store(_ z: SIMD16<Float>, _ o: UnsafeMutablePointer<UInt8>, count: Int) {
+    /// `nonNegative`: z is known >= 0 (after a ReLU), the clamp at 0 is skipped.
+    @inline(__always) func store(_ z: SIMD16<Float>, _ o: UnsafeMutablePointer<UInt8>, count: Int, nonNegative: Bool = false) {
         var levels = SIMD16<UInt8>()
         if !degenerate {
             // Clamps written as vector selects (lower to vmaxps / vminps; `clamped` and
             // scalar-replacement selects compile to per-lane loops).
             var v = (z / step).rounded(.toNearestOrEven)
-            v = v.replacing(with: SIMD16<Float>(), where: v .< SIMD16<Float>())
+            if !nonNegative { v = v.replacing(with: SIMD16<Float>(), where: v .< SIMD16<Float>()) }
             v = v.replacing(with: top, where: v .> top)
-            // v is an integer in 0 ... 255: adding 2^23 puts it in the low mantissa bits
-            // exactly (Swift's SIMD Float → Int32 conversion is an element-wise loop).
-            let bits = unsafeBitCast(v + SIMD16<Float>(repeating: 8_388_608), to: SIMD16<UInt32>.self)
-            levels = SIMD16<UInt8>(truncatingIfNeeded: bits)
+            levels = floatToLevels(v)   // an integer in 0 ... maxLevel <= 255
         }
         if count >= 16 {
             UnsafeMutableRawPointer(o).storeBytes(of: levels, as: SIMD16<UInt8>.self)

@@ -71,3 +71,13 @@ public func int32ToFloat(_ v: SIMD16<Int32>) -> SIMD16<Float> {
     out._storage._value = Builtin.sitofp_Vec16xInt32_Vec16xFPIEEE32(v._storage._value)
     return out
 }
+
+/// UInt8(v) per lane for v holding integers in 0 ... 255 (vcvttps2dq + vpmovdb; outside
+/// that range the result is unspecified, callers clamp first).
+@inlinable @inline(__always)
+public func floatToLevels(_ v: SIMD16<Float>) -> SIMD16<UInt8> {
+    var out = SIMD16<UInt8>()
+    let i = Builtin.fptosi_Vec16xFPIEEE32_Vec16xInt32(v._storage._value)
+    out._storage._value = Builtin.trunc_Vec16xInt32_Vec16xInt8(i)
+    return out
+}

@@ -94,7 +94,7 @@ final class IntegerEngineFastTests: XCTestCase {
         let a = value("a", .integer, c1, height, width)
         conv("stem", 0, a, kernel: 3, stride: 1, pad: 1, bits: 8, relu: true)
         let b = value("b", .integer, c2, h2, w2)
-        conv("conv-s2", a, b, kernel: 3, stride: 2, pad: 1, bits: 4, relu: true)
+        conv("conv-s2", a, b, kernel: 3, stride: 2, pad: 1, bits: 4, relu: false)   // no ReLU: the clamp at 0 requantises
         let main1 = value("main1", .float, c2, h2, w2)
         conv("conv-main1", b, main1, kernel: 3, stride: 1, pad: 1, bits: 4, relu: false)
         let short1 = value("short1", .float, c2, h2, w2)
