@@ -157,3 +157,25 @@ public func reduceMaxAbs(_ x: UnsafePointer<Float>, count: Int, pool: ThreadPool
         return maxima.max() ?? 0
     }
 }
+
+/// True when every x[i] is finite. x·0 is 0 for a finite x and NaN for ±inf and
+/// NaN, so one SIMD pass of multiply-adds ends in a NaN exactly when some element
+/// is not finite (a trainer checks the whole gradient arena every step).
+public func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+    let zero = SIMD16<Float>()
+    var i = 0
+    while i + 32 <= count {
+        a0.addProduct(opsLoad16(x + i), zero)
+        a1.addProduct(opsLoad16(x + i + 16), zero)
+        i += 32
+    }
+    var s = (a0 + a1).sum()
+    while i < count { s += x[i] * 0; i += 1 }
+    return s == 0
+}
+
+/// Scalar reference of allFinite.
+public func allFiniteReference(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+    (0..<count).allSatisfy { x[$0].isFinite }
+}

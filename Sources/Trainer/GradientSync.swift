@@ -10,6 +10,7 @@
 
 import Foundation
 import Layers
+import TensorEngine
 import Distributed
 
 final class GradientSync {
@@ -73,9 +74,7 @@ final class GradientSync {
         while next < buckets.count { try start(next); next += 1 }
         for h in handles { try h?.wait() }
         exposedSeconds += now() - t0
-        let inv = 1 / Float(comm.size)
-        let g = arena.grads
-        for i in 0..<arena.parameterCount { g[i] *= inv }
+        scale(arena.grads, by: 1 / Float(comm.size), count: arena.parameterCount)
     }
 }
 

@@ -225,6 +225,7 @@ public final class TrainingPhase {
     func firstNonFinite(loss: Float) -> String? {
         if !loss.isFinite { return "training loss \(loss)" }
         let a = net.arena
+        if allFinite(a.grads, count: a.parameterCount) { return nil }   // the common case: one SIMD pass
         for e in a.params {
             let g = a.grads + e.offset
             for i in 0..<e.count where !g[i].isFinite {
