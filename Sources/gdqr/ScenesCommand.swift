@@ -12,7 +12,7 @@ import Datasets
 struct ScenesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scenes", abstract: "Scenes dataset files and COCO metric checks.", shouldDisplay: false,
-        subcommands: [ScenesWrite.self, ScenesFakeDetections.self, ScenesMAP.self])
+        subcommands: [ScenesWrite.self, ScenesFakeDetections.self, ScenesMAP.self, ScenesFit.self])
 }
 
 struct ScenesWrite: ParsableCommand {
