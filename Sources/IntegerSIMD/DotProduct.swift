@@ -30,6 +30,14 @@ public let integerDotProductIsVNNI = false
 /// acc + Σ_{i<4} u8(a.byte i) · s8(b.byte i), per Int32 lane (portable).
 @inlinable @inline(__always)
 public func dotProductAccumulate(_ acc: SIMD16<Int32>, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
+    dotProductAccumulatePortable(acc, a, b)
+}
+#endif
+
+/// The same step in plain Swift SIMD (the path without VNNI; compiled everywhere so
+/// that it is tested on VNNI machines too).
+@inlinable @inline(__always)
+public func dotProductAccumulatePortable(_ acc: SIMD16<Int32>, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
     var s = acc
     let mask = SIMD16<Int32>(repeating: 0xff)
     // Byte i of a, zero-extended; byte i of b, sign-extended (shift it to the top, then back).
@@ -39,7 +47,6 @@ public func dotProductAccumulate(_ acc: SIMD16<Int32>, _ a: SIMD16<Int32>, _ b: 
     s &+= ((a &>> 24) & mask) &* (b &>> 24)
     return s
 }
-#endif
 
 /// Scalar definition of one lane of `dotProductAccumulate` (tests).
 public func dotProductReference(_ acc: Int32, _ a: UInt32, _ b: UInt32) -> Int32 {

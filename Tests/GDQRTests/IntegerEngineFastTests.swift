@@ -19,10 +19,11 @@ final class IntegerEngineFastTests: XCTestCase {
                 a[j] = trial == 1 ? -1 : Int32.random(in: .min ... .max, using: &g)
                 b[j] = trial == 1 ? Int32(bitPattern: 0x8080_8080) : Int32.random(in: .min ... .max, using: &g)
             }
-            let r = dotProductAccumulate(acc, a, b)
+            let r = dotProductAccumulate(acc, a, b), portable = dotProductAccumulatePortable(acc, a, b)
             for j in 0..<16 {
-                XCTAssertEqual(r[j], dotProductReference(acc[j], UInt32(bitPattern: a[j]), UInt32(bitPattern: b[j])),
-                               "trial \(trial) lane \(j)")
+                let expected = dotProductReference(acc[j], UInt32(bitPattern: a[j]), UInt32(bitPattern: b[j]))
+                XCTAssertEqual(r[j], expected, "trial \(trial) lane \(j) (VNNI: \(integerDotProductIsVNNI))")
+                XCTAssertEqual(portable[j], expected, "portable, trial \(trial) lane \(j)")
             }
         }
         XCTAssertEqual(dotProductReference(0, 0xFFFF_FFFF, 0x8080_8080), 4 * 255 * -128)
