@@ -7,12 +7,15 @@
 //                   stand for zero padding
 //   float values    [H·W][C16] Float (C16 = C rounded up to 16) from a conv;
 //                   [classes] from the classifier (the logits, contiguous per image)
-//   the image       as given, [C][H][W] pixels; the stem gathers it per image into
-//                   [pixel][C·k·k rounded up to 4] bytes (small: C·k·k is 9 here)
-// Each conv: the implicit GEMM into an Int32 tile [pixels][C16], then a per-channel
-// epilogue in 16-lane Float vectors with exactly the reference's operations:
-// z = fma(acc, multiplier, bias or stem bias map), ReLU as !(z > 0) → 0, z / step
-// rounded half to even, clamped to 0 ... maxLevel.
+//   the image       as given, [C][H][W] pixels plus one zero byte; the stem gathers
+//                   it per image through a precomputed index table into
+//                   [pixel][C·k·k rounded up to 4] bytes (C·k·k is 9 here)
+// Each conv: the implicit GEMM, 6 output pixels at a time into an Int32 tile
+// [6][C16], and while the tile is in L1 a per-channel epilogue in 16-lane Float
+// vectors with exactly the reference's operations: z = fma(acc, multiplier, bias or
+// stem bias map), ReLU as !(z > 0) → 0, z / step rounded half to even, clamped to
+// 0 ... maxLevel. A residual add runs inside the epilogue of the conv producing its
+// later operand (that conv's float output is then never stored).
 // Threads split the batch; a thread runs its images through every op.
 
 import TensorEngine
