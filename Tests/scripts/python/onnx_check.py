@@ -9,8 +9,13 @@ Checks the model with onnx.checker (full check, with shape inference), reads the
 MNIST-layout IDX test files with numpy, feeds the pixels as float 0...255 (the
 exported graph quantizes them to uint8 and normalises them itself), and compares
 onnxruntime's top-1 with `gdqr eval --json` (accuracy_integer) and with
-`gdqr infer` (one predicted class per image). Throughput: a second, timed pass at
-batch --batch with --threads intra-op threads, sequential execution.
+`gdqr infer` (one predicted class per image). Throughput: a timed pass at batch
+--batch with --threads intra-op threads, sequential execution, after one warm-up
+batch; with default session options, and again with session.disable_quant_qdq=1
+("folded": onnxruntime then constant-folds the DequantizeLinear of the weights
+into float initializers and runs its prepacked float convolutions; with its
+default QDQ handling it keeps the weights as DequantizeLinear outputs, which its
+Conv cannot prepack). The accuracy and agreement limits apply to both.
 Exit status 0 when accuracy and agreement are within the limits, 1 otherwise.
 """
 import argparse
@@ -85,24 +90,23 @@ def main() -> int:
         print(f"FAIL: gdqr evaluated {ev.get('images')} images and predicted {len(gdqr_pred)}, onnxruntime {n}")
         return 1
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = args.threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
+    def timed_predictions(config: dict) -> tuple:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = args.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        for k, v in config.items():
+            so.add_session_config_entry(k, v)
+        sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        sess.run(None, {name: x[: args.batch]})  # warm-up, not timed
+        t0 = time.perf_counter()
+        out = [sess.run(None, {name: x[i: i + args.batch]})[0] for i in range(0, n, args.batch)]
+        seconds = time.perf_counter() - t0
+        return np.concatenate(out).argmax(axis=1), n / seconds
 
-    def run_all() -> np.ndarray:
-        out = []
-        for i in range(0, n, args.batch):
-            out.append(sess.run(None, {name: x[i: i + args.batch]})[0])
-        return np.concatenate(out)
-
-    sess.run(None, {name: x[: args.batch]})  # warm-up, not timed
-    t0 = time.perf_counter()
-    logits = run_all()
-    seconds = time.perf_counter() - t0
-    pred = logits.argmax(axis=1)
+    pred, ips = timed_predictions({})
+    pred_folded, ips_folded = timed_predictions({"session.disable_quant_qdq": "1"})
 
     acc_ort = float((pred == labels).mean())
     acc_gdqr = float(ev["accuracy_integer"])
@@ -114,11 +118,15 @@ def main() -> int:
         "accuracy_onnxruntime": acc_ort, "accuracy_gdqr_integer": acc_gdqr,
         "accuracy_diff_pp": 100 * (acc_ort - acc_gdqr), "agreement": agreement,
         "disagreements": int((pred != gdqr_pred).sum()),
+        "accuracy_onnxruntime_folded": float((pred_folded == labels).mean()),
+        "agreement_folded": float((pred_folded == gdqr_pred).mean()),
         "batch": args.batch, "threads": args.threads,
-        "images_per_second_onnxruntime": n / seconds,
+        "images_per_second_onnxruntime": ips, "images_per_second_onnxruntime_folded": ips_folded,
         "images_per_second_gdqr_integer": ev.get("images_per_second_integer"),
     }
-    report["gdqr_over_onnxruntime_speed"] = (report["images_per_second_gdqr_integer"] or 0) / report["images_per_second_onnxruntime"]
+    gdqr_ips = report["images_per_second_gdqr_integer"] or 0
+    report["gdqr_over_onnxruntime_speed"] = gdqr_ips / ips
+    report["gdqr_over_onnxruntime_folded_speed"] = gdqr_ips / ips_folded
     print(json.dumps(report, sort_keys=True))
     if args.json:
         with open(args.json, "w") as f:
@@ -130,6 +138,10 @@ def main() -> int:
         ok = False
     if agreement < args.min_agreement:
         print(f"FAIL: top-1 agreement {100 * agreement:.2f}% < {100 * args.min_agreement:.2f}%")
+        ok = False
+    acc_folded = report["accuracy_onnxruntime_folded"]
+    if abs(100 * (acc_folded - acc_gdqr)) > args.max_acc_diff_pp or report["agreement_folded"] < args.min_agreement:
+        print(f"FAIL: folded session: accuracy {100 * acc_folded:.2f}%, agreement {100 * report['agreement_folded']:.2f}%")
         ok = False
     if n_int4 == 0:
         print("FAIL: the model has no INT4 initializer")
