@@ -20,6 +20,7 @@ struct ScenesFit: ParsableCommand {
     @Option(help: "SGD steps.") var steps: Int = 300
     @Option(help: "Batch size.") var batch: Int = 32
     @Option(help: "Peak learning rate (cosine decay to 0).") var lr: Float = 0.05
+    @Option(help: "Clip the global gradient norm to this (0 = off).") var clip: Float = 0
     @Option(help: "ResNet depth (6n+2).") var depth: Int = 8
     @Option(help: "ResNet width.") var width: Int = 16
     @Option(help: "Threads.") var threads: Int = 2
@@ -37,7 +38,7 @@ struct ScenesFit: ParsableCommand {
                                maxBatch: batch, threads: threads, seed: seed)
         let pool: ThreadPool? = threads > 1 ? ThreadPool(threads: threads) : nil
         let rt = Runtime(arena: net.arena, pool: pool)
-        let sgd = SGD(arena: net.arena, settings: SGDSettings(momentum: 0.9, nesterov: true, weightDecay: 1e-4))
+        let sgd = SGD(arena: net.arena, settings: SGDSettings(momentum: 0.9, nesterov: true, weightDecay: 1e-4, gradClipNorm: clip))
         var images = [Float](repeating: 0, count: batch * px), labels = [Int32](repeating: 0, count: batch * px)
         let o = net.outputShape, cells = o.height * o.width
         var heat = [Float](repeating: 0, count: batch * 10 * cells)
