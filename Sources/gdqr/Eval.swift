@@ -35,7 +35,7 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Batch size.")
     var batch: Int = 128
 
-    @Option(name: .long, help: "GEMM arithmetic: int32 (reference) or exact-float (integers in Float32, bound-checked).")
+    @Option(name: .long, help: "GEMM arithmetic: int32 (VNNI-style u8 x s8 dot products), int32-reference (the plain Int32 path) or exact-float (integers in Float32, bound-checked).")
     var arithmetic: String = "int32"
 
     @Option(name: .long, help: "A run folder: compare with its fake-quant model (config.yaml + model-w*a*.safetensors).")
@@ -46,7 +46,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         guard let arith = IntegerEngine.Arithmetic(rawValue: arithmetic) else {
-            throw ExportError("--arithmetic \(arithmetic): expected int32 or exact-float")
+            throw ValidationError("--arithmetic \(arithmetic): expected int32, int32-reference or exact-float")
         }
         let m = try ModelFile.read(model)
         let test = try ImageDataset.mnistLayout(directory: data, split: .test, limit: limit, classes: m.classes)

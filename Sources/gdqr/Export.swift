@@ -79,34 +79,41 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "Output file (default: RUN_DIR/model-w4a4.gdqr or .onnx, from the safetensors name).")
     var out: String?
 
+    @OptionGroup var output: OutputOptions
+
+    /// What was written (silent with --quiet: the file is the result).
+    func say(_ line: String) { if !output.quiet { print(line) } }
+
     func run() throws {
+        Log.configure(output.verbosity)
         guard format == "gdqr" || format == "onnx" else { throw ExportError("--format \(format): expected gdqr or onnx") }
         if format == "onnx" && source.hasSuffix(".\(ModelFile.fileExtension)") {
             let outPath = out ?? ((source as NSString).deletingPathExtension + ".onnx")
             let size = try OnnxExport.write(try ModelFile.read(source), to: outPath)
-            print("wrote \(outPath): \(size) bytes")
+            say("wrote \(outPath): \(size) bytes")
             return
         }
         let r = try LoadedRun.load(source, config: config, maxBatch: 1)
         let info = ["source": r.safetensors, "config_hash": r.config.hashHex, "model": r.spec.description,
                     "quant": TrainingPipeline.bitsTag(r.config)]
+        Log.debug("export: \(r.safetensors) with \(r.configPath) (config \(r.config.hashHex)), \(r.spec.description)")
         let model = try Folding.fold(r.net, normalization: r.normalization, info: info)
         if format == "onnx" {
             let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".onnx")
             let size = try OnnxExport.write(model, to: outPath)
-            print("wrote \(outPath): \(size) bytes")
+            say("wrote \(outPath): \(size) bytes")
             return
         }
         let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".gdqr")
         try ModelFile.write(model, to: outPath)
         let size = fileSize(outPath)
-        print("wrote \(outPath): \(model.ops.count) ops, \(size) bytes")
+        say("wrote \(outPath): \(model.ops.count) ops, \(size) bytes")
         let fp32 = ((r.safetensors as NSString).deletingLastPathComponent as NSString).appendingPathComponent("model-fp32.safetensors")
         let fq = fileSize(r.safetensors)
-        print("  \(r.safetensors): \(fq) bytes (\(String(format: "%.1f", Double(fq) / Double(max(size, 1))))x)")
+        say("  \(r.safetensors): \(fq) bytes (\(String(format: "%.1f", Double(fq) / Double(max(size, 1))))x)")
         if FileManager.default.fileExists(atPath: fp32) {
             let f = fileSize(fp32)
-            print("  \(fp32): \(f) bytes (\(String(format: "%.1f", Double(f) / Double(max(size, 1))))x)")
+            say("  \(fp32): \(f) bytes (\(String(format: "%.1f", Double(f) / Double(max(size, 1))))x)")
         }
     }
 }

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import RunReport
+import Trainer
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,8 +15,12 @@ struct Report: ParsableCommand {
     @Option(name: .long, help: "The output file (default RUN_DIR/report.html).")
     var out: String?
 
+    @OptionGroup var output: OutputOptions
+
     func run() throws {
+        Log.configure(output.verbosity)
         // A missing or malformed run file is a runtime failure (exit 1), with its message.
-        print(try RunReport.write(runDirectory: runDir, to: out))
+        let path = try RunReport.write(runDirectory: runDir, to: out)
+        if !output.quiet { print(path) }
     }
 }

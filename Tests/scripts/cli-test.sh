@@ -58,6 +58,8 @@ expect 0 "config hash [0-9a-f]{16}" "$gdqr" config check "$cfg"
 expect 2 "Unknown option '--bogus'" "$gdqr" eval model.gdqr --bogus
 expect 2 "Unexpected argument 'nonsense'|Unknown subcommand|unexpected" "$gdqr" nonsense
 expect 2 "Missing expected argument" "$gdqr" export
+expect 2 "--arithmetic int64: expected int32, int32-reference or exact-float" "$gdqr" eval "$tmp/none.gdqr" --arithmetic int64
+expect 2 "--quiet and --verbose exclude each other" "$gdqr" export "$tmp/missing-run" --quiet --verbose
 expect 2 "--quiet and --verbose exclude each other" "$train" --config "$cfg" --quiet --verbose
 expect 2 "unknown key 'optim.lrr' \(did you mean 'optim.lr'\?\)" "$gdqr" config check "$cfg" --set optim.lrr=0.1
 expect 2 "train.batch_size.*0" "$train" --config "$cfg" --set train.batch_size=0 --out "$tmp/run"
