@@ -4,6 +4,7 @@
 // import nothing above Foundation/CZstd, so the fuzz harness can build them alone.
 
 import Foundation
+import TensorEngine
 
 /// What the reader and writer report: the file, the section when one is at fault,
 /// and the reason. `message` is "FILE: reason".
@@ -140,7 +141,7 @@ public struct CheckpointContents: Equatable, Sendable {
 
 enum CheckpointJSON {
     static func encode(_ h: CheckpointHeader) -> [UInt8] {
-        let q = SafetensorsFile.jsonString
+        let q = JSONText.quoted
         var s = "{\"format\":\"gdqr-checkpoint\""
         s += ",\"step\":\(h.run.step),\"epoch\":\(h.run.epoch),\"step_in_epoch\":\(h.run.stepInEpoch)"
         s += ",\"world_size\":\(h.run.worldSize),\"threads\":\(h.run.threads)"

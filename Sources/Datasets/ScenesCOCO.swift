@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 
 // COCO-style box annotations ("instances" JSON: images, annotations with
 // [x, y, w, h] boxes, categories), so scenes can be handed to outside tools and
@@ -43,20 +44,6 @@ public enum FashionMNISTClasses {
 // MARK: - JSON helpers shared with the detection results file
 
 enum CocoJSON {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
-
     /// Integral values print as integers; others with Swift's shortest round-trip form.
     static func number(_ v: Double) -> String {
         if v == v.rounded(), abs(v) < 1e15 { return String(Int(v)) }
@@ -189,8 +176,8 @@ extension CocoInstances {
     public func json() -> String {
         var s = "{\n\"images\": [\n"
         s += images.map { im in
-            var e = "{\"id\": \(im.id), \"file_name\": \(CocoJSON.string(im.fileName)), \"width\": \(im.width), \"height\": \(im.height)"
-            if let m = im.maskFileName { e += ", \"mask_file_name\": \(CocoJSON.string(m))" }
+            var e = "{\"id\": \(im.id), \"file_name\": \(JSONText.quoted(im.fileName)), \"width\": \(im.width), \"height\": \(im.height)"
+            if let m = im.maskFileName { e += ", \"mask_file_name\": \(JSONText.quoted(m))" }
             return e + "}"
         }.joined(separator: ",\n")
         s += "\n],\n\"annotations\": [\n"
@@ -200,7 +187,7 @@ extension CocoInstances {
                 + "], \"area\": \(CocoJSON.number(a.area)), \"iscrowd\": \(a.iscrowd ? 1 : 0)}"
         }.joined(separator: ",\n")
         s += "\n],\n\"categories\": [\n"
-        s += categories.map { "{\"id\": \($0.id), \"name\": \(CocoJSON.string($0.name)), \"supercategory\": \"fashion\"}" }
+        s += categories.map { "{\"id\": \($0.id), \"name\": \(JSONText.quoted($0.name)), \"supercategory\": \"fashion\"}" }
             .joined(separator: ",\n")
         return s + "\n]\n}\n"
     }

@@ -103,10 +103,10 @@ public struct BenchResult: Sendable {
 
     /// One JSON object: bench, shape, threads, gflops, peak_gflops, fraction_of_peak (+ extra).
     public var jsonLine: String {
-        var s = "{\"bench\":\(jsonString(bench)),\"shape\":\(jsonString(shape)),\"threads\":\(threads)"
+        var s = "{\"bench\":\(JSONText.quoted(bench)),\"shape\":\(JSONText.quoted(shape)),\"threads\":\(threads)"
         s += ",\"gflops\":\(fmt(gflops, 2)),\"peak_gflops\":\(fmt(peakGflops, 2))"
         s += ",\"fraction_of_peak\":\(fmt(fractionOfPeak, 4))"
-        for (k, v) in extra { s += ",\(jsonString(k)):\(jsonString(v))" }
+        for (k, v) in extra { s += ",\(JSONText.quoted(k)):\(JSONText.quoted(v))" }
         return s + "}"
     }
 
@@ -141,15 +141,3 @@ func fmt(_ x: Double, _ digits: Int) -> String {
     return (x < 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + f : "")
 }
 
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for ch in s.unicodeScalars {
-        switch ch {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        default: out.unicodeScalars.append(ch)
-        }
-    }
-    return out + "\""
-}
