@@ -133,11 +133,16 @@ public enum ModelFile {
         let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         do {
             try Data(bytes).write(to: tmp)
-            if FileManager.default.fileExists(atPath: path) { _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp) }
-            else { try FileManager.default.moveItem(at: tmp, to: url) }
         } catch {
             try? FileManager.default.removeItem(at: tmp)
             throw ModelFileError(file: path, "cannot write: \(error.localizedDescription)")
+        }
+        // rename(2) replaces an existing file atomically (FileManager.replaceItemAt
+        // fails on Linux when the destination exists).
+        guard rename(tmp.path, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: tmp)
+            throw ModelFileError(file: path, "cannot write: \(reason)")
         }
     }
 

@@ -38,6 +38,26 @@ final class ModelFileTests: XCTestCase {
         }
     }
 
+    func testWriteReplacesAnExistingFileAndLeavesNoTemporary() throws {
+        let m = try Self.foldedModel()
+        let dir = tmp("replace")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/m.gdqr"
+        try Data("an older file".utf8).write(to: URL(fileURLWithPath: path))
+        try ModelFile.write(m, to: path)
+        try ModelFile.write(m, to: path)   // and once more over a valid model
+        XCTAssertEqual(try ModelFile.read(path), m)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["m.gdqr"])
+    }
+
+    func testWriteIntoMissingFolderNamesTheFile() throws {
+        let path = tmp("no-such-dir") + "/m.gdqr"
+        XCTAssertThrowsError(try ModelFile.write(try Self.foldedModel(), to: path)) { error in
+            XCTAssertTrue("\(error)".contains("m.gdqr") && "\(error)".contains("cannot write"), "\(error)")
+        }
+    }
+
     func decodeError(_ bytes: [UInt8]) -> String {
         do {
             _ = try bytes.withUnsafeBytes { try ModelFile.decode($0, name: "m.gdqr") }
