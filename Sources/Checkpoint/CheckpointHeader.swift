@@ -4,7 +4,9 @@
 // import nothing above Foundation/CZstd, so the fuzz harness can build them alone.
 
 import Foundation
+#if canImport(TensorEngine)   // absent when Tests/scripts/fuzz-readers.sh compiles these files as one module
 import TensorEngine
+#endif
 
 /// What the reader and writer report: the file, the section when one is at fault,
 /// and the reason. `message` is "FILE: reason".

@@ -1,5 +1,7 @@
 import Foundation
+#if canImport(TensorEngine)   // absent when Tests/scripts/fuzz-readers.sh compiles these files as one module
 import TensorEngine
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -14,7 +14,8 @@ WORK=${FUZZ_WORK:-.build-fuzz}
 mkdir -p "$WORK"
 BIN="$WORK/fuzz-readers"
 
-SOURCES=(Sources/Checkpoint/Safetensors.swift Sources/Checkpoint/Crc32c.swift Sources/Checkpoint/Zstd.swift
+SOURCES=(Sources/TensorEngine/JSONText.swift
+         Sources/Checkpoint/Safetensors.swift Sources/Checkpoint/Crc32c.swift Sources/Checkpoint/Zstd.swift
          Sources/Checkpoint/ByteShuffle.swift Sources/Checkpoint/CheckpointHeader.swift
          Sources/Checkpoint/CheckpointFile.swift Tests/fuzz/FuzzCheckpointReader.swift)
 # shellcheck disable=SC2046
