@@ -46,6 +46,11 @@ print()
 for r, a in acc.items():
     print(f"{r} rank(s): W4A4 mean {100 * sum(a) / len(a):.2f}%, spread (max - min) {100 * (max(a) - min(a)):.2f} pp over seeds {' '.join(seeds)}")
 lo, hi = min(acc["1"]), max(acc["1"])
-inside = all(lo <= x <= hi for x in acc[n])
-print(f"{n}-rank accuracies {'inside' if inside else 'OUTSIDE'} the 1-rank range [{100 * lo:.2f}%, {100 * hi:.2f}%]")
+mean1 = sum(acc["1"]) / len(acc["1"])
+spread = hi - lo
+inside = [x for x in acc[n] if lo <= x <= hi]
+print(f"{n}-rank runs inside the 1-rank range [{100 * lo:.2f}%, {100 * hi:.2f}%]: {len(inside)} of {len(acc[n])}")
+dev = [abs(x - mean1) for x in acc[n]]
+print(f"{n}-rank distance from the 1-rank mean: " + ", ".join(f"{100 * d:.2f}" for d in dev)
+      + f" pp; largest {100 * max(dev):.2f} pp {'<=' if max(dev) <= spread else '>'} 1-rank spread {100 * spread:.2f} pp")
 PY

@@ -56,11 +56,14 @@ public final class Network {
     }
 
     /// Mean cross-entropy of the last forward's logits and its backward pass:
-    /// every parameter gradient is written into the arena.
+    /// every parameter gradient is written into the arena. `gradientScale`
+    /// multiplies the loss gradient: 1/ranks under data parallelism, so that the
+    /// gradients' all-reduced sum is already the mean over the global batch.
     public func backward(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int,
-                         rt: Runtime) -> CrossEntropyResult {
+                         rt: Runtime, gradientScale: Float = 1) -> CrossEntropyResult {
         let r = softmaxCrossEntropy(logits: logits, labels: labels, gradLogits: gradLogits, batch: batch,
                                     classes: spec.numClasses, pool: rt.pool)
+        if gradientScale != 1 { scale(gradLogits, by: gradientScale, count: batch * spec.numClasses) }
         _ = body.backward(gradLogits, batch: batch, rt: rt)
         return r
     }

@@ -4,9 +4,10 @@
 // parameter boundaries, from the END (the last layers' gradients, which backward
 // finishes first). When backward reports that everything from some offset on is
 // final, each bucket lying wholly past it starts a non-blocking all-reduce and
-// in-flight ones are given a chance to progress; `finish` starts the rest, waits,
-// and divides by the world size. The time spent in `finish` (and in starting) is
-// the exposed, not overlapped, communication.
+// in-flight ones are given a chance to progress; `finish` reduces the rest and
+// waits (the loss gradient was scaled by 1/ranks, so the sums are means). The
+// time spent in `finish` (and in starting) is the exposed, not overlapped,
+// communication.
 
 import Foundation
 import Layers
@@ -51,7 +52,9 @@ final class GradientSync {
     /// Gradients from `offset` to the end are final. Called from inside backward,
     /// which cannot throw: an error is kept for `finish`.
     func ready(from offset: Int) {
-        guard pendingError == nil else { return }
+        // At offset 0 backward is over: nothing is left to overlap, so what is not
+        // started yet waits for finish's blocking all-reduces.
+        guard pendingError == nil, offset > 0 else { return }
         let t0 = now()
         do {
             while next < buckets.count && buckets[next].lowerBound >= offset { try start(next); next += 1 }
@@ -67,14 +70,23 @@ final class GradientSync {
         handles[i] = try comm.startAllReduce(UnsafeMutableBufferPointer(start: arena.grads + r.lowerBound, count: r.count))
     }
 
-    /// Starts what is left, waits for all, and turns sums into means.
+    /// Waits for the started buckets and reduces the rest. The sums are the means:
+    /// backward scaled the loss gradient by 1/ranks (Network.backward's gradientScale).
+    /// Buckets not started during backward have nothing left to overlap with, so
+    /// they take the blocking MPI_Allreduce: Open MPI runs non-blocking collectives
+    /// through libnbc, measured 2.6x slower for a 1 MB buffer on 2 ranks here
+    /// (Cluster/bench-scaling.sh). Every rank issues the same collectives in the
+    /// same order, as MPI requires.
     func finish() throws {
         if let e = pendingError { pendingError = nil; throw e }
         let t0 = now()
-        while next < buckets.count { try start(next); next += 1 }
+        while next < buckets.count {
+            let r = buckets[next]
+            try comm.allReduce(UnsafeMutableBufferPointer(start: arena.grads + r.lowerBound, count: r.count), op: .sum)
+            next += 1
+        }
         for h in handles { try h?.wait() }
         exposedSeconds += now() - t0
-        scale(arena.grads, by: 1 / Float(comm.size), count: arena.parameterCount)
     }
 }
 

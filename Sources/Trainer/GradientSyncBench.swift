@@ -1,9 +1,8 @@
-// The trainer's all-reduce bandwidth: the gradient arena of a real model averaged
+// The trainer's all-reduce bandwidth: the gradient arena of a real model reduced
 // by GradientSync exactly as a training step does it (buckets cut on parameter
-// boundaries, non-blocking all-reduces started in backward order, then waited,
-// then the division by the world size), with no compute between, so the time is
-// communication alone. Same definition as Distributed.allReduceBenchmark and
-// Cluster/mpi-allreduce-bench.c: bytes / (slowest rank's time per step), so the
+// boundaries, the reductions not started during backward done in finish), with
+// no compute between, so the time is communication alone. Same definition as
+// Distributed.allReduceBenchmark and Cluster/mpi-allreduce-bench.c: bytes / (slowest rank's time per step), so the
 // two can be put side by side as "trainer / raw MPI_Allreduce".
 
 import Distributed

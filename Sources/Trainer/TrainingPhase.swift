@@ -189,7 +189,8 @@ public final class TrainingPhase {
         sync?.beginStep()
         let n = batch.count
         let logits = net.forward(batch.images.data, batch: n, rt: rt)
-        let r = net.backward(logits: logits, labels: batch.labels.baseAddress!, batch: n, rt: rt)
+        let r = net.backward(logits: logits, labels: batch.labels.baseAddress!, batch: n, rt: rt,
+                             gradientScale: 1 / Float(ctx.comm.size))
         gradientHook?(rt)
         if let f = faultNaNStep, rt.step + 1 == f, let e = net.arena.params.dropFirst(net.arena.params.count / 2).first {
             net.arena.grads[e.offset] = .nan   // fault injection for the non-finite tests
