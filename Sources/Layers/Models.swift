@@ -60,7 +60,12 @@ public final class Network {
     /// multiplies the loss gradient: 1/ranks under data parallelism, so that the
     /// gradients' all-reduced sum is already the mean over the global batch.
     public func backward(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int,
-                         rt: Runtime, gradientScale: Float = 1) -> CrossEntropyResult {
+                         rt: Runtime) -> CrossEntropyResult {
+        backward(logits: logits, labels: labels, batch: batch, rt: rt, gradientScale: 1)
+    }
+
+    public func backward(logits: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int,
+                         rt: Runtime, gradientScale: Float) -> CrossEntropyResult {
         let r = softmaxCrossEntropy(logits: logits, labels: labels, gradLogits: gradLogits, batch: batch,
                                     classes: spec.numClasses, pool: rt.pool)
         if gradientScale != 1 { scale(gradLogits, by: gradientScale, count: batch * spec.numClasses) }
