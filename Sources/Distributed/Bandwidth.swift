@@ -42,20 +42,26 @@ public func allReduceBenchmark(comm: Communicator, bytes: Int, iterations: Int,
     let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
     defer { buffer.deallocate() }
     buffer.initialize(repeating: Float(comm.rank + 1) * 1e-3)
-    for _ in 0..<3 { try comm.allReduce(buffer, op: .sum) }
-    try comm.barrier()
-    let t0 = monotonicSeconds()
-    for _ in 0..<iters {
+    let seconds = try timeCollective(comm: comm, iterations: iters) {
         if blocking {
             try comm.allReduce(buffer, op: .sum)
         } else {
             try comm.startAllReduce(buffer).wait()
         }
     }
-    let local = monotonicSeconds() - t0
-    let slowest = try comm.allReduce(local, op: .max)
     return AllReduceBenchResult(bytes: count * MemoryLayout<Float>.stride, ranks: comm.size,
-                                iterations: iters, seconds: slowest / Double(iters))
+                                iterations: iters, seconds: seconds)
+}
+
+/// Seconds per call of the collective `body`, the slowest rank's: 3 warm-up calls,
+/// a barrier, then `iterations` timed calls. Every rank calls it alike.
+public func timeCollective(comm: Communicator, iterations: Int, _ body: () throws -> Void) throws -> Double {
+    for _ in 0..<3 { try body() }
+    try comm.barrier()
+    let iters = max(1, iterations)
+    let t0 = monotonicSeconds()
+    for _ in 0..<iters { try body() }
+    return try comm.allReduce(monotonicSeconds() - t0, op: .max) / Double(iters)
 }
 
 /// GB/s of in-place Float sum all-reduces of `bytes` bytes (bytes / time per all-reduce).

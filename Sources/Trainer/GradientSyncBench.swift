@@ -29,18 +29,13 @@ public func gradientSyncBenchmark(comm: Communicator, arena: ParameterArena, buc
     let sync = GradientSync(comm: comm, arena: arena, bucketBytes: bucketBytes)
     let g = arena.grads
     for i in 0..<arena.parameterCount { g[i] = Float(comm.rank + 1) * 1e-3 }
-    func step() throws {
+    let iters = max(1, iterations)
+    let seconds = try timeCollective(comm: comm, iterations: iters) {
         sync.beginStep()
         sync.ready(from: 0)
         try sync.finish()
     }
-    for _ in 0..<3 { try step() }
-    try comm.barrier()
-    let iters = max(1, iterations)
-    let t0 = monotonicSeconds()
-    for _ in 0..<iters { try step() }
-    let slowest = try comm.allReduce(monotonicSeconds() - t0, op: .max)
     return GradientSyncBenchResult(bytes: arena.parameterCount * MemoryLayout<Float>.stride,
                                    buckets: sync.buckets.count, ranks: comm.size,
-                                   iterations: iters, seconds: slowest / Double(iters))
+                                   iterations: iters, seconds: seconds)
 }
