@@ -10,23 +10,35 @@
 // FCNHead: FCN-16s-style segmentation: 1x1 class scores of the deep map,
 // upsampled 2x (bilinear), plus 1x1 class scores of the skip map (an earlier
 // stage at twice the resolution), then 2x bilinear steps up to the image size.
+//
+// Quantization (a policy given): the branches' 3x3 convs are middle layers; the
+// prediction convs (the branches' 1x1 convs, the FCN score convs) are last
+// layers (last-layer bits, 8 by default) with float output, and the ReLU output
+// feeding a branch's 1x1 conv gets an activation quantizer "<branch>.act" that
+// feeds a last layer. The FCN score convs read the backbone's quantized block
+// outputs. Upsampling and the score sum stay in float.
 
 import Foundation
 import TensorEngine
 
-/// conv3x3 + ReLU + conv1x1, both with bias.
-final class HeadBranch {
-    let hidden: Conv2dLayer
-    let out: Conv2dLayer
+/// conv3x3 + ReLU (+ activation quantizer) + conv1x1, both convs with bias.
+public final class HeadBranch {
+    public let hidden: Conv2dLayer
+    public let out: Conv2dLayer
+    /// The quantizer of the ReLU output (nil in float).
+    public let actQuantizer: Layer?
     let act: BatchBuffer
     let gradAct: BatchBuffer
 
     init(_ b: ArenaBuilder, name: String, input: FeatureShape, hiddenChannels: Int, outChannels: Int,
-         maxBatch: Int, threads: Int, needsInputGradient: Bool) {
+         maxBatch: Int, threads: Int, needsInputGradient: Bool, policy: QuantizationPolicy?) {
         hidden = Conv2dLayer(b, name: "\(name).0", input: input, outChannels: hiddenChannels, kernel: 3, padding: 1,
-                             bias: true, maxBatch: maxBatch, threads: threads, needsInputGradient: needsInputGradient)
+                             bias: true, maxBatch: maxBatch, threads: threads, needsInputGradient: needsInputGradient,
+                             policy: policy, position: .middle)
+        actQuantizer = policy?.activationQuantizer(name: "\(name).act", shape: hidden.outputShape, maxBatch: maxBatch,
+                                                   builder: b, feeds: .last)
         out = Conv2dLayer(b, name: "\(name).2", input: hidden.outputShape, outChannels: outChannels, kernel: 1,
-                          bias: true, maxBatch: maxBatch, threads: threads)
+                          bias: true, maxBatch: maxBatch, threads: threads, policy: policy, position: .last)
         act = BatchBuffer(hidden.outputShape, maxBatch: maxBatch)
         gradAct = BatchBuffer(hidden.outputShape, maxBatch: maxBatch)
     }
@@ -34,11 +46,13 @@ final class HeadBranch {
     func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
         let h = hidden.forward(x, batch: batch, rt: rt)
         reluForward(input: h, output: act.pointer, count: batch * hidden.outputShape.count, pool: rt.pool)
-        return out.forward(act.pointer, batch: batch, rt: rt)
+        let a = actQuantizer.map { UnsafePointer($0.forward(act.pointer, batch: batch, rt: rt)) } ?? UnsafePointer(act.pointer)
+        return out.forward(a, batch: batch, rt: rt)
     }
 
     func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
-        let g = out.backward(dy, batch: batch, rt: rt)!
+        var g = out.backward(dy, batch: batch, rt: rt)!
+        if let q = actQuantizer { g = q.backward(g, batch: batch, rt: rt)! }
         reluBackward(output: act.pointer, gradOutput: g, gradInput: gradAct.pointer,
                      count: batch * hidden.outputShape.count, pool: rt.pool)
         return hidden.backward(gradAct.pointer, batch: batch, rt: rt)
@@ -49,20 +63,21 @@ public final class CenterNetHead: Layer {
     public let inputShape: FeatureShape
     public let outputShape: FeatureShape
     public let classes: Int
-    let branches: [HeadBranch]
+    /// heatmap, size, offset.
+    public let branches: [HeadBranch]
     private let out: BatchBuffer
     private let gradIn: BatchBuffer?
     private let split: UnsafeMutablePointer<Float>
     public static let priorProbability: Float = 0.1
 
     public init(_ b: ArenaBuilder, name: String, input: FeatureShape, classes: Int, hiddenChannels: Int = 64,
-                maxBatch: Int, threads: Int, needsInputGradient: Bool = true) {
+                maxBatch: Int, threads: Int, needsInputGradient: Bool = true, policy: QuantizationPolicy? = nil) {
         inputShape = input
         self.classes = classes
         outputShape = FeatureShape(classes + 4, input.height, input.width)
         branches = [("heatmap", classes), ("size", 2), ("offset", 2)].map {
             HeadBranch(b, name: "\(name).\($0.0)", input: input, hiddenChannels: hiddenChannels, outChannels: $0.1,
-                       maxBatch: maxBatch, threads: threads, needsInputGradient: needsInputGradient)
+                       maxBatch: maxBatch, threads: threads, needsInputGradient: needsInputGradient, policy: policy)
         }
         out = BatchBuffer(outputShape, maxBatch: maxBatch)
         gradIn = needsInputGradient ? BatchBuffer(input, maxBatch: maxBatch) : nil
@@ -82,7 +97,7 @@ public final class CenterNetHead: Layer {
     }
 
     /// Channel ranges of the output: heatmap, size, offset.
-    var channelCounts: [Int] { [classes, 2, 2] }
+    public var channelCounts: [Int] { [classes, 2, 2] }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
         let hw = inputShape.height * inputShape.width, total = outputShape.channels
@@ -117,15 +132,15 @@ public final class FCNHead {
     public let skipShape: FeatureShape
     public let outputShape: FeatureShape
     public let classes: Int
-    let scoreDeep: Conv2dLayer
-    let scoreSkip: Conv2dLayer
+    public let scoreDeep: Conv2dLayer
+    public let scoreSkip: Conv2dLayer
     /// Fused scores at the skip resolution, then each 2x step's output.
     private let stages: [BatchBuffer]
     private let gradStages: [BatchBuffer]
     private let gradDeepScores: BatchBuffer
 
     public init(_ b: ArenaBuilder, name: String, deep: FeatureShape, skip: FeatureShape, classes: Int,
-                outputSize: Int, maxBatch: Int, threads: Int) {
+                outputSize: Int, maxBatch: Int, threads: Int, policy: QuantizationPolicy? = nil) {
         precondition(skip.height == 2 * deep.height && skip.width == 2 * deep.width,
                      "FCNHead: skip map \(skip) must be twice the deep map \(deep)")
         var steps = 0, size = skip.height
@@ -134,9 +149,9 @@ public final class FCNHead {
         deepShape = deep; skipShape = skip; self.classes = classes
         outputShape = FeatureShape(classes, outputSize, outputSize)
         scoreDeep = Conv2dLayer(b, name: "\(name).score_deep", input: deep, outChannels: classes, kernel: 1, bias: true,
-                                maxBatch: maxBatch, threads: threads)
+                                maxBatch: maxBatch, threads: threads, policy: policy, position: .last)
         scoreSkip = Conv2dLayer(b, name: "\(name).score_skip", input: skip, outChannels: classes, kernel: 1, bias: true,
-                                maxBatch: maxBatch, threads: threads)
+                                maxBatch: maxBatch, threads: threads, policy: policy, position: .last)
         let shapes = (0...steps).map { FeatureShape(classes, skip.height << $0, skip.width << $0) }
         stages = shapes.map { BatchBuffer($0, maxBatch: maxBatch) }
         gradStages = shapes.map { BatchBuffer($0, maxBatch: maxBatch) }
@@ -144,6 +159,8 @@ public final class FCNHead {
     }
 
     public var macsPerSample: Int { scoreDeep.macsPerSample + scoreSkip.macsPerSample }
+    /// Number of 2x bilinear steps after the skip sum.
+    public var upsamplingSteps: Int { stages.count - 1 }
 
     /// Logits [batch, classes, H, W].
     public func forward(deep: UnsafePointer<Float>, skip: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {

@@ -15,8 +15,9 @@ public final class SceneNetwork {
     public let input: FeatureShape
     public let arena: ParameterArena
     public let maxBatch: Int
-    let stem: Sequential
-    let stages: [Sequential]
+    /// conv1, bn1 (+ its activation quantizer); the three ResNet stages (exposed for folding).
+    public let stem: Sequential
+    public let stages: [Sequential]
     public let centerNet: CenterNetHead?
     public let fcn: FCNHead?
     /// Loss weights of the CenterNet terms (heatmap weight 1).
@@ -59,11 +60,11 @@ public final class SceneNetwork {
         switch kind {
         case .centerNet:
             centerNet = CenterNetHead(b, name: "head", input: shape, classes: classes, hiddenChannels: headChannels,
-                                      maxBatch: maxBatch, threads: threads)
+                                      maxBatch: maxBatch, threads: threads, policy: policy)
             fcn = nil
         case .fcn:
             fcn = FCNHead(b, name: "head", deep: shape, skip: stages[1].outputShape, classes: classes + 1,
-                          outputSize: input.height, maxBatch: maxBatch, threads: threads)
+                          outputSize: input.height, maxBatch: maxBatch, threads: threads, policy: policy)
             centerNet = nil
         }
         arena = ParameterArena(b, seed: seed)
