@@ -80,7 +80,7 @@ public func fakeQuantize(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePoi
                 let v = qLoad(s + i) / dv
                 n &+= SIMD16<Int32>().replacing(with: one, where: (v .< lov) .| (v .> hiv))
                 let r = rounding ? v.rounded(.toNearestOrEven) : v
-                qStore(r.clamped(lowerBound: lov, upperBound: hiv) * dv, o + i)
+                qStore(simdClamp(r, lov, hiv) * dv, o + i)
                 i += 16
             }
             var c = Int(n.wrappedSum())
@@ -129,7 +129,7 @@ public func weightQuantBackward(gradQ: UnsafePointer<Float>, weight: UnsafePoint
         let g = qLoad(gradQ + i)
         let v = qLoad(weight + i) / dv
         let inside = (v .>= lov) .& (v .<= hiv)
-        let r = (rounding ? v.rounded(.toNearestOrEven) : v).clamped(lowerBound: lov, upperBound: hiv)
+        let r = simdClamp(rounding ? v.rounded(.toNearestOrEven) : v, lov, hiv)
         let dq = r - zero.replacing(with: v, where: inside)
         acc.addProduct(g, dq)
         qStore(mask ? zero.replacing(with: g, where: inside) : g, gradW + i)

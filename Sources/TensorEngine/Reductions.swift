@@ -80,8 +80,8 @@ func opsSumAbsDouble(_ x: UnsafePointer<Float>, count: Int) -> Double {
         while i + 64 <= len {
             let v0 = opsLoad16(p + i), v1 = opsLoad16(p + i + 16)
             let v2 = opsLoad16(p + i + 32), v3 = opsLoad16(p + i + 48)
-            a0 += pointwiseMax(v0, -v0); a1 += pointwiseMax(v1, -v1)
-            a2 += pointwiseMax(v2, -v2); a3 += pointwiseMax(v3, -v3)
+            a0 += simdAbs(v0); a1 += simdAbs(v1)
+            a2 += simdAbs(v2); a3 += simdAbs(v3)
             i += 64
         }
         var s = opsLaneSum((a0 + a1) + (a2 + a3))
@@ -118,11 +118,11 @@ public func reduceMaxAbs(_ x: UnsafePointer<Float>, count: Int) -> Float {
     var i = 0
     while i + 32 <= count {
         let v0 = opsLoad16(x + i), v1 = opsLoad16(x + i + 16)
-        a0 = pointwiseMax(a0, pointwiseMax(v0, -v0))
-        a1 = pointwiseMax(a1, pointwiseMax(v1, -v1))
+        a0 = simdMax(a0, simdAbs(v0))
+        a1 = simdMax(a1, simdAbs(v1))
         i += 32
     }
-    var m = pointwiseMax(a0, a1).max()
+    var m = simdMax(a0, a1).max()
     while i < count { m = max(m, abs(x[i])); i += 1 }
     return m
 }
