@@ -1,11 +1,17 @@
-// The 4-bit model file `*.gdqr`, format version 1: an IntegerModel (GDQR module)
-// for the integer engine. No float weights. All integers little-endian.
+// The 4-bit model file `*.gdqr`: an IntegerModel (GDQR module) for the integer
+// engine. No float weights. All integers little-endian.
+//
+// Versions: 1 holds classifiers; 2 adds the header key "task" (centernet or
+// segmentation) and the head op kinds upsample2x, sum and concat (no payload).
+// The writer writes version 1 for a model that needs nothing of version 2, so
+// classifier files stay readable by version-1 readers; a version-1 reader names
+// the version of a newer file it cannot read.
 //
 //   0        8  magic "GDQRMODL"
-//   8        4  u32 format version (1)
+//   8        4  u32 format version (1 or 2)
 //   12       4  u32 header length H (at most 16 MiB)
 //   16       4  u32 CRC-32C of the H header bytes
-//   20       H  JSON header, UTF-8: classes, normalization, values (name, kind,
+//   20       H  JSON header, UTF-8: classes, task (version 2), normalization, values (name, kind,
 //               shape, bits, threshold), ops (name, kind, input/output value ids,
 //               geometry, weight bits, relu, stem zero points, and where the op's
 //               data lies in the payload), info (provenance)
@@ -41,7 +47,10 @@ public struct ModelFileError: Error, CustomStringConvertible, Equatable {
 public enum ModelFile {
     public static let magic: [UInt8] = Array("GDQRMODL".utf8)
     public static let endMagic: [UInt8] = Array("GDQR_END".utf8)
-    public static let formatVersion: UInt32 = 1
+    /// The newest version this code reads and writes.
+    public static let formatVersion: UInt32 = 2
+    /// The version `model` is written with.
+    public static func version(for model: IntegerModel) -> UInt32 { model.usesHeadOps ? 2 : 1 }
     public static let prefixSize = 20
     public static let trailerSize = 16
     public static let maxHeaderBytes = 16 << 20
@@ -69,6 +78,8 @@ public enum ModelFile {
     struct Header: Codable {
         var format: String
         var classes: Int
+        /// Version 2; absent (classification) in version 1.
+        var task: IntegerTask?
         var normalization: Norm
         var values: [IntegerValue]
         var ops: [OpHeader]
@@ -102,7 +113,8 @@ public enum ModelFile {
             }
             ops.append(h)
         }
-        let header = Header(format: "gdqr-model", classes: model.classes,
+        let version = version(for: model)
+        let header = Header(format: "gdqr-model", classes: model.classes, task: version >= 2 ? model.task : nil,
                             normalization: Norm(mean: model.normMean, std: model.normStd),
                             values: model.values, ops: ops, info: model.info, payload_bytes: payload.count)
         let enc = JSONEncoder()
@@ -112,7 +124,7 @@ public enum ModelFile {
         var out = magic
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
-        u32(formatVersion)
+        u32(version)
         u32(UInt32(json.count))
         u32(CRC32C.checksum(json))
         out += json
@@ -167,8 +179,8 @@ public enum ModelFile {
         }
         guard size >= 12 else { throw fail("truncated: \(size) bytes, the prefix needs \(prefixSize)") }
         let version = u32(8)
-        guard version == formatVersion else {
-            throw fail("unsupported format version \(version) (this reader knows version \(formatVersion))")
+        guard (1...formatVersion).contains(version) else {
+            throw fail("unsupported format version \(version) (this reader knows versions 1 to \(formatVersion))")
         }
         let minimum = prefixSize + 20 + trailerSize
         guard size >= minimum else { throw fail("truncated: \(size) bytes, a model file has at least \(minimum)") }
@@ -190,6 +202,12 @@ public enum ModelFile {
             throw fail("header is not valid JSON for a model: \(error)")
         }
         guard header.format == "gdqr-model" else { throw fail("header format '\(header.format)', expected gdqr-model") }
+        if version < 2 {
+            if let op = header.ops.first(where: { $0.kind.isHeadOp }) {
+                throw fail("op \(op.name): kind \(op.kind.rawValue) needs format version 2, the file says \(version)")
+            }
+            guard header.task == nil else { throw fail("header key task needs format version 2, the file says \(version)") }
+        }
         let p0 = prefixSize + h
         let uRaw = u64(p0), pRaw = u64(p0 + 8), payloadCRC = u32(p0 + 16)
         guard pRaw == UInt64(size - p0 - 20 - trailerSize) else {
@@ -248,7 +266,7 @@ public enum ModelFile {
             }
         }
         let model = IntegerModel(values: header.values, ops: ops, classes: header.classes,
-                                 normMean: header.normalization.mean, normStd: header.normalization.std, info: header.info)
+                                 task: header.task ?? .classification, normMean: header.normalization.mean, normStd: header.normalization.std, info: header.info)
         do { try model.validate() } catch { throw fail("invalid model: \(error)") }
         return model
     }

@@ -94,6 +94,8 @@ private struct GraphBuilder {
             switch op.kind {
             case .conv: try conv(op)
             case .linear: try linear(op)
+            case .upsample2x, .sum, .concat:
+                throw OnnxError("op \(op.name): the ONNX export covers classifiers, not the \(op.kind.rawValue) of a dense-prediction head")
             case .add: try add(op)
             case .avgquant:
                 let gap = "\(op.name).gap"

@@ -34,25 +34,12 @@ public enum Folding {
     /// that feed them, except the image), with at most 8 bits.
     public static func fold(_ net: Network, normalization: (mean: [Float], std: [Float]),
                             info: [String: String] = [:]) throws -> IntegerModel {
-        let rt = Runtime(arena: net.arena, pool: nil)
-        rt.training = false
-        rt.step = Int.max / 2   // past any clip-only warm-up: rounding on
         let spec = net.spec
-        guard let s0 = normalization.std.first, normalization.std.allSatisfy({ $0 == s0 }) else {
-            throw IntegerModelError("the stem fold needs one normalisation std for all channels, got \(normalization.std)")
-        }
-        var f = Folder(rt: rt)
-        let image = IntegerValue(name: "image", kind: .image, channels: spec.input.channels,
-                                 height: spec.input.height, width: spec.input.width)
-        f.values.append(image)
+        var f = try Folder(arena: net.arena, input: spec.input, normalization: normalization)
         var cur = 0
         var pendingConv: Conv2dLayer?
         var pendingBN: BatchNormLayer?
         var pooled = false
-        let inputStep = Float(1.0 / (255.0 * Double(s0)))
-        let zeroPoints = (0..<spec.input.channels).map { i -> Float in
-            255 * (normalization.mean.count == 1 ? normalization.mean[0] : normalization.mean[i])
-        }
         for layer in net.body.layers {
             switch layer {
             case let c as Conv2dLayer:
@@ -65,8 +52,7 @@ public enum Folding {
                 if let c = pendingConv {
                     guard let bn = pendingBN else { throw IntegerModelError("\(c.name): no batch norm to fold") }
                     let out = f.add(try f.intValue(q, shape: c.outputShape))
-                    try f.conv(c, bn: bn, input: cur, output: out, relu: bn.fuseReLU,
-                               imageStep: inputStep, zeroPoints: zeroPoints)
+                    try f.conv(c, bn: bn, input: cur, output: out, relu: bn.fuseReLU)
                     cur = out
                     pendingConv = nil; pendingBN = nil
                 } else if pooled {
@@ -112,7 +98,7 @@ public enum Folding {
                 let (levels, deltas) = try f.levels(wq)
                 op.weights = levels; op.weightBits = wq.bits
                 op.multiplier = deltas.map { Float(Double($0) * Double(x.step)) }
-                op.bias = Array(UnsafeBufferPointer(start: rt.arena.value(l.bias), count: op.outChannels))
+                op.bias = Array(UnsafeBufferPointer(start: f.rt.arena.value(l.bias), count: op.outChannels))
                 f.ops.append(op)
                 cur = out
             default:
@@ -126,12 +112,29 @@ public enum Folding {
     }
 }
 
-private struct Folder {
+struct Folder {
     let rt: Runtime
     var values: [IntegerValue] = []
     var ops: [IntegerOp] = []
+    /// The image's step (one normalisation std for all channels) and per-channel zero points.
+    let imageStep: Float
+    let zeroPoints: [Float]
 
-    init(rt: Runtime) { self.rt = rt }
+    /// Value 0 is the image of shape `input`; quantizers evaluate as after training.
+    init(arena: ParameterArena, input: FeatureShape, normalization: (mean: [Float], std: [Float])) throws {
+        rt = Runtime(arena: arena, pool: nil)
+        rt.training = false
+        rt.step = Int.max / 2   // past any clip-only warm-up: rounding on
+        guard let s0 = normalization.std.first, normalization.std.allSatisfy({ $0 == s0 }) else {
+            throw IntegerModelError("the stem fold needs one normalisation std for all channels, got \(normalization.std)")
+        }
+        imageStep = Float(1.0 / (255.0 * Double(s0)))
+        zeroPoints = (0..<input.channels).map { i -> Float in
+            255 * (normalization.mean.count == 1 ? normalization.mean[0] : normalization.mean[i])
+        }
+        values.append(IntegerValue(name: "image", kind: .image, channels: input.channels,
+                                   height: input.height, width: input.width))
+    }
 
     mutating func add(_ v: IntegerValue) -> Int { values.append(v); return values.count - 1 }
 
@@ -161,9 +164,9 @@ private struct Folder {
         return (levels, deltas)
     }
 
-    /// Conv + BN folded; the output value (integer or float) must already exist.
-    mutating func conv(_ c: Conv2dLayer, bn: BatchNormLayer, input: Int, output: Int, relu: Bool,
-                       imageStep: Float, zeroPoints: [Float]) throws {
+    /// Conv + BN folded (no BN: the conv's bias alone); the output value (integer or
+    /// float) must already exist.
+    mutating func conv(_ c: Conv2dLayer, bn: BatchNormLayer?, input: Int, output: Int, relu: Bool) throws {
         guard let wq = c.weightTransform as? GroupWeightQuantizer else {
             throw IntegerModelError("\(c.name): weights are full precision; the integer engine needs quantized weights")
         }
@@ -181,12 +184,15 @@ private struct Folder {
         let stepIn = x.kind == .image ? imageStep : x.step
         if x.kind == .image { op.zeroPoint = zeroPoints }
         let a = rt.arena
-        let gamma = a.value(bn.gamma), beta = a.value(bn.beta), mean = a.stat(bn.runningMean), vr = a.stat(bn.runningVar)
         let convBias = c.bias.map { a.value($0) }
         for ch in 0..<g.outChannels {
-            // The float model's inference batch norm, bit for bit.
-            let scale = Float(Double(gamma[ch]) / (Double(vr[ch]) + Double(bn.eps)).squareRoot())
-            var shift = beta[ch] - mean[ch] * scale
+            var scale: Float = 1, shift: Float = 0
+            if let bn {
+                // The float model's inference batch norm, bit for bit.
+                let gamma = a.value(bn.gamma), beta = a.value(bn.beta), mean = a.stat(bn.runningMean), vr = a.stat(bn.runningVar)
+                scale = Float(Double(gamma[ch]) / (Double(vr[ch]) + Double(bn.eps)).squareRoot())
+                shift = beta[ch] - mean[ch] * scale
+            }
             if let convBias { shift += convBias[ch] * scale }
             op.multiplier.append(Float(Double(scale) * Double(deltas[ch]) * Double(stepIn)))
             op.bias.append(shift)
@@ -204,14 +210,14 @@ private struct Folder {
             throw IntegerModelError("\(b.conv2.name): the block output activation is not quantized")
         }
         let a1 = add(try intValue(q1, shape: b.conv1.outputShape))
-        try conv(b.conv1, bn: b.bn1, input: input, output: a1, relu: b.bn1.fuseReLU, imageStep: 0, zeroPoints: [])
+        try conv(b.conv1, bn: b.bn1, input: input, output: a1, relu: b.bn1.fuseReLU)
         let s = b.conv2.outputShape
         let z2 = add(IntegerValue(name: "\(b.bn2.name).z", kind: .float, channels: s.channels, height: s.height, width: s.width))
-        try conv(b.conv2, bn: b.bn2, input: a1, output: z2, relu: false, imageStep: 0, zeroPoints: [])
+        try conv(b.conv2, bn: b.bn2, input: a1, output: z2, relu: false)
         var shortcut = input
         if let (dc, dbn) = b.downsample {
             let zd = add(IntegerValue(name: "\(dbn.name).z", kind: .float, channels: s.channels, height: s.height, width: s.width))
-            try conv(dc, bn: dbn, input: input, output: zd, relu: false, imageStep: 0, zeroPoints: [])
+            try conv(dc, bn: dbn, input: input, output: zd, relu: false)
             shortcut = zd
         }
         let out = add(try intValue(qo, shape: b.outputShape))

@@ -257,8 +257,8 @@ public final class IntegerEngine {
         return map
     }
 
-    /// Logits [batch, classes] for `images` [batch, C, H, W] uint8 pixels. The pointer
-    /// stays valid until the next run.
+    /// Logits [batch, classes] (a scene model: its output map [batch, C, H, W]) for
+    /// `images` [batch, C, H, W] uint8 pixels. The pointer stays valid until the next run.
     @discardableResult
     public func run(_ images: UnsafePointer<UInt8>, batch: Int) -> UnsafePointer<Float> {
         precondition(batch >= 0 && batch <= maxBatch, "IntegerEngine: batch \(batch) exceeds the built maximum \(maxBatch)")
@@ -298,7 +298,21 @@ public final class IntegerEngine {
             case .maxpool: maxPool(op, n)
             case .avgquant: avgQuant(op, n)
             case .linear: linear(op, prepared[i], n)
+            case .upsample2x, .sum, .concat: headOp(op, n)
             }
+        }
+    }
+
+    /// The float ops of the dense-prediction heads (IntegerHeadOps.swift), image n.
+    private func headOp(_ op: IntegerOp, _ n: Int) {
+        func input(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(floats[op.inputs[i]]!) + n * model.values[op.inputs[i]].count }
+        let y = model.values[op.output], out = floats[op.output]! + n * y.count
+        switch op.kind {
+        case .upsample2x:
+            let x = model.values[op.inputs[0]]
+            HeadOpsReference.upsample2x(input(0), out, channels: x.channels, height: x.height, width: x.width)
+        case .sum: HeadOpsReference.sum(input(0), input(1), out, count: y.count)
+        default: HeadOpsReference.concat(op.inputs.indices.map { (input($0), count: model.values[op.inputs[$0]].count) }, out)
         }
     }
 

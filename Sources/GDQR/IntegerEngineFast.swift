@@ -157,6 +157,11 @@ final class FastIntegerRunner {
             plans[ci]!.fusedOther = op.inputs[1 - last]
             fusedAway.insert(v)
         }
+        fusedAddOps = Set(plans.compactMap { $0?.fusedAdd })
+        for (i, op) in model.ops.enumerated() where op.kind == .upsample2x {
+            let x = model.values[op.inputs[0]]
+            upsampleTaps[i] = (Bilinear2xTaps(inputSize: x.height), Bilinear2xTaps(inputSize: x.width))
+        }
         for _ in 0..<threads {
             accScratch.append(.allocate(capacity: maxAcc))
             colScratch.append(.allocate(capacity: maxCol))
@@ -215,7 +220,10 @@ final class FastIntegerRunner {
         }
     }
 
-    private lazy var fusedAddOps = Set(plans.compactMap { $0?.fusedAdd })
+    // Filled at the end of init (threads read them concurrently; a lazy var would race).
+    private var fusedAddOps = Set<Int>()
+    /// Rows and columns taps of each upsample2x op, by op index.
+    private var upsampleTaps: [Int: (rows: Bilinear2xTaps, columns: Bilinear2xTaps)] = [:]
 
     private func runImage(_ n: Int, thread t: Int) {
         for (i, op) in model.ops.enumerated() {
@@ -225,7 +233,26 @@ final class FastIntegerRunner {
             case .maxpool: maxPool(op, n)
             case .avgquant: avgQuant(op, n)
             case .linear: linear(op, n)
+            case .upsample2x, .sum, .concat: headOp(op, i, n)
             }
+        }
+    }
+
+
+    /// The float ops of the dense-prediction heads on the [H·W][C16] layout (IntegerHeadOps.swift).
+    private func headOp(_ op: IntegerOp, _ index: Int, _ n: Int) {
+        func input(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(floats[op.inputs[i]]!) + n * layouts[op.inputs[i]].perImage }
+        let y = model.values[op.output], ly = layouts[op.output], out = floats[op.output]! + n * ly.perImage
+        switch op.kind {
+        case .upsample2x:
+            let taps = upsampleTaps[index]!
+            HeadOpsFast.upsample2x(input(0), out, stride: ly.stride, rows: taps.rows, columns: taps.columns,
+                                   width: model.values[op.inputs[0]].width)
+        case .sum: HeadOpsFast.sum(input(0), input(1), out, count: ly.perImage)
+        default:
+            HeadOpsFast.concat(op.inputs.indices.map { (input($0), channels: model.values[op.inputs[$0]].channels,
+                                                        stride: layouts[op.inputs[$0]].stride) },
+                               out, stride: ly.stride, pixels: y.height * y.width)
         }
     }
 

@@ -19,6 +19,17 @@
 //   maxpool  on integer levels (same step)
 //   avgquant global average of q·step, then the classifier's input quantizer
 //   linear   integer input × int8 weights, logits = multiplier_o·acc + bias_o (float)
+// Ops of the dense-prediction heads, all float → float (the prediction convs
+// before them have float output; sigmoid and argmax stay with the caller):
+//   upsample2x  bilinear 2x, align_corners = false (TensorEngine's upsample)
+//   sum         float + float, no activation (the FCN skip)
+//   concat      channel concatenation of float values of one size (CenterNet's
+//               heatmap, size and offset)
+//
+// Tasks: what the last value holds. classification: `classes` logits;
+// centernet: [classes + 4, h, w] (heatmap logits, size, offset, one cell =
+// input / h pixels); segmentation: [classes + 1, H, W] logits at the input size
+// (class 0 = background).
 
 public struct IntegerModelError: Error, CustomStringConvertible, Equatable {
     public let message: String
@@ -52,7 +63,25 @@ public struct IntegerValue: Codable, Equatable, Sendable {
     public var maxInput: Int { kind == .image ? 255 : maxLevel }
 }
 
-public enum IntegerOpKind: String, Codable, Sendable { case conv, add, maxpool, avgquant, linear }
+public enum IntegerOpKind: String, Codable, Sendable, CaseIterable {
+    case conv, add, maxpool, avgquant, linear, upsample2x, sum, concat
+
+    /// The op kinds of the dense-prediction heads (model file format version 2).
+    public var isHeadOp: Bool { self == .upsample2x || self == .sum || self == .concat }
+}
+
+public enum IntegerTask: String, Codable, Sendable {
+    case classification, centernet, segmentation
+
+    /// Channels of the last value for `classes` (foreground) classes.
+    public func outputChannels(classes: Int) -> Int {
+        switch self {
+        case .classification: return classes
+        case .centernet: return classes + 4
+        case .segmentation: return classes + 1
+        }
+    }
+}
 
 public struct IntegerOp: Equatable, Sendable {
     public var name: String
@@ -85,20 +114,24 @@ public struct IntegerModel: Equatable, Sendable {
     public var values: [IntegerValue]
     public var ops: [IntegerOp]
     public var classes: Int
+    public var task: IntegerTask
     /// Normalisation of the training pipeline (x = (p/255 − mean)/std), per channel or one value.
     public var normMean: [Float]
     public var normStd: [Float]
     /// Free-form provenance (source file, config hash, ...).
     public var info: [String: String]
 
-    public init(values: [IntegerValue], ops: [IntegerOp], classes: Int, normMean: [Float], normStd: [Float],
-                info: [String: String] = [:]) {
-        self.values = values; self.ops = ops; self.classes = classes
+    public init(values: [IntegerValue], ops: [IntegerOp], classes: Int, task: IntegerTask = .classification,
+                normMean: [Float], normStd: [Float], info: [String: String] = [:]) {
+        self.values = values; self.ops = ops; self.classes = classes; self.task = task
         self.normMean = normMean; self.normStd = normStd; self.info = info
     }
 
     public var input: IntegerValue { values[0] }
+    /// The last value: logits, or the head's output map.
     public var logits: IntegerValue { values[ops.last!.output] }
+    /// Whether the model needs format version 2 (a scene task or a head op).
+    public var usesHeadOps: Bool { task != .classification || ops.contains { $0.kind.isHeadOp } }
 
     public func outputShape(_ op: IntegerOp) -> IntegerValue { values[op.output] }
 
@@ -195,6 +228,22 @@ public struct IntegerModel: Equatable, Sendable {
                 guard inputs[0].height + 2 * op.padding >= op.kernel, oh == out.height, ow == out.width else {
                     throw fail("\(where_): output shape does not match the pooling geometry")
                 }
+            case .upsample2x:
+                guard inputs.count == 1, inputs[0].kind == .float, out.kind == .float, out.channels == inputs[0].channels,
+                      out.height == 2 * inputs[0].height, out.width == 2 * inputs[0].width else {
+                    throw fail("\(where_): upsample2x needs a float input and a float output of twice its size")
+                }
+            case .sum:
+                guard inputs.count == 2, out.kind == .float,
+                      inputs.allSatisfy({ $0.kind == .float && $0.channels == out.channels && $0.height == out.height && $0.width == out.width }) else {
+                    throw fail("\(where_): sum needs two float inputs of the output's shape, float output")
+                }
+            case .concat:
+                guard inputs.count >= 2, out.kind == .float,
+                      inputs.allSatisfy({ $0.kind == .float && $0.height == out.height && $0.width == out.width }),
+                      inputs.reduce(0, { $0 + $1.channels }) == out.channels else {
+                    throw fail("\(where_): concat needs float inputs of the output's size whose channels add up to the output's")
+                }
             case .avgquant:
                 guard inputs.count == 1, inputs[0].kind == .integer, out.kind == .integer,
                       out.channels == inputs[0].channels, out.height == 1, out.width == 1 else {
@@ -204,7 +253,20 @@ public struct IntegerModel: Equatable, Sendable {
             produced.insert(op.output)
         }
         let last = values[ops.last!.output]
-        guard last.kind == .float, last.count == classes else { throw fail("the last op must produce \(classes) float logits") }
+        switch task {
+        case .classification:
+            guard last.kind == .float, last.count == classes else { throw fail("the last op must produce \(classes) float logits") }
+        case .centernet, .segmentation:
+            let c = task.outputChannels(classes: classes)
+            guard last.kind == .float, last.channels == c else {
+                throw fail("the last op must produce a float \(task.rawValue) map of \(c) channels for \(classes) classes")
+            }
+            if task == .segmentation {
+                guard last.height == values[0].height, last.width == values[0].width else {
+                    throw fail("segmentation logits are \(last.height)x\(last.width), the image \(values[0].height)x\(values[0].width)")
+                }
+            }
+        }
     }
 }
 

@@ -16,9 +16,9 @@ struct Inspect: ParsableCommand {
     func run() throws {
         if model.hasSuffix(".gdqrckpt") { return try inspectCheckpoint(model) }
         let m = try ModelFile.read(model)   // checks every checksum and validates the model
-        print("\(model): format version \(ModelFile.formatVersion), \(fileSize(model)) bytes, checksums OK")
+        print("\(model): format version \(ModelFile.version(for: m)), \(fileSize(model)) bytes, checksums OK")
         let x = m.input
-        print("input \(x.channels)x\(x.height)x\(x.width) uint8, normalization mean \(m.normMean) std \(m.normStd), \(m.classes) classes")
+        print("input \(x.channels)x\(x.height)x\(x.width) uint8, normalization mean \(m.normMean) std \(m.normStd), \(m.classes) classes\(m.task == .classification ? "" : ", task \(m.task.rawValue)")")
         for (k, v) in m.info.sorted(by: { $0.key < $1.key }) { print("  \(k): \(v)") }
         var weightBytes = 0, params = 0
         for op in m.ops {

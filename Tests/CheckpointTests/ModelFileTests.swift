@@ -80,9 +80,9 @@ final class ModelFileTests: XCTestCase {
             XCTAssertEqual(decodeError(bad), "m.gdqr: trailer checksum mismatch: the file is corrupt", "byte \(at)")
         }
         // Wrong version.
-        var v2 = good
-        v2[8] = 2
-        XCTAssertEqual(decodeError(v2), "m.gdqr: unsupported format version 2 (this reader knows version 1)")
+        var v3 = good
+        v3[8] = 3
+        XCTAssertEqual(decodeError(v3), "m.gdqr: unsupported format version 3 (this reader knows versions 1 to 2)")
         // Wrong magic.
         var magic = good
         magic[0] = UInt8(ascii: "X")
