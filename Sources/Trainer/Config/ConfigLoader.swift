@@ -327,6 +327,7 @@ struct Resolution {
         if string("model.arch") == ModelConfig.Arch.resnet.rawValue, (depth - 2) % 6 != 0 {
             throw fail("model.depth", "is not 6n+2 as model.arch resnet requires (8, 14, 20, 32, 44, 56, 110, ...)")
         }
+        try crossCheckScenes(int: int, float: float, string: string, bool: bool, fail: fail)
         let epochs = int("train.epochs")
         if case .intList(let steps) = v("schedule.step_epochs") {
             if zip(steps, steps.dropFirst()).contains(where: { $0 >= $1 }) {
@@ -344,11 +345,54 @@ struct Resolution {
             if width % groups != 0 {
                 throw fail("quant.groups", "must divide model.width (\(width)): groups split each layer's output channels")
             }
+            let head = int("model.head_channels")
+            if string("model.kind") == ModelConfig.Kind.centerNet.rawValue, head % groups != 0 {
+                throw fail("quant.groups", "must divide model.head_channels (\(head)): the CenterNet branches' 3x3 convs are grouped too")
+            }
             if string("quant.mode") == QuantConfig.Mode.psg.rawValue, float("quant.psg_lambda") <= 0 {
                 throw fail("quant.psg_lambda", "must be > 0 when quant.mode is psg")
             }
         } else if int("quant.fp32_phase_epochs") > 0 {
             throw fail("quant.fp32_phase_epochs", "needs quant.enabled: true (the phase is followed by a quantized fine-tune)")
         }
+    }
+}
+
+extension Resolution {
+    /// The scene models and the fashion-scenes dataset go together, and the
+    /// composer's settings must describe what the network sees.
+    func crossCheckScenes(int: (String) -> Int, float: (String) -> Double, string: (String) -> String,
+                          bool: (String) -> Bool, fail: (String, String) -> ConfigError) throws {
+        let kind = string("model.kind"), dataset = string("data.dataset")
+        let scenes = DataConfig.Dataset.fashionScenes.rawValue
+        let isScene = kind != ModelConfig.Kind.classifier.rawValue
+        if isScene && dataset != scenes {
+            throw fail("model.kind", "needs data.dataset: \(scenes) (boxes and masks come from the scene composer)")
+        }
+        if !isScene && dataset == scenes {
+            throw fail("data.dataset", "needs a scene model: model.kind resnet-centernet or resnet-fcn")
+        }
+        guard isScene else { return }
+        if string("model.arch") != ModelConfig.Arch.resnet.rawValue {
+            throw fail("model.arch", "must be resnet for model.kind \(kind) (the scene models have a ResNet backbone)")
+        }
+        let size = int("data.scene_size")
+        if size % 4 != 0 { throw fail("data.scene_size", "is not a multiple of 4 (the backbone's output stride)") }
+        if int("model.image_size") != size {
+            throw fail("model.image_size", "must equal data.scene_size (\(size)): the network sees whole scenes")
+        }
+        if int("model.in_channels") != 1 { throw fail("model.in_channels", "must be 1: scenes are grey") }
+        if int("model.num_classes") != 10 {
+            throw fail("model.num_classes", "must be 10 for fashion-scenes (the Fashion-MNIST classes; background is extra)")
+        }
+        if int("data.scene_max_items") < int("data.scene_min_items") {
+            throw fail("data.scene_max_items", "is below data.scene_min_items (\(int("data.scene_min_items")))")
+        }
+        if float("data.scene_max_scale") < float("data.scene_min_scale") {
+            throw fail("data.scene_max_scale", "is below data.scene_min_scale (\(float("data.scene_min_scale")))")
+        }
+        // Augmentation would move the pixels but not the boxes and masks.
+        if int("data.crop_padding") != 0 { throw fail("data.crop_padding", "must be 0 for fashion-scenes (no random crops of scenes)") }
+        if bool("data.hflip") { throw fail("data.hflip", "must be false for fashion-scenes (no flips of scenes)") }
     }
 }

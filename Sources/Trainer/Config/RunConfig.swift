@@ -3,7 +3,14 @@
 import Foundation
 
 public struct ModelConfig: Equatable, Sendable {
+    /// What the network predicts: image classes, or boxes / masks of scenes.
+    public enum Kind: String, CaseIterable, Sendable {
+        case classifier
+        case centerNet = "resnet-centernet"
+        case fcn = "resnet-fcn"
+    }
     public enum Arch: String, CaseIterable, Sendable { case cnn, resnet }
+    public var kind: Kind = .classifier
     public var arch: Arch
     /// ResNet depth (6n+2). Unused by the CNN.
     public var depth: Int
@@ -12,6 +19,9 @@ public struct ModelConfig: Equatable, Sendable {
     public var numClasses: Int
     public var inChannels: Int
     public var imageSize: Int
+    /// Hidden channels of the CenterNet branches.
+    public var headChannels: Int = 64
+    public var isScene: Bool { kind != .classifier }
     /// ResNet blocks per stage: (depth - 2) / 6.
     public var resnetBlocksPerStage: Int { (depth - 2) / 6 }
 }
@@ -20,6 +30,7 @@ public struct DataConfig: Equatable, Sendable {
     public enum Dataset: String, CaseIterable, Sendable {
         case fashionMNIST = "fashion-mnist"
         case idx
+        case fashionScenes = "fashion-scenes"
     }
     public var dataset: Dataset
     public var root: String
@@ -31,6 +42,20 @@ public struct DataConfig: Equatable, Sendable {
     public var normalizeStd: Double
     public var cropPadding: Int
     public var hflip: Bool
+    /// The fashion-scenes settings (unused by the image datasets).
+    public var scenes = SceneConfig()
+}
+
+/// The scene composer's settings, from the data section's scene_* keys.
+public struct SceneConfig: Equatable, Sendable {
+    public var size = 64
+    public var trainScenes = 5000
+    public var testScenes = 500
+    public var minItems = 1
+    public var maxItems = 6
+    public var minScale = 0.5
+    public var maxScale = 2.0
+    public var seed = 0
 }
 
 public struct TrainConfig: Equatable, Sendable {
@@ -256,13 +281,18 @@ extension RunConfig {
         var r = ConfigValueReader(values)
         name = r.string("name")
         seed = r.int("seed")
-        model = ModelConfig(arch: r.choice("model.arch"), depth: r.int("model.depth"), width: r.int("model.width"),
-                            numClasses: r.int("model.num_classes"), inChannels: r.int("model.in_channels"),
-                            imageSize: r.int("model.image_size"))
+        model = ModelConfig(kind: r.choice("model.kind"), arch: r.choice("model.arch"), depth: r.int("model.depth"),
+                            width: r.int("model.width"), numClasses: r.int("model.num_classes"),
+                            inChannels: r.int("model.in_channels"), imageSize: r.int("model.image_size"),
+                            headChannels: r.int("model.head_channels"))
+        let scenes = SceneConfig(size: r.int("data.scene_size"), trainScenes: r.int("data.train_scenes"),
+                                 testScenes: r.int("data.test_scenes"), minItems: r.int("data.scene_min_items"),
+                                 maxItems: r.int("data.scene_max_items"), minScale: r.float("data.scene_min_scale"),
+                                 maxScale: r.float("data.scene_max_scale"), seed: r.int("data.scene_seed"))
         data = DataConfig(dataset: r.choice("data.dataset"), root: r.string("data.root"),
                           trainLimit: r.int("data.train_limit"), testLimit: r.int("data.test_limit"),
                           normalizeMean: r.float("data.normalize_mean"), normalizeStd: r.float("data.normalize_std"),
-                          cropPadding: r.int("data.crop_padding"), hflip: r.bool("data.hflip"))
+                          cropPadding: r.int("data.crop_padding"), hflip: r.bool("data.hflip"), scenes: scenes)
         train = TrainConfig(epochs: r.int("train.epochs"), batchSize: r.int("train.batch_size"),
                             threads: r.int("train.threads"), logEverySteps: r.int("train.log_every_steps"),
                             evalEveryEpochs: r.int("train.eval_every_epochs"))
