@@ -39,6 +39,19 @@ public struct CocoInstances: Equatable, Sendable {
 public enum FashionMNISTClasses {
     public static let names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    /// The COCO categories of the scenes: id = label + 1 (0 is the background).
+    public static var categories: [CocoCategory] {
+        names.enumerated().map { CocoCategory(id: $0.offset + 1, name: $0.element) }
+    }
+}
+
+extension CocoAnnotation {
+    /// The annotation of a scene's visible object: its tight box and visible area.
+    public init(object o: SceneObject, id: Int, imageId: Int) {
+        self.init(id: id, imageId: imageId, categoryId: o.classId,
+                  bbox: [Double(o.box.x0), Double(o.box.y0), Double(o.box.width), Double(o.box.height)],
+                  area: Double(o.area), iscrowd: false)
+    }
 }
 
 // MARK: - JSON helpers shared with the detection results file
@@ -207,9 +220,7 @@ public enum SceneFiles {
                 throw DataError(file: dir.appendingPathComponent(sub).path, "cannot create directory: \(error.localizedDescription)")
             }
         }
-        var coco = CocoInstances(images: [], annotations: [], categories: FashionMNISTClasses.names.enumerated().map {
-            CocoCategory(id: $0.offset + 1, name: $0.element)
-        })
+        var coco = CocoInstances(images: [], annotations: [], categories: FashionMNISTClasses.categories)
         for (k, sc) in scenes.enumerated() {
             let id = firstIndex + k + 1
             let name = String(format: "%06d.pgm", id)
@@ -217,12 +228,7 @@ public enum SceneFiles {
             try PGM.write(sc.mask, width: sc.width, height: sc.height, to: dir.appendingPathComponent("masks/" + name).path)
             coco.images.append(CocoImage(id: id, fileName: "images/" + name, width: sc.width, height: sc.height,
                                          maskFileName: "masks/" + name))
-            for o in sc.objects {
-                coco.annotations.append(CocoAnnotation(
-                    id: coco.annotations.count + 1, imageId: id, categoryId: o.classId,
-                    bbox: [Double(o.box.x0), Double(o.box.y0), Double(o.box.width), Double(o.box.height)],
-                    area: Double(o.area), iscrowd: false))
-            }
+            for o in sc.objects { coco.annotations.append(CocoAnnotation(object: o, id: coco.annotations.count + 1, imageId: id)) }
         }
         let path = dir.appendingPathComponent("instances.json").path
         do { try coco.json().write(toFile: path, atomically: true, encoding: .utf8) } catch {

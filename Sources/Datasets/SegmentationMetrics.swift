@@ -17,6 +17,13 @@ public struct ConfusionMatrix: Equatable, Sendable {
         counts = [Int](repeating: 0, count: classes * classes)
     }
 
+    /// A matrix from counts in the layout of `counts` (e.g. summed across ranks).
+    public init(classes: Int, counts: [Int]) {
+        precondition(classes > 0 && counts.count == classes * classes, "\(counts.count) counts for \(classes) classes")
+        self.classes = classes
+        self.counts = counts
+    }
+
     public subscript(truth truth: Int, predicted predicted: Int) -> Int { counts[truth * classes + predicted] }
 
     /// Adds `truth` / `predicted` label maps (same length, values in 0..<classes).

@@ -27,6 +27,10 @@ public final class TrainingContext {
     public let pool: ThreadPool?
     public let train: ImageDataset
     public let test: ImageDataset
+    /// The rendered scenes (targets by scene index) for the scene models; their
+    /// images are `train` and `test`.
+    public let trainScenes: SceneSet?
+    public let testScenes: SceneSet?
     public let normalization: Normalization
     public let augmentation: Augmentation
     public let localBatch: Int
@@ -47,10 +51,19 @@ public final class TrainingContext {
         }
         localBatch = config.train.batchSize / comm.size
         let c = config
-        train = try ImageDataset.mnistLayout(directory: c.data.root, split: .train, limit: c.data.trainLimit,
-                                             classes: c.model.numClasses)
-        test = try ImageDataset.mnistLayout(directory: c.data.root, split: .test, limit: c.data.testLimit,
-                                            classes: c.model.numClasses)
+        if c.model.isScene {
+            trainScenes = try Self.scenes(c, split: .train)
+            testScenes = try Self.scenes(c, split: .test)
+            train = trainScenes!.images
+            test = testScenes!.images
+        } else {
+            trainScenes = nil
+            testScenes = nil
+            train = try ImageDataset.mnistLayout(directory: c.data.root, split: .train, limit: c.data.trainLimit,
+                                                 classes: c.model.numClasses)
+            test = try ImageDataset.mnistLayout(directory: c.data.root, split: .test, limit: c.data.testLimit,
+                                                classes: c.model.numClasses)
+        }
         let m = c.model
         guard train.channels == m.inChannels, train.height == m.imageSize, train.width == m.imageSize else {
             throw TrainerError("data \(train.source) has images \(train.channels)x\(train.height)x\(train.width), "
@@ -72,7 +85,38 @@ public final class TrainingContext {
                          numClasses: m.numClasses, input: FeatureShape(m.inChannels, m.imageSize, m.imageSize))
     }
 
-    func banner(_ net: Network, phase: String) {
+    /// Renders scenes 0..<N of a split (N = the scene count, or the data limit when smaller).
+    static func scenes(_ c: RunConfig, split: ImageDataset.Split) throws -> SceneSet {
+        let d = c.data, sc = d.scenes
+        var s = SceneSettings()
+        s.size = sc.size; s.minItems = sc.minItems; s.maxItems = sc.maxItems
+        s.minScale = sc.minScale; s.maxScale = sc.maxScale; s.seed = UInt64(sc.seed)
+        s.trainScenes = sc.trainScenes; s.testScenes = sc.testScenes
+        let source = try ImageDataset.fashionMNIST(directory: d.root, split: split)
+        let composer = try SceneComposer(source: source, split: split, settings: s)
+        let limit = split == .train ? d.trainLimit : d.testLimit
+        return try SceneSet(composer: composer, count: limit > 0 ? min(limit, composer.count) : composer.count)
+    }
+
+    /// The model of a phase: the classifier, or a scene network with its targets.
+    func makeModel(policy: QuantizationPolicy?) -> PhaseModel {
+        let m = config.model, seed = UInt64(config.seed)
+        switch m.kind {
+        case .classifier:
+            return ClassifierModel(Network(modelSpec, maxBatch: localBatch, threads: threads, seed: seed, policy: policy))
+        case .centerNet, .fcn:
+            let net = SceneNetwork(kind: m.kind == .fcn ? .fcn : .centerNet, depth: m.depth, width: m.width,
+                                   input: FeatureShape(1, m.imageSize, m.imageSize), classes: m.numClasses,
+                                   maxBatch: localBatch, threads: threads, seed: seed, headChannels: m.headChannels,
+                                   policy: policy)
+            if m.kind == .fcn {
+                return SceneSegmentationModel(net, train: trainScenes!, test: testScenes!, normalization: normalization, pool: pool)
+            }
+            return SceneDetectionModel(net, train: trainScenes!, test: testScenes!, normalization: normalization, pool: pool)
+        }
+    }
+
+    func banner(_ model: PhaseModel, phase: String) {
         guard comm.rank == 0 else { return }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         if comm.localSize * threads > cores {
@@ -81,8 +125,8 @@ public final class TrainingContext {
         }
         guard !options.quiet else { return }
         progress.line("gdqr \(BuildInfo.version)  cpu target \(BuildInfo.targetCPU)  world \(comm.size) x \(threads) threads  config \(config.hashHex)")
-        progress.line("phase \(phase): model \(net.spec.description), \(net.arena.parameterCount) parameters, "
-            + String(format: "%.1f MFLOPs/image forward", Double(net.macsPerSample) * 2e-6))
+        progress.line("phase \(phase): model \(model.description), \(model.arena.parameterCount) parameters, "
+            + String(format: "%.1f MFLOPs/image forward", Double(model.macsPerSample) * 2e-6))
         progress.line("data \(train.count) train / \(test.count) test from \(config.data.root); "
             + "batch \(config.train.batchSize) (\(localBatch) per rank)")
         if let folder { progress.line("run folder \(folder.path)") }

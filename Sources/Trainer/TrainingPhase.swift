@@ -12,9 +12,12 @@ import GDQR
 
 public struct PhaseResult {
     public var name: String
+    /// The primary test metric (accuracy, mAP or mIoU) of the last evaluation, and its best.
     public var testAccuracy = 0.0
     public var bestTestAccuracy = 0.0
-    public var testLoss = 0.0
+    public var testLoss: Double?
+    /// Every named metric of the last evaluation.
+    public var testMetrics: [String: Any] = [:]
     public var trainSeconds = 0.0
     public var trainImages = 0
     public var epochs = 0
@@ -27,7 +30,7 @@ public struct PhaseResult {
 public final class TrainingPhase {
     public let name: String
     public let ctx: TrainingContext
-    public let net: Network
+    public let model: PhaseModel
     public let rt: Runtime
     public let epochs: Int
     public let baseLR: Double
@@ -54,13 +57,12 @@ public final class TrainingPhase {
         self.stepOffset = stepOffset
         quantPolicy = policy as? GDQRPolicy
         let c = ctx.config
-        net = Network(ctx.modelSpec, maxBatch: ctx.localBatch, threads: ctx.threads, seed: UInt64(c.seed),
-                      policy: policy)
-        rt = Runtime(arena: net.arena, pool: ctx.pool)
+        model = ctx.makeModel(policy: policy)
+        rt = Runtime(arena: model.arena, pool: ctx.pool)
         if ctx.comm.size > 1 {
-            let sync = GradientSync(comm: ctx.comm, arena: net.arena,
+            let sync = GradientSync(comm: ctx.comm, arena: model.arena,
                                     bucketBytes: Int(c.distributed.bucketMB * 1_048_576))
-            rt.gradientsReady = { offset in sync.ready(from: offset) }
+            if model.overlapsGradientSync { rt.gradientsReady = { offset in sync.ready(from: offset) } }
 
             self.sync = sync
         } else {
@@ -89,7 +91,7 @@ public final class TrainingPhase {
     public func broadcastState() throws {
         let comm = ctx.comm
         guard comm.size > 1 else { return }
-        let a = net.arena
+        let a = model.arena
         try comm.broadcast(UnsafeMutableBufferPointer(start: a.values, count: a.parameterCount), root: 0)
         try comm.broadcast(UnsafeMutableBufferPointer(start: a.momentum, count: a.parameterCount), root: 0)
         try comm.broadcast(UnsafeMutableBufferPointer(start: a.statistics, count: a.statisticCount), root: 0)
@@ -110,7 +112,7 @@ public final class TrainingPhase {
     func run(resume: ResumePoint? = nil, checkpoints: RunCheckpoints? = nil,
              extra: [String: String] = [:]) throws -> PhaseResult {
         let c = ctx.config
-        let sgd = SGD(arena: net.arena, settings: SGDSettings(
+        let sgd = SGD(arena: model.arena, settings: SGDSettings(
             momentum: Float(c.optim.momentum), nesterov: c.optim.nesterov, weightDecay: Float(c.optim.weightDecay),
             decayNormAndBias: c.optim.decayBNAndBias, gradClipNorm: Float(c.optim.gradClipNorm)))
         let steps = loader.stepsPerEpoch
@@ -119,14 +121,14 @@ public final class TrainingPhase {
         result.epochs = epochs
         var firstEpoch = 0, firstStep = 0
         if let resume {
-            if let contents = resume.contents { try contents.restore(into: net.arena, file: resume.path) }
+            if let contents = resume.contents { try contents.restore(into: model.arena, file: resume.path) }
             try broadcastState()
             firstEpoch = resume.epoch
             firstStep = resume.stepInEpoch
             result.bestTestAccuracy = resume.bestTestAccuracy
             try ctx.folder?.tensorBoard().sessionStart(step: stepOffset + firstEpoch * steps + firstStep)
         }
-        ctx.banner(net, phase: name)
+        ctx.banner(model, phase: name)
         let start = now()
         var window = StepWindow()
         var lastSaved = -1
@@ -134,7 +136,7 @@ public final class TrainingPhase {
             let global = stepOffset + epoch * steps + stepInEpoch
             guard let checkpoints, global != lastSaved else { return }
             result.checkpointStalls.append(try checkpoints.save(
-                net.arena, phase: name, globalStep: global, epoch: epoch, stepInEpoch: stepInEpoch,
+                model.arena, phase: name, globalStep: global, epoch: epoch, stepInEpoch: stepInEpoch,
                 best: result.bestTestAccuracy, metric: metric, extra: extra))
             lastSaved = global
         }
@@ -162,17 +164,19 @@ public final class TrainingPhase {
             }
             var metric: Double?
             if (epoch + 1) % c.train.evalEveryEpochs == 0 || epoch == epochs - 1 {
-                let (loss, acc) = try evaluate()
-                metric = acc
-                result.testAccuracy = acc
-                result.testLoss = loss
-                result.bestTestAccuracy = max(result.bestTestAccuracy, acc)
-                try ctx.folder?.appendMetrics(["phase": name, "split": "test", "step": stepOffset + (epoch + 1) * steps,
-                                               "epoch": epoch + 1, "loss": loss, "accuracy": acc])
+                let e = try evaluate()
+                metric = e.primary
+                result.record(e)
+                var record: [String: Any] = ["phase": name, "split": "test", "step": stepOffset + (epoch + 1) * steps,
+                                             "epoch": epoch + 1]
+                record.merge(e.metrics) { a, _ in a }
+                if let loss = e.loss { record["loss"] = loss }
+                try ctx.folder?.appendMetrics(record)
                 try writeQuantizationSnapshot(phase: name, step: stepOffset + (epoch + 1) * steps, epoch: epoch + 1)
-                ctx.progress.line(String(format: "%@ epoch %d/%d  test loss %.4f  accuracy %.2f%%  (best %.2f%%)  %.1fs",
-                                         name, epoch + 1, epochs, loss, acc * 100, result.bestTestAccuracy * 100,
-                                         now() - epochStart))
+                let p = model.primaryMetric
+                ctx.progress.line(String(format: "%@ epoch %d/%d  test loss %@  %@ %.2f%%  (best %.2f%%)  %.1fs",
+                                         name, epoch + 1, epochs, e.loss.map { String(format: "%.4f", $0) } ?? "-", p,
+                                         e.primary * 100, result.bestTestAccuracy * 100, now() - epochStart))
             }
             let everyEpochs = c.checkpoint.everyEpochs
             if (everyEpochs > 0 && (epoch + 1) % everyEpochs == 0) || epoch == epochs - 1 {
@@ -184,18 +188,16 @@ public final class TrainingPhase {
     }
 
     /// Forward, loss, backward, gradient average across ranks, SGD update.
-    func trainStep(_ batch: Batch, sgd: SGD, lr: Float, result: inout PhaseResult) throws -> CrossEntropyResult {
+    func trainStep(_ batch: Batch, sgd: SGD, lr: Float, result: inout PhaseResult) throws -> StepLoss {
         rt.training = true
         sync?.beginStep()
-        let n = batch.count
-        let logits = net.forward(batch.images.data, batch: n, rt: rt)
-        let r = net.backward(logits: logits, labels: batch.labels.baseAddress!, batch: n, rt: rt,
-                             gradientScale: 1 / Float(ctx.comm.size))
+        let r = model.trainStep(batch, rt: rt, gradientScale: 1 / Float(ctx.comm.size))
         gradientHook?(rt)
-        if let f = faultNaNStep, rt.step + 1 == f, let e = net.arena.params.dropFirst(net.arena.params.count / 2).first {
-            net.arena.grads[e.offset] = .nan   // fault injection for the non-finite tests
+        let arena = model.arena
+        if let f = faultNaNStep, rt.step + 1 == f, let e = arena.params.dropFirst(arena.params.count / 2).first {
+            arena.grads[e.offset] = .nan   // fault injection for the non-finite tests
         }
-        let a = net.arena, comm = ctx.comm, d = ctx.config.distributed
+        let a = arena, comm = ctx.comm, d = ctx.config.distributed
         if let sync {
             try sync.finish()
             exposedWindow += sync.exposedSeconds
@@ -225,7 +227,7 @@ public final class TrainingPhase {
     /// tensor (in layer order) holding a NaN or infinity.
     func firstNonFinite(loss: Float) -> String? {
         if !loss.isFinite { return "training loss \(loss)" }
-        let a = net.arena
+        let a = model.arena
         if allFinite(a.grads, count: a.parameterCount) { return nil }   // the common case: one SIMD pass
         for e in a.params {
             let g = a.grads + e.offset
@@ -236,27 +238,31 @@ public final class TrainingPhase {
         return nil
     }
 
-    /// Loss and accuracy over the whole test split (each rank its shard, counts summed).
-    public func evaluate() throws -> (loss: Double, accuracy: Double) {
+    /// The model's metrics over the whole test split (each rank its shard, sums all-reduced).
+    public func evaluate() throws -> Evaluation {
         rt.training = false
         defer { rt.training = true }
         evalBatches.reset()
         let actQuantizers = quantPolicy?.activationQuantizers ?? []
         for q in actQuantizers { q.resetEvaluationCounts() }
-        var totals = [0.0, 0.0, 0.0]   // loss sum, correct, count
-        while let b = evalBatches.next() {
-            let logits = net.forward(b.images.data, batch: b.count, rt: rt)
-            let r = softmaxCrossEntropy(logits: logits, labels: b.labels.baseAddress!, gradLogits: nil,
-                                        batch: b.count, classes: net.spec.numClasses, pool: ctx.pool)
-            totals[0] += Double(r.loss) * Double(r.counted)
-            totals[1] += Double(r.correct)
-            totals[2] += Double(r.counted)
-        }
+        let evaluator = model.makeEvaluator()
+        while let b = evalBatches.next() { evaluator.add(b, rt: rt) }
+        var totals = evaluator.totals
+        let n = totals.count
         // Activation clip counts ride along with the totals (one all-reduce).
         for q in actQuantizers { totals += [Double(q.evaluationClipped), Double(q.evaluationCount)] }
         if ctx.comm.size > 1 { totals = try ctx.comm.allReduceSum(totals) }
-        evaluationActivationClip = actQuantizers.indices.map { totals[3 + 2 * $0] / max(totals[4 + 2 * $0], 1) }
-        return (totals[0] / max(totals[2], 1), totals[1] / max(totals[2], 1))
+        evaluationActivationClip = actQuantizers.indices.map { totals[n + 2 * $0] / max(totals[n + 1 + 2 * $0], 1) }
+        return evaluator.finish(Array(totals[0..<n]))
+    }
+
+    /// On rank 0, pictures/test-scenes-PHASE.svg: a few test samples with predictions beside the truth
+    /// (scene models; the classifier has none).
+    public func writePicture(count: Int = 4) throws {
+        guard let folder = ctx.folder, let svg = try model.picture(rt: rt, count: count) else { return }
+        let dir = folder.file("pictures")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try folder.write("pictures/test-scenes-\(name).svg", svg)
     }
 
     /// Runs eval-mode forward passes over the first `batches` training batches of
@@ -268,7 +274,7 @@ public final class TrainingPhase {
         defer { rt.training = true }
         var done = 0
         while done < batches, let b = loader.next() {
-            _ = net.forward(b.images.data, batch: b.count, rt: rt)
+            model.forward(b, rt: rt)
             done += 1
         }
     }
@@ -280,16 +286,19 @@ public final class TrainingPhase {
         if comm.size > 1 { t = try comm.allReduceSum(t) }
         let loss = t[0] / max(t[2], 1), acc = t[1] / max(t[2], 1)
         let ips = Double(w.steps * ctx.config.train.batchSize) / max(w.seconds, 1e-9)
-        try ctx.folder?.appendMetrics(["phase": name, "split": "train", "step": stepOffset + step,
-                                       "epoch": Double(epoch) + Double(stepInEpoch) / Double(steps),
-                                       "loss": loss, "accuracy": acc, "lr": lr, "images_per_second": ips,
-                                       "comm_exposed_fraction": exposedWindow / max(w.seconds, 1e-9)])
+        var record: [String: Any] = ["phase": name, "split": "train", "step": stepOffset + step,
+                                     "epoch": Double(epoch) + Double(stepInEpoch) / Double(steps),
+                                     "loss": loss, "lr": lr, "images_per_second": ips,
+                                     "comm_exposed_fraction": exposedWindow / max(w.seconds, 1e-9)]
+        if model.reportsAccuracy { record["accuracy"] = acc }
+        try ctx.folder?.appendMetrics(record)
         exposedWindow = 0
         let totalSteps = steps * epochs
         let elapsed = now() - runStart
         let eta = elapsed / Double(step) * Double(totalSteps - step)
-        let text = String(format: "%@ epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %@",
-                          name, epoch + 1, epochs, stepInEpoch, steps, loss, acc * 100, ips,
+        let accText = model.reportsAccuracy ? String(format: "  acc %.2f%%", acc * 100) : ""
+        let text = String(format: "%@ epoch %d/%d  step %d/%d  loss %.4f%@  %.0f img/s  ETA %@",
+                          name, epoch + 1, epochs, stepInEpoch, steps, loss, accText, ips,
                           ProgressDisplay.duration(eta))
         ctx.progress.status(text)
         w = StepWindow()
@@ -299,6 +308,16 @@ public final class TrainingPhase {
 /// GDQR_FAULT_NAN_AT_STEP=N puts a NaN into a gradient at global step N of a
 /// phase (1-based), to test the `checkpoint.nonfinite` policy end to end.
 let faultNaNStep = ProcessInfo.processInfo.environment["GDQR_FAULT_NAN_AT_STEP"].flatMap(Int.init)
+
+extension PhaseResult {
+    /// Takes an evaluation's results (the primary metric as the accuracy slot).
+    mutating func record(_ e: Evaluation) {
+        testAccuracy = e.primary
+        testLoss = e.loss
+        testMetrics = e.metrics
+        bestTestAccuracy = max(bestTestAccuracy, e.primary)
+    }
+}
 
 /// Training statistics since the last log line.
 struct StepWindow {

@@ -35,7 +35,7 @@ public final class TrainingPipeline {
         let start = now()
         var summary: [String: Any] = [
             "epochs": c.train.epochs, "world_size": ctx.comm.size, "threads_per_rank": ctx.threads,
-            "seed": c.seed, "config_hash": c.hashHex, "model": ctx.modelSpec.description,
+            "seed": c.seed, "config_hash": c.hashHex,
         ]
         let resume = try ctx.options.resume.flatMap { try ResumeLoader.load($0, ctx: ctx) }
         let checkpoints = try RunCheckpoints(ctx: ctx)
@@ -43,7 +43,7 @@ public final class TrainingPipeline {
         var fp32Result: PhaseResult?
         var stalls: [Double] = []
         let quantized = c.quant.enabled && c.quant.mode != .psg
-        let ptq = c.quant.mode == .ptqMinmax || c.quant.mode == .ptqSearch
+        let ptq = [.ptqMinmax, .ptqSearch, .ptqEasyQuant].contains(c.quant.mode)
         let tag = Self.bitsTag(c)
         let fp32Epochs = quantized ? c.quant.fp32PhaseEpochs : c.train.epochs
         let resumeInQuant = resume != nil && resume!.phase != "fp32"
@@ -62,41 +62,43 @@ public final class TrainingPipeline {
             }
             if resume == nil {
                 if let path = ctx.options.initFrom {
-                    try ArenaSafetensors.load(phase.net.arena, from: path,
+                    try ArenaSafetensors.load(phase.model.arena, from: path,
                                               optional: { psg != nil && ($0.role == .quantScale || $0.role == nil) })
                 }
                 try phase.broadcastState()
             }
             var r = try phase.run(resume: resume, checkpoints: checkpoints)
-            try save(phase.net, "model-fp32.safetensors")
+            try save(phase.model, "model-fp32.safetensors")
             if let psg {
                 // Then quantize the PSG-trained weights (min-max thresholds) and evaluate.
-                PostTraining.calibrateMinMax(policy: psg, arena: phase.net.arena) {
+                PostTraining.calibrateMinMax(policy: psg, arena: phase.model.arena) {
                     phase.calibrate(batches: c.quant.ptqCalibrationBatches)
                 }
-                let (loss, acc) = try phase.evaluate()
-                summary["psg_float_test_accuracy"] = r.testAccuracy
-                r.testAccuracy = acc
-                r.testLoss = loss
-                r.bestTestAccuracy = acc
+                let e = try phase.evaluate()
+                summary["psg_float_test_\(phase.model.primaryMetric)"] = r.testAccuracy
+                r.bestTestAccuracy = 0
+                r.record(e)
                 try phase.writeQuantizationSnapshot(phase: tag, step: r.epochs * phase.stepsPerEpoch, epoch: r.epochs)
                 summary["quant_mode"] = "psg"
                 summary["quant_bits"] = tag
-                ctx.progress.line(String(format: "psg: after %@ quantization, test accuracy %.2f%%", tag, acc * 100))
+                ctx.progress.line(String(format: "psg: after %@ quantization, test %@ %.2f%%", tag,
+                                         phase.model.primaryMetric, e.primary * 100))
+            } else {
+                try phase.writePicture()
             }
             fp32 = phase
             fp32Result = r
             stalls += r.checkpointStalls
-            summary["fp32_test_accuracy"] = r.testAccuracy
-            summary["fp32_best_test_accuracy"] = r.bestTestAccuracy
+            for (key, v) in Self.summaryMetrics(r, primary: phase.model.primaryMetric) { summary["fp32_" + key] = v }
             summary["fp32_images_per_second"] = r.imagesPerSecond
         } else if let resume, resumeInQuant {
-            for key in ["fp32_test_accuracy", "fp32_best_test_accuracy", "fp32_images_per_second"] {
-                if let v = resume.metadata[key].flatMap(Double.init) { summary[key] = v }
+            // The FP32 phase's figures travelled in the checkpoint's metadata.
+            for (key, text) in resume.metadata where key.hasPrefix("fp32_") && key != "fp32_steps" {
+                if let v = Double(text) { summary[key] = v }
             }
         }
         var final = fp32Result
-        var finalNet = fp32?.net
+        var finalModel = fp32?.model
         if quantized {
             let policy = try Self.policy(for: c, spec: ctx.modelSpec)
             let fp32Steps = fp32Result.map { $0.epochs * (fp32?.stepsPerEpoch ?? 0) }
@@ -105,16 +107,16 @@ public final class TrainingPipeline {
                                           lr: c.quant.qatLR, stepOffset: fp32Steps)
             if !resumeInQuant {
                 if let fp32 {
-                    phase.net.arena.copyMatching(from: fp32.net.arena)
+                    phase.model.arena.copyMatching(from: fp32.model.arena)
                 } else if let path = ctx.options.initFrom {
-                    try ArenaSafetensors.load(phase.net.arena, from: path,
+                    try ArenaSafetensors.load(phase.model.arena, from: path,
                                               optional: { $0.role == .quantScale || $0.role == nil })
                 }
                 try phase.broadcastState()
             }
             var extra = ["fp32_steps": String(fp32Steps)]
-            for key in ["fp32_test_accuracy", "fp32_best_test_accuracy", "fp32_images_per_second"] {
-                if let v = summary[key] as? Double { extra[key] = String(v) }
+            for (key, v) in summary where key.hasPrefix("fp32_") {
+                if let v = v as? Double { extra[key] = String(v) }
             }
             var r: PhaseResult
             if ptq {
@@ -122,34 +124,42 @@ public final class TrainingPipeline {
                 // trained FP32 model, no training, then evaluate.
                 let run = { phase.calibrate(batches: c.quant.ptqCalibrationBatches) }
                 if c.quant.mode == .ptqSearch {
-                    PostTraining.searchThresholds(policy: policy, arena: phase.net.arena, runBatches: run)
+                    PostTraining.searchThresholds(policy: policy, arena: phase.model.arena, runBatches: run)
+                } else if c.quant.mode == .ptqEasyQuant {
+                    let choices = try PostTraining.searchLayerScales(policy: policy, arena: phase.model.arena,
+                                                                     pool: ctx.pool, runBatches: run)
+                    for l in choices {
+                        ctx.progress.line(String(format: "  %@: output cosine %.5f (min-max %.5f)", l.name, l.cosine,
+                                                 l.minMaxCosine))
+                    }
                 } else {
-                    PostTraining.calibrateMinMax(policy: policy, arena: phase.net.arena, runBatches: run)
+                    PostTraining.calibrateMinMax(policy: policy, arena: phase.model.arena, runBatches: run)
                 }
                 r = PhaseResult(name: tag)
-                (r.testLoss, r.testAccuracy) = try phase.evaluate()
-                r.bestTestAccuracy = r.testAccuracy
+                r.record(try phase.evaluate())
                 try phase.writeQuantizationSnapshot(phase: tag, step: fp32Steps, epoch: 0)
-                ctx.progress.line(String(format: "%@ post-training (%@, %d batches): test accuracy %.2f%%", tag,
-                                         c.quant.mode.rawValue, c.quant.ptqCalibrationBatches, r.testAccuracy * 100))
+                ctx.progress.line(String(format: "%@ post-training (%@, %d batches): test %@ %.2f%%", tag,
+                                         c.quant.mode.rawValue, c.quant.ptqCalibrationBatches, phase.model.primaryMetric,
+                                         r.testAccuracy * 100))
             } else {
                 r = try phase.run(resume: resumeInQuant ? resume : nil, checkpoints: checkpoints, extra: extra)
             }
-            try save(phase.net, "model-\(tag).safetensors")
+            try phase.writePicture()
+            try save(phase.model, "model-\(tag).safetensors")
             stalls += r.checkpointStalls
             final = r
-            finalNet = phase.net
+            finalModel = phase.model
             summary["quant_mode"] = c.quant.mode.rawValue
             summary["quant_bits"] = tag
         }
-        guard let final, let finalNet else { throw TrainerError("nothing to train: train.epochs and quant phases are empty") }
-        summary["test_accuracy"] = final.testAccuracy
-        summary["best_test_accuracy"] = final.bestTestAccuracy
-        summary["test_loss"] = final.testLoss
+        guard let final, let finalModel else { throw TrainerError("nothing to train: train.epochs and quant phases are empty") }
+        for (key, v) in Self.summaryMetrics(final, primary: finalModel.primaryMetric) { summary[key] = v }
+        if let loss = final.testLoss { summary["test_loss"] = loss }
         summary["train_seconds"] = final.trainSeconds
         summary["images_per_second"] = final.imagesPerSecond
         summary["skipped_steps"] = final.skippedSteps
-        summary["parameters"] = finalNet.arena.parameterCount
+        summary["parameters"] = finalModel.arena.parameterCount
+        summary["model"] = finalModel.description
         summary["checkpoints_written"] = stalls.count
         if !stalls.isEmpty {
             summary["checkpoint_stall_ms_mean"] = stalls.reduce(0, +) / Double(stalls.count) * 1000
@@ -161,9 +171,18 @@ public final class TrainingPipeline {
         return summary
     }
 
-    func save(_ net: Network, _ file: String) throws {
+    func save(_ model: PhaseModel, _ file: String) throws {
         guard let folder = ctx.folder else { return }
-        try ArenaSafetensors.save(net.arena, to: folder.file(file),
-                                  metadata: ["config_hash": ctx.config.hashHex, "model": net.spec.description])
+        try ArenaSafetensors.save(model.arena, to: folder.file(file),
+                                  metadata: ["config_hash": ctx.config.hashHex, "model": model.description])
+    }
+
+    /// A phase's test results for summary.json: "test_NAME" for every metric of the
+    /// last evaluation and "best_test_PRIMARY" (test_accuracy and best_test_accuracy
+    /// for the classifier; test_map, test_map50, ... or test_miou, ... for scenes).
+    static func summaryMetrics(_ r: PhaseResult, primary: String) -> [String: Any] {
+        var out: [String: Any] = ["best_test_" + primary: r.bestTestAccuracy]
+        for (key, v) in r.testMetrics { out["test_" + key] = v }
+        return out
     }
 }

@@ -70,7 +70,7 @@ final class SceneConfigTests: XCTestCase {
                       "'data.scene_max_scale' = 1.0 is below data.scene_min_scale (1.5)")
         assertInvalid(["data.scene_max_items=256"], "'data.scene_max_items' = 256 is out of range (1 ... 255)",
                       kind: .outOfRange)
-        assertInvalid(["data.scene_min_scale=0"], "'data.scene_min_scale' = 0.0 is out of range (> 0, <= 16)",
+        assertInvalid(["data.scene_min_scale=0"], "'data.scene_min_scale' = 0 is out of range (> 0, <= 16)",
                       kind: .outOfRange)
         assertInvalid(["data.train_scenes=0"], "'data.train_scenes' = 0 is out of range (1 ... 10000000)",
                       kind: .outOfRange)

@@ -151,7 +151,9 @@ extension TrainingPhase {
     /// to TensorBoard (flushed) and to quantization.json. Other ranks and float
     /// phases do nothing.
     public func writeQuantizationSnapshot(phase: String, step: Int, epoch: Int) throws {
-        guard let folder = ctx.folder, let policy = quantPolicy, isQuantizing else { return }
+        // The per-layer tables follow the classifier's layer list; scene models have none yet.
+        guard let folder = ctx.folder, let policy = quantPolicy, isQuantizing,
+              let net = (model as? ClassifierModel)?.net else { return }
         let layers = QuantizationSnapshot.layers(policy: policy, arena: net.arena, spec: net.spec,
                                                  activationClip: evaluationActivationClip)
         let tb = try folder.tensorBoard()
