@@ -99,6 +99,8 @@ public final class Conv2dWorkspace {
     let weightPartials: UnsafeMutablePointer<Float>
     let biasStride: Int
     let biasPartials: UnsafeMutablePointer<Float>
+    /// Padded planes and offset tables of the implicit-GEMM path (nil: im2col path).
+    let implicit: ConvImplicitBuffers?
 
     public init(shape s: Conv2dShape, threads: Int) {
         s.validate()
@@ -106,7 +108,8 @@ public final class Conv2dWorkspace {
         shape = s
         self.threads = threads
         let padded = (s.height + 2 * s.padH) * (s.width + 2 * s.padW)
-        let need = s.isDepthwise ? padded : (s.isPointwise ? 0 : s.colRows * s.colCols)
+        implicit = s.usesImplicitGemm ? ConvImplicitBuffers(s, threads: threads) : nil
+        let need = s.isDepthwise ? padded : (s.isPointwise || implicit != nil ? 0 : s.colRows * s.colCols)
         imagesPerGemm = convImagesPerGemm(s)
         colStride = (imagesPerGemm * need + 15) & ~15
         col = Tensor.allocate(threads * colStride)
@@ -143,7 +146,7 @@ let convMultiColFloats = 256 * 1024
 
 /// Images per GEMM for a shape: 1 for large planes, pointwise, grouped and depthwise convolutions.
 func convImagesPerGemm(_ s: Conv2dShape) -> Int {
-    if s.isDepthwise || s.isPointwise || s.groups != 1 || s.colCols >= 512 { return 1 }
+    if s.isDepthwise || s.isPointwise || s.groups != 1 || s.colCols >= 512 || s.usesImplicitGemm { return 1 }
     return max(1, min(16, s.batch, convMultiColFloats / (s.colRows * s.colCols)))
 }
 
@@ -171,6 +174,10 @@ public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight:
     if s.batch == 0 { return }
     if s.isDepthwise {
         convDepthwiseForward(s, input: input, weight: weight, bias: bias, output: output, workspace: workspace, pool: pool)
+        return
+    }
+    if let implicit = workspace.implicit {
+        convImplicitForward(s, input: input, weight: weight, bias: bias, output: output, buffers: implicit, pool: pool)
         return
     }
     let threads = pool?.threads ?? 1
@@ -245,6 +252,11 @@ public func conv2dBackwardData(_ s: Conv2dShape, gradOutput: UnsafePointer<Float
     if s.isDepthwise {
         convDepthwiseBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
                                   workspace: workspace, pool: pool)
+        return
+    }
+    if let implicit = workspace.implicit {
+        convImplicitBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
+                                 buffers: implicit, pool: pool)
         return
     }
     let threads = pool?.threads ?? 1
@@ -331,7 +343,12 @@ public func conv2dBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>,
             let dw = t == 0 ? gradWeight : workspace.weightPartials + (t - 1) * workspace.weightStride
             let db = gradBias.map { t == 0 ? $0 : workspace.biasPartials + (t - 1) * workspace.biasStride }
             let per = workspace.imagesPerGemm
-            if per > 1 {
+            if let implicit = workspace.implicit {
+                convImageGroups(range, implicit.imagesPerDot) { n0, count in
+                    convImplicitBackwardWeightsImages(s, implicit, t, n0, count, input, gradOutput, dw, db,
+                                                      first: n0 == range.lowerBound)
+                }
+            } else if per > 1 {
                 convImageGroups(range, per) { n0, count in
                     convBackwardWeightsImages(s, n0, count, input, gradOutput, dw, db, first: n0 == range.lowerBound,
                                               workspace.col(t), workspace.ybuf(t))
@@ -355,6 +372,11 @@ public func conv2dBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>,
             if let gradBias {
                 for t in 1..<used { convAdd(s.outChannels, workspace.biasPartials + (t - 1) * workspace.biasStride, gradBias) }
             }
+        }
+    } else if let implicit = workspace.implicit {
+        convImageGroups(0..<s.batch, implicit.imagesPerDot) { n0, count in
+            convImplicitBackwardWeightsImages(s, implicit, 0, n0, count, input, gradOutput, gradWeight, gradBias,
+                                              first: n0 == 0)
         }
     } else {
         for n in 0..<s.batch {

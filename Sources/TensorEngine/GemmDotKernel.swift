@@ -18,6 +18,22 @@ func gemmDotFinish(_ acc: SIMD16<Float>, _ a: UnsafePointer<Float>, _ b: UnsafeP
 func gemmDotABt(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, alpha: Float,
                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    gemmDotTiles(m0: m0, m1: m1, n0: n0, n1: n1, k: k, alpha: alpha, a: a, lda: lda,
+                 b: GemmStridedRows(base: b, stride: ldb), beta: beta, c: c, ldc: ldc)
+}
+
+/// gemmDotABt with row j of B^T at b + offsets[j] (the implicit-GEMM weight gradient).
+func gemmDotABt(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, alpha: Float,
+                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    gemmDotTiles(m0: m0, m1: m1, n0: n0, n1: n1, k: k, alpha: alpha, a: a, lda: lda,
+                 b: GemmOffsetRows(base: b, offsets: offsets), beta: beta, c: c, ldc: ldc)
+}
+
+@inline(__always)
+func gemmDotTiles<R: GemmRows>(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, alpha: Float,
+                               a: UnsafePointer<Float>, lda: Int, b: R,
+                               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
     let kv = k & ~15
     var i = m0
     while i < m1 {
@@ -27,7 +43,7 @@ func gemmDotABt(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, alpha: Float,
             let cols = min(3, n1 - j)
             if rows == 4 && cols == 3 {
                 let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda
-                let b0 = b + j * ldb, b1 = b0 + ldb, b2 = b1 + ldb
+                let b0 = b.row(j), b1 = b.row(j + 1), b2 = b.row(j + 2)
                 var s00 = SIMD16<Float>(), s01 = SIMD16<Float>(), s02 = SIMD16<Float>()
                 var s10 = SIMD16<Float>(), s11 = SIMD16<Float>(), s12 = SIMD16<Float>()
                 var s20 = SIMD16<Float>(), s21 = SIMD16<Float>(), s22 = SIMD16<Float>()
@@ -57,7 +73,7 @@ func gemmDotABt(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, alpha: Float,
             } else {
                 for r in 0..<rows {
                     for q in 0..<cols {
-                        let ar = a + (i + r) * lda, bq = b + (j + q) * ldb
+                        let ar = a + (i + r) * lda, bq = b.row(j + q)
                         var s = SIMD16<Float>()
                         var p = 0
                         while p < kv { s.addProduct(gemmLoad(ar + p), gemmLoad(bq + p)); p += 16 }

@@ -32,6 +32,27 @@ func gemmEpilogue(_ acc: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>,
     gemmStore(v, p)
 }
 
+/// Where row p of a B operand starts: rows a fixed stride apart (a packed panel or a
+/// row-major matrix), or rows at tabulated offsets from a base (the implicit-GEMM
+/// convolution reads its B rows in place from a zero-bordered image, see
+/// Conv2dImplicit.swift). Generic code over these is specialised and inlined, so
+/// the strided kernel compiles as it did before the offsets existed.
+protocol GemmRows {
+    func row(_ p: Int) -> UnsafePointer<Float>
+}
+
+struct GemmStridedRows: GemmRows {
+    let base: UnsafePointer<Float>
+    let stride: Int
+    @inline(__always) func row(_ p: Int) -> UnsafePointer<Float> { base + p * stride }
+}
+
+struct GemmOffsetRows: GemmRows {
+    let base: UnsafePointer<Float>
+    let offsets: UnsafePointer<Int>
+    @inline(__always) func row(_ p: Int) -> UnsafePointer<Float> { base + offsets[p] }
+}
+
 /// C[0..<rows, 0..<cols] (row stride ldc) = alpha * Apanel * Bpanel + beta * C.
 ///
 /// - a: packed A micro-panel, kc steps of MR consecutive values (zero-padded rows).
@@ -42,6 +63,24 @@ func gemmEpilogue(_ acc: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>,
 func gemmKernel8x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bStride: Int,
                     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
                     rows: Int, cols: Int, tile: UnsafeMutablePointer<Float>) {
+    gemmTile8x32(kc: kc, a: a, b: GemmStridedRows(base: b, stride: bStride), c: c, ldc: ldc, alpha: alpha,
+                 beta: beta, rows: rows, cols: cols, tile: tile)
+}
+
+/// gemmKernel8x32 with B row p at b + offsets[p]; all NR values of each row are read,
+/// also when cols < NR (the caller keeps them inside its buffer).
+@inline(never)
+func gemmKernel8x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
+                    c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
+                    rows: Int, cols: Int, tile: UnsafeMutablePointer<Float>) {
+    gemmTile8x32(kc: kc, a: a, b: GemmOffsetRows(base: b, offsets: offsets), c: c, ldc: ldc, alpha: alpha,
+                 beta: beta, rows: rows, cols: cols, tile: tile)
+}
+
+@inline(__always)
+func gemmTile8x32<R: GemmRows>(kc: Int, a: UnsafePointer<Float>, b: R,
+                               c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
+                               rows: Int, cols: Int, tile: UnsafeMutablePointer<Float>) {
     var c00 = SIMD16<Float>(), c01 = SIMD16<Float>()
     var c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
     var c20 = SIMD16<Float>(), c21 = SIMD16<Float>()
@@ -50,9 +89,10 @@ func gemmKernel8x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, b
     var c50 = SIMD16<Float>(), c51 = SIMD16<Float>()
     var c60 = SIMD16<Float>(), c61 = SIMD16<Float>()
     var c70 = SIMD16<Float>(), c71 = SIMD16<Float>()
-    var ap = a, bp = b
+    var ap = a
     var p = 0
     while p < kc {
+        let bp = b.row(p)
         let b0 = gemmLoad(bp), b1 = gemmLoad(bp + 16)
         var x = SIMD16<Float>(repeating: ap[0]); c00.addProduct(x, b0); c01.addProduct(x, b1)
         x = SIMD16<Float>(repeating: ap[1]); c10.addProduct(x, b0); c11.addProduct(x, b1)
@@ -62,7 +102,7 @@ func gemmKernel8x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, b
         x = SIMD16<Float>(repeating: ap[5]); c50.addProduct(x, b0); c51.addProduct(x, b1)
         x = SIMD16<Float>(repeating: ap[6]); c60.addProduct(x, b0); c61.addProduct(x, b1)
         x = SIMD16<Float>(repeating: ap[7]); c70.addProduct(x, b0); c71.addProduct(x, b1)
-        ap += 8; bp += bStride; p += 1
+        ap += 8; p += 1
     }
     let va = SIMD16<Float>(repeating: alpha)
     if rows == gemmMR && cols == gemmNR {

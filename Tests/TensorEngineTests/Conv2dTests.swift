@@ -37,6 +37,12 @@ final class Conv2dTests: XCTestCase {
             Conv2dShape(batch: 3, inChannels: 16, outChannels: 16, size: 17, kernel: 3, pad: 1),        // 2 SIMD rows + tail
             // several images per GEMM, in runs of 7 and 6 (k = 576: blocked weight-gradient GEMM)
             Conv2dShape(batch: 20, inChannels: 64, outChannels: 8, size: 7, kernel: 3, pad: 1),
+            // implicit GEMM (stride 1, "same" padding, width >= 14): Cout not a multiple of 8,
+            // Cin != Cout (the bordered planes serve both), 5x5, a non-square plane, ResNet's 28x28
+            Conv2dShape(batch: 3, inChannels: 3, outChannels: 20, size: 15, kernel: 5, pad: 2),
+            Conv2dShape(batch: 2, inChannels: 9, height: 5, width: 16, outChannels: 3, kernelH: 3, kernelW: 3,
+                        padH: 1, padW: 1),
+            Conv2dShape(batch: 3, inChannels: 16, outChannels: 16, size: 28, kernel: 3, pad: 1),
         ]
         var rng = CounterRNG(seed: 42, stream: 7)
         let channels = [1, 3, 5, 16], sizes = [1, 3, 7, 9, 17], kernels = [1, 3, 5]
@@ -121,12 +127,16 @@ final class Conv2dTests: XCTestCase {
     /// the Float32 accumulation of the analytic gradient (a few 1e-6 here), so
     /// 1e-4 absolute + 1e-4 relative separates that from any real error (order 0.1+).
     func testGradientsMatchFiniteDifferences() {
+        XCTAssertTrue(Conv2dShape(batch: 2, inChannels: 2, outChannels: 3, size: 14, kernel: 3, pad: 1).usesImplicitGemm)
+        XCTAssertFalse(Conv2dShape(batch: 2, inChannels: 2, outChannels: 3, size: 14, kernel: 3, stride: 2, pad: 1)
+            .usesImplicitGemm)
         let shapes = [
             Conv2dShape(batch: 2, inChannels: 3, outChannels: 4, size: 5, kernel: 3, stride: 2, pad: 1),
             Conv2dShape(batch: 1, inChannels: 4, outChannels: 2, size: 6, kernel: 3, pad: 2, groups: 2),
             Conv2dShape(batch: 2, inChannels: 3, outChannels: 3, size: 5, kernel: 3, pad: 1, groups: 3),
             Conv2dShape(batch: 2, inChannels: 3, outChannels: 2, size: 4, kernel: 1),
             Conv2dShape(batch: 3, inChannels: 2, outChannels: 3, size: 5, kernel: 1, stride: 2),
+            Conv2dShape(batch: 2, inChannels: 2, outChannels: 3, size: 14, kernel: 3, pad: 1),     // implicit GEMM
         ]
         for (si, s) in shapes.enumerated() {
             let xf = Self.random(s.inputCount, seed: 50 + UInt64(si)), wf = Self.random(s.weightCount, seed: 60 + UInt64(si))
@@ -169,6 +179,7 @@ final class Conv2dTests: XCTestCase {
             Conv2dShape(batch: 4, inChannels: 16, outChannels: 16, size: 7, kernel: 1),
             Conv2dShape(batch: 3, inChannels: 16, outChannels: 16, size: 9, kernel: 3, pad: 1, groups: 16),
             Conv2dShape(batch: 1, inChannels: 8, outChannels: 8, size: 9, kernel: 3, pad: 1),
+            Conv2dShape(batch: 5, inChannels: 16, outChannels: 16, size: 14, kernel: 3, pad: 1),   // implicit GEMM
         ]
         for s in shapes {
             let x = Self.random(s.inputCount, seed: 1), w = Self.random(s.weightCount, seed: 2)
