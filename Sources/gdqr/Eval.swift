@@ -1,6 +1,7 @@
 // `gdqr eval`: test accuracy and speed of the integer engine on the Fashion-MNIST
 // (MNIST-layout) test split; with --compare RUN_DIR also the parity report against
-// the fake-quant float model of the run, and the FP32 forward's speed.
+// the fake-quant float model of the run, and the FP32 forward's speed. Scene
+// models (detection, segmentation) are evaluated by EvalScenes.swift.
 
 import ArgumentParser
 import Foundation
@@ -26,7 +27,7 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "MNIST-layout data directory (t10k-images-idx3-ubyte[.gz], ...).")
     var data: String = ImageDataset.defaultFashionMNISTDirectory
 
-    @Option(name: .long, help: "Evaluate only the first N test images (0 = all).")
+    @Option(name: .long, help: "Evaluate only the first N test images (0 = all; composed test scenes: the run's with --compare, else 2000).")
     var limit: Int = 0
 
     @Option(name: .long, help: "Threads.")
@@ -41,6 +42,15 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "A run folder: compare with its fake-quant model (config.yaml + model-w*a*.safetensors).")
     var compare: String?
 
+    @Option(name: .long, help: "Scene models: test scenes written as files (instances.json, PGM images and masks); default: composed test scenes.")
+    var scenes: String?
+
+    @Option(name: .long, help: "Scene models: seed of the composed test scenes (with --compare: the run's).")
+    var sceneSeed: UInt64 = 0
+
+    @Option(name: .long, help: "Detection models: write the integer engine's detections here as a COCO results JSON.")
+    var cocoResults: String?
+
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
@@ -49,6 +59,10 @@ struct Eval: ParsableCommand {
             throw ValidationError("--arithmetic \(arithmetic): expected int32, int32-reference or exact-float")
         }
         let m = try ModelFile.read(model)
+        if m.task != .classification { return try evaluateScenes(m, arith) }
+        guard cocoResults == nil, scenes == nil else {
+            throw ValidationError("--coco-results and --scenes apply to scene models; \(model) is a classifier")
+        }
         let test = try ImageDataset.mnistLayout(directory: data, split: .test, limit: limit, classes: m.classes)
         let x = m.input
         guard test.channels == x.channels, test.height == x.height, test.width == x.width else {
@@ -83,7 +97,7 @@ struct Eval: ParsableCommand {
         report["images_per_second_integer"] = Double(count) / tInt
         report["accumulator_bounds"] = engine.accumulatorBounds.map { ["op": $0.op, "max_abs_sum": $0.bound, "exact_float": $0.exactFloat] as [String: Any] }
 
-        var layerRows: [(String, Int, Double)] = []
+        var layerParity: LevelParity?
         if let compare {
             let r = try LoadedRun.load(compare, config: nil, maxBatch: bs, threads: threads)
             let pool = threads > 1 ? ThreadPool(threads: threads) : nil
@@ -94,11 +108,7 @@ struct Eval: ParsableCommand {
             let mean = Float(r.config.data.normalizeMean), std = Float(r.config.data.normalizeStd)
             let lut = (0..<256).map { (Float($0) / 255 - mean) / std }
             let input = test.pixels.map { lut[Int($0)] }
-            let valueIndex = Dictionary(m.values.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
-            let quantizers = r.policy.activationQuantizers.filter { valueIndex[$0.name] != nil }
-            var maxStep = [Int](repeating: 0, count: quantizers.count)
-            var mismatched = [Int](repeating: 0, count: quantizers.count)
-            var total = [Int](repeating: 0, count: quantizers.count)
+            var parity = LevelParity(m, quantizers: r.policy.activationQuantizers)
             var agree = 0, correctFQ = 0, maxDiff: Float = 0, sumDiff = 0.0
             var tFQ = 0.0
             try input.withUnsafeBufferPointer { inp in
@@ -119,20 +129,7 @@ struct Eval: ParsableCommand {
                                 maxDiff = max(maxDiff, d); sumDiff += Double(d)
                             }
                         }
-                        for (qi, q) in quantizers.enumerated() {
-                            let vi = valueIndex[q.name]!
-                            let v = m.values[vi]
-                            guard let lv = engine.levels(of: vi) else { throw ExportError("value \(q.name) is not integer") }
-                            let step = v.step
-                            let fq = q.output
-                            for e in 0..<(n * v.count) {
-                                let f = step > 0 ? Int((fq[e] / step).rounded(.toNearestOrEven)) : 0
-                                let d = abs(f - Int(lv[e]))
-                                if d > 0 { mismatched[qi] += 1 }
-                                maxStep[qi] = max(maxStep[qi], d)
-                            }
-                            total[qi] += n * v.count
-                        }
+                        try parity.add(engine, batch: n)
                         i += n
                     }
                 }
@@ -161,8 +158,8 @@ struct Eval: ParsableCommand {
             report["mean_abs_logit_diff"] = sumDiff / Double(max(count * classes, 1))
             report["images_per_second_fakequant"] = Double(count) / tFQ
             report["images_per_second_fp32"] = Double(count) / tFP
-            layerRows = quantizers.enumerated().map { (qi, q) in (q.name, maxStep[qi], Double(mismatched[qi]) / Double(max(total[qi], 1))) }
-            report["layers"] = layerRows.map { ["name": $0.0, "max_step_diff": $0.1, "mismatch_fraction": $0.2] as [String: Any] }
+            layerParity = parity
+            report["layers"] = parity.json
         }
         if json {
             let d = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
@@ -177,10 +174,7 @@ struct Eval: ParsableCommand {
             print("fake-quant float: accuracy \(pct("accuracy_fakequant"))  \(rate("images_per_second_fakequant"))")
             print("fp32 forward:     \(rate("images_per_second_fp32")) (same network without quantizers)")
             print("top-1 agreement \(pct("agreement")), max |logit diff| \(report["max_abs_logit_diff"]!), mean \(report["mean_abs_logit_diff"]!)")
-            print("per activation: max deviation in steps, fraction of levels that differ")
-            for (n, s, f) in layerRows {
-                print("  \(n.padding(toLength: 22, withPad: " ", startingAt: 0)) \(s)  \(String(format: "%.2e", f))")
-            }
+            layerParity?.printRows()
         }
     }
 }

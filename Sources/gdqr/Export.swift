@@ -7,6 +7,7 @@ import Layers
 import GDQR
 import Checkpoint
 import Trainer
+import Datasets
 
 struct ExportError: Error, CustomStringConvertible {
     let description: String
@@ -29,6 +30,26 @@ struct LoadedRun {
     /// `source`: a run folder (its config.yaml and its quantized model-w*a*.safetensors)
     /// or a safetensors file (config: `config`, else config.yaml beside it).
     static func load(_ source: String, config: String?, maxBatch: Int, threads: Int = 1) throws -> LoadedRun {
+        let (cfg, st, cfgPath) = try resolve(source, config: config)
+        guard cfg.model.kind == .classifier else {
+            throw ExportError("\(cfgPath): model.kind \(cfg.model.kind.rawValue) is a scene model, not a classifier")
+        }
+        let spec = modelSpec(cfg)
+        let policy = try TrainingPipeline.policy(for: cfg, spec: spec)
+        policy.bypass = false
+        let net = Network(spec, maxBatch: maxBatch, threads: threads, seed: 0, policy: policy)
+        try ArenaSafetensors.load(net.arena, from: st)
+        return LoadedRun(config: cfg, spec: spec, policy: policy, net: net, safetensors: st, configPath: cfgPath)
+    }
+
+    static func modelSpec(_ cfg: RunConfig) -> ModelSpec {
+        let m = cfg.model
+        return ModelSpec(arch: m.arch == .cnn ? .cnn : .resnet, depth: m.depth, width: m.width,
+                         numClasses: m.numClasses, input: FeatureShape(m.inChannels, m.imageSize, m.imageSize))
+    }
+
+    /// The run's config and quantized safetensors (see `load`); quantization must be on.
+    static func resolve(_ source: String, config: String?) throws -> (RunConfig, safetensors: String, configPath: String) {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isDir) else {
             throw ExportError("\(source): no such run folder or file")
@@ -48,14 +69,42 @@ struct LoadedRun {
         }
         let cfg = try ConfigLoader.load(path: cfgPath)
         guard cfg.quant.enabled else { throw ExportError("\(cfgPath): quant.enabled is false, nothing to export to integers") }
+        return (cfg, st, cfgPath)
+    }
+}
+
+/// A scene run's quantized SceneNetwork (CenterNet or FCN head) in eval mode, and its test scenes' settings.
+struct LoadedSceneRun {
+    let config: RunConfig
+    let net: SceneNetwork
+    let policy: GDQRPolicy
+    let safetensors: String
+
+    var normalization: (mean: [Float], std: [Float]) {
+        ([Float(config.data.normalizeMean)], [Float(config.data.normalizeStd)])
+    }
+
+    /// The composer settings of the run's scenes.
+    var sceneSettings: SceneSettings {
+        let sc = config.data.scenes
+        var s = SceneSettings()
+        s.size = sc.size; s.minItems = sc.minItems; s.maxItems = sc.maxItems
+        s.minScale = sc.minScale; s.maxScale = sc.maxScale; s.seed = UInt64(sc.seed)
+        s.trainScenes = sc.trainScenes; s.testScenes = sc.testScenes
+        return s
+    }
+
+    static func load(_ source: String, config: String? = nil, maxBatch: Int, threads: Int = 1) throws -> LoadedSceneRun {
+        let (cfg, st, cfgPath) = try LoadedRun.resolve(source, config: config)
         let m = cfg.model
-        let spec = ModelSpec(arch: m.arch == .cnn ? .cnn : .resnet, depth: m.depth, width: m.width,
-                             numClasses: m.numClasses, input: FeatureShape(m.inChannels, m.imageSize, m.imageSize))
-        let policy = try TrainingPipeline.policy(for: cfg, spec: spec)
+        guard m.kind != .classifier else { throw ExportError("\(cfgPath): model.kind classifier is not a scene model") }
+        let policy = try TrainingPipeline.policy(for: cfg, spec: LoadedRun.modelSpec(cfg))
         policy.bypass = false
-        let net = Network(spec, maxBatch: maxBatch, threads: threads, seed: 0, policy: policy)
+        let net = SceneNetwork(kind: m.kind == .fcn ? .fcn : .centerNet, depth: m.depth, width: m.width,
+                               input: FeatureShape(m.inChannels, m.imageSize, m.imageSize), classes: m.numClasses,
+                               maxBatch: maxBatch, threads: threads, seed: 0, headChannels: m.headChannels, policy: policy)
         try ArenaSafetensors.load(net.arena, from: st)
-        return LoadedRun(config: cfg, spec: spec, policy: policy, net: net, safetensors: st, configPath: cfgPath)
+        return LoadedSceneRun(config: cfg, net: net, policy: policy, safetensors: st)
     }
 }
 
@@ -93,6 +142,8 @@ struct Export: ParsableCommand {
             say("wrote \(outPath): \(size) bytes")
             return
         }
+        let (cfg, _, _) = try LoadedRun.resolve(source, config: config)
+        if cfg.model.kind != .classifier { return try exportScene() }
         let r = try LoadedRun.load(source, config: config, maxBatch: 1)
         let info = ["source": r.safetensors, "config_hash": r.config.hashHex, "model": r.spec.description,
                     "quant": TrainingPipeline.bitsTag(r.config)]
@@ -115,5 +166,19 @@ struct Export: ParsableCommand {
             let f = fileSize(fp32)
             say("  \(fp32): \(f) bytes (\(String(format: "%.1f", Double(f) / Double(max(size, 1))))x)")
         }
+    }
+}
+
+extension Export {
+    /// A scene run: folded into a .gdqr (the ONNX export covers classifiers only).
+    func exportScene() throws {
+        guard format == "gdqr" else { throw ExportError("--format onnx: the ONNX export covers classifiers, not scene models") }
+        let r = try LoadedSceneRun.load(source, config: config, maxBatch: 1)
+        let info = ["source": r.safetensors, "config_hash": r.config.hashHex, "model": r.net.kind.rawValue,
+                    "quant": TrainingPipeline.bitsTag(r.config)]
+        let model = try Folding.fold(r.net, normalization: r.normalization, info: info)
+        let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".gdqr")
+        try ModelFile.write(model, to: outPath)
+        say("wrote \(outPath): \(model.task.rawValue), \(model.ops.count) ops, \(fileSize(outPath)) bytes")
     }
 }

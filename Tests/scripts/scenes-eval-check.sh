@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Scene models exported to the integer engine and evaluated by `gdqr eval`, on
+# small W4A4 runs of the committed configs (32x32 scenes, ResNet-8, 2048 training
+# scenes, 4 FP32 epochs then 1 GDQR epoch; about a minute on 2 cores):
+#  1. detection: `gdqr export` folds the run; `gdqr eval --compare RUN` on test
+#     scenes written as files (`gdqr scenes write`) reports mAP / mAP@0.5 of the
+#     integer engine and of the fake-quant model, equal within 0.005; the COCO
+#     results JSON it writes (--coco-results) scored by pycocotools against the
+#     same instances.json gives our integer mAP / mAP@0.5 within 0.005; the scenes
+#     composed by eval itself give the same metrics as the written files;
+#  2. segmentation: mIoU (with and without background) and pixel accuracy of the
+#     integer engine and of the fake-quant model equal within 0.005.
+# GDQR_BIN overrides the binary (default .build/release/gdqr).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+gdqr=${GDQR_BIN:-$root/.build/release/gdqr}
+[ -x "$gdqr" ] || { echo "FAIL: $gdqr not built"; exit 1; }
+PY=$("$root/Cluster/python-env.sh" pycocotools numpy)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+
+tiny=(--quiet --set data.scene_size=32 --set model.image_size=32 --set model.head_channels=16
+      --set data.train_scenes=2048 --set data.test_scenes=200 --set quant.fp32_phase_epochs=4 --set train.epochs=1
+      --set schedule.warmup_epochs=0)
+scenes=200
+
+"$gdqr" train --config "$root/configs/fashion-scenes-det-w4a4.yaml" --out "$tmp/det" "${tiny[@]}"
+"$gdqr" train --config "$root/configs/fashion-scenes-seg-w4a4.yaml" --out "$tmp/seg" "${tiny[@]}"
+"$gdqr" export "$tmp/det" --quiet
+"$gdqr" export "$tmp/seg" --quiet
+"$gdqr" scenes write --out "$tmp/scenes" --split test --count $scenes --seed 0 --size 32 >/dev/null
+
+"$gdqr" eval "$tmp/det/model-w4a4.gdqr" --compare "$tmp/det" --scenes "$tmp/scenes" \
+    --coco-results "$tmp/det-results.json" --json > "$tmp/det-eval.json"
+"$gdqr" eval "$tmp/det/model-w4a4.gdqr" --limit $scenes --json > "$tmp/det-composed.json"
+"$gdqr" eval "$tmp/seg/model-w4a4.gdqr" --compare "$tmp/seg" --scenes "$tmp/scenes" --json > "$tmp/seg-eval.json"
+ref=$("$PY" "$root/Tests/scripts/python/coco_map.py" "$tmp/scenes/instances.json" "$tmp/det-results.json")
+
+"$PY" - "$tmp" "$ref" <<'PYEOF' || status=1
+import json, sys
+tmp, ref = sys.argv[1], json.loads(sys.argv[2])
+det = json.load(open(f"{tmp}/det-eval.json"))
+composed = json.load(open(f"{tmp}/det-composed.json"))
+seg = json.load(open(f"{tmp}/seg-eval.json"))
+bad = []
+def check(what, a, b, tol=0.005):
+    d = abs(a - b)
+    print(f"{what:58s} {a:.6f} vs {b:.6f} |diff| {d:.2e}")
+    if not d <= tol:
+        bad.append(what)
+for k in ("map50", "map"):
+    check(f"detection {k}: integer engine vs fake-quant", det["integer"][k], det["fakequant"][k])
+    check(f"detection {k}: ours vs pycocotools on --coco-results", det["integer"][k], ref[k])
+    check(f"detection {k}: scene files vs composed scenes", det["integer"][k], composed["integer"][k], 0)
+for k in ("miou_with_background", "miou_without_background", "pixel_accuracy"):
+    check(f"segmentation {k}: integer engine vs fake-quant", seg["integer"][k], seg["fakequant"][k])
+if det["integer"]["detections"] != len(json.load(open(f"{tmp}/det-results.json"))):
+    bad.append("detections count")
+if bad:
+    print("FAIL:", ", ".join(bad))
+    sys.exit(1)
+PYEOF
+[ $status = 0 ] && echo "scenes-eval-check: integer engine = fake-quant within 0.005, mAP = pycocotools within 0.005" \
+    || echo "FAIL scenes-eval-check"
+exit $status
