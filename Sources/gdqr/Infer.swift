@@ -20,6 +20,9 @@ struct Infer: ParsableCommand {
 
     func run() throws {
         let m = try ModelFile.read(model)
+        guard m.task == .classification else {
+            throw ExportError("\(model): a \(m.task.rawValue) model; infer prints the classes of a classifier (gdqr eval scores scene models)")
+        }
         let idx = try IDX.readImages(path: images)
         let x = m.input
         guard x.channels == 1, idx.rows == x.height, idx.cols == x.width else {
