@@ -18,8 +18,8 @@
 //
 // Modes: gdqr (Scale-Clip, learned k_g when learnK, running-mean activation
 // thresholds); naive (weights per layer min/max, G = 1, activations running max,
-// nothing learned); ptq-minmax and ptq-search (min/max per group and running-max
-// activations, to be calibrated by PostTraining); psg (quantizers are built in
+// nothing learned); ptq-minmax, ptq-search and ptq-easyquant (min/max per group
+// and running-max activations, to be calibrated by PostTraining); psg (quantizers are built in
 // bypass: the network trains in float, `psgScaleGradients` uses them; clear
 // `bypass` to evaluate quantized).
 
@@ -139,7 +139,7 @@ public final class GDQRPolicy: QuantizationPolicy {
                 kRef = builder.parameter("\(name).weight_k", shape: [groups], role: .quantScale, Init.constant(s.kW))
             }
         case .psg: source = .scaleClip
-        case .naive, .minmaxGroups, .ptqMinMax, .ptqSearch: source = .minMax
+        case .naive, .minmaxGroups, .ptqMinMax, .ptqSearch, .ptqEasyQuant: source = .minMax
         }
         let q = GroupWeightQuantizer(layer: name, weight: weight, groups: groups, bits: plan.bits,
                                      fullRange: s.wFullRange, steMask: s.wSTEMask, source: source, kRef: kRef,

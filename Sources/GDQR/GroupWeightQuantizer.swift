@@ -51,6 +51,10 @@ public final class GroupWeightQuantizer: WeightTransform {
     /// Float pass-through: forward returns the float weights (the quantized ones are
     /// still computed into `quantized`, e.g. for PSG) and backward copies the gradient.
     public var bypass = false
+    /// Called with (layer, input, batch) at every forward of the layer, before the
+    /// weights are quantized (post-training searches cache layer inputs with it);
+    /// nil in training.
+    public var inputObserver: ((Layer, UnsafePointer<Float>, Int) -> Void)?
     /// Per-group thresholds that override `source` (post-training search); nil = off.
     public var fixedThresholds: [Float]? {
         didSet { if let f = fixedThresholds { precondition(f.count == groups, "\(layer): \(f.count) fixed thresholds for \(groups) groups") } }
@@ -129,6 +133,10 @@ public final class GroupWeightQuantizer: WeightTransform {
 
     public var current: UnsafePointer<Float> { currentPointer }
     public var gradientBuffer: UnsafeMutablePointer<Float> { gbuf }
+
+    public func observeInput(_ x: UnsafePointer<Float>, batch: Int, layer: Layer) {
+        inputObserver?(layer, x, batch)
+    }
 
     public func forward(_ w: UnsafePointer<Float>, rt: Runtime) -> UnsafePointer<Float> {
         lastWeights = w

@@ -8,7 +8,8 @@ public enum QuantMode: String, CaseIterable, Sendable {
     case naive       // per-layer min/max weights (G = 1), running-max activations, no learned k
     case minmaxGroups = "minmax-groups"   // groups only: per-group min/max weights, running-max activations
     case ptqMinMax = "ptq-minmax"   // post-training: min/max calibration
-    case ptqSearch = "ptq-search"   // post-training: cosine-similarity threshold search
+    case ptqSearch = "ptq-search"   // post-training: cosine-similarity threshold search per tensor
+    case ptqEasyQuant = "ptq-easyquant"   // post-training: EasyQuant per-layer scale search
     case psg         // float training with position-based scaled gradients
 }
 

@@ -49,6 +49,7 @@ public final class Conv2dLayer: Layer {
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
         input = x
+        weightTransform?.observeInput(x, batch: batch, layer: self)
         let w = weightTransform?.forward(rt.arena.value(weight), rt: rt) ?? UnsafePointer(rt.arena.value(weight))
         conv2dForward(shape(batch), input: x, weight: w, bias: bias.map { UnsafePointer(rt.arena.value($0)) },
                       output: out.pointer, workspace: workspace, pool: rt.pool)
@@ -79,6 +80,13 @@ public protocol WeightTransform: AnyObject {
     var gradientBuffer: UnsafeMutablePointer<Float> { get }
     /// Writes the float weights' gradient (and the transform's own parameters' gradients).
     func backward(into gradWeight: UnsafeMutablePointer<Float>, rt: Runtime)
+    /// Called by the layer at every forward, before `forward`, with the layer and its
+    /// input (post-training calibration caches each layer's input through it).
+    func observeInput(_ x: UnsafePointer<Float>, batch: Int, layer: Layer)
+}
+
+extension WeightTransform {
+    public func observeInput(_ x: UnsafePointer<Float>, batch: Int, layer: Layer) {}
 }
 
 /// Batch normalisation over channels, optionally fused with the ReLU that follows it.

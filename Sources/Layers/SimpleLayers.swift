@@ -99,6 +99,7 @@ public final class LinearLayer: Layer {
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
         input = x
+        weightTransform?.observeInput(x, batch: batch, layer: self)
         let w = weightTransform?.forward(rt.arena.value(weight), rt: rt) ?? UnsafePointer(rt.arena.value(weight))
         linearForward(input: x, weight: w, bias: rt.arena.value(bias), output: out.pointer, batch: batch,
                       inFeatures: inputShape.count, outFeatures: outputShape.channels, pool: rt.pool)
