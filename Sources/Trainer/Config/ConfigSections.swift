@@ -104,7 +104,7 @@ extension ConfigSchema {
             .int("last_layer_bits", 8, rule: bitsRule, "Bits of the last classifier layer."),
             .int("clip_warmup_steps", 0, .atLeast(0), "Steps that clip without rounding before quantizing."),
             .choice("mode", QuantConfig.Mode.gdqr,
-                    "gdqr; naive (per-layer min/max QAT); minmax-groups (per-group min/max QAT, no Scale-Clip); ptq-minmax, ptq-search (post-training); psg (grid-pulling gradient)."),
+                    "gdqr; naive (per-layer min/max QAT); minmax-groups (per-group min/max QAT, no Scale-Clip); post-training calibration: ptq-minmax, ptq-search (per-tensor cosine search), ptq-easyquant (EasyQuant per-layer output-cosine scale search); psg (grid-pulling gradient)."),
             .int("ptq_calibration_batches", 8, .atLeast(1), "Batches used to calibrate thresholds in the ptq modes."),
             .float("psg_lambda", 0.0, .atLeast(0), "PSG gradient scale lambda (mode psg)."),
             .stringList("overrides", [], rule: layerOverrideRule, "Per-layer bits, e.g. [\"stage3.conv2:8:8\"]."),

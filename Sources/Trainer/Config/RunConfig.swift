@@ -123,6 +123,7 @@ public struct QuantConfig: Equatable, Sendable {
         case minmaxGroups = "minmax-groups"
         case ptqMinmax = "ptq-minmax"
         case ptqSearch = "ptq-search"
+        case ptqEasyQuant = "ptq-easyquant"
         case psg
     }
     public var enabled: Bool
