@@ -3,6 +3,7 @@ import XCTest
 import Datasets
 import Distributed
 import Layers
+import GDQR
 @testable import Trainer
 
 /// The scene models' evaluators: detections of each test scene land in that
@@ -99,5 +100,25 @@ final class SceneModelTests: XCTestCase {
         XCTAssertEqual(e.metrics["pixel_accuracy"] as? Double ?? -1, diagonal / Double(12 * 32 * 32), accuracy: 1e-15)
         XCTAssertEqual(e.loss ?? 0, t[0] / t[1], accuracy: 1e-12)
         XCTAssertEqual(e.primary, e.metrics["miou"] as? Double ?? -1)
+    }
+
+    /// The quantization snapshot's layer plan names the quantizers a quantized
+    /// scene network really builds, and uses every activation quantizer.
+    func testQuantizationPlanMatchesTheBuiltSceneNetworks() throws {
+        let spec = ModelSpec(arch: .resnet, depth: 14, width: 8, numClasses: 10, input: FeatureShape(1, 16, 16))
+        for (kind, netKind) in [(ModelConfig.Kind.centerNet, SceneNetwork.Kind.centerNet), (.fcn, .fcn)] {
+            let policy = try GDQRPolicy(QuantSettings(), model: spec)
+            let net = SceneNetwork(kind: netKind, depth: 14, width: 8, input: spec.input, classes: 10, maxBatch: 2,
+                                   threads: 1, seed: 1, headChannels: 8, policy: policy)
+            let plan = QuantizationSnapshot.plan(spec, kind: kind)
+            let weights = Set(policy.weightQuantizers.map(\.layer)), acts = Set(policy.activationQuantizers.map(\.name))
+            XCTAssertEqual(Set(plan.map(\.name)), weights, "\(kind)")
+            XCTAssertEqual(Set(plan.compactMap(\.input)), acts, "\(kind)")
+            for l in plan where l.name.hasPrefix("head.") && l.position == .last {
+                XCTAssertEqual(policy.weightQuantizers.first { $0.layer == l.name }?.bits, 8, "\(l.name) at last-layer bits")
+            }
+            let states = QuantizationSnapshot.layers(policy: policy, arena: net.arena, plan: plan, activationClip: [])
+            XCTAssertEqual(states.count, plan.count, "\(kind)")
+        }
     }
 }

@@ -78,8 +78,43 @@ public enum QuantizationSnapshot {
         }
     }
 
-    /// The state of every conv/linear layer that quantizes its weights or its input.
+    /// A conv/linear layer of a model: its name, position and the activation quantizer it reads.
+    public typealias PlannedLayer = (name: String, position: LayerPosition, input: String?)
+
+    /// The classifier's layers.
+    public static func plan(_ spec: ModelSpec) -> [PlannedLayer] {
+        GDQRPolicy.weightLayers(of: spec).map { ($0.name, $0.position, inputActivation(of: $0.name, spec: spec)) }
+    }
+
+    /// A scene model's layers (Layers/SceneNetworks.swift, DetectionHeads.swift):
+    /// the ResNet backbone without the classifier, then the head. CenterNet
+    /// branches read the last block's output (3x3 conv) and their own ReLU
+    /// quantizer "head.B.act" (prediction conv); the FCN score convs read the
+    /// last blocks of stages 3 and 2.
+    public static func plan(_ spec: ModelSpec, kind: ModelConfig.Kind) -> [PlannedLayer] {
+        guard kind != .classifier else { return plan(spec) }
+        let blocks = max(0, (spec.depth - 2) / 6)
+        let deep = "layer3.\(blocks - 1).act_out", skip = "layer2.\(blocks - 1).act_out"
+        var out = plan(spec).filter { $0.name != "fc" }
+        if kind == .centerNet {
+            for b in ["heatmap", "size", "offset"] {
+                out.append(("head.\(b).0", .middle, deep))
+                out.append(("head.\(b).2", .last, "head.\(b).act"))
+            }
+        } else {
+            out += [("head.score_deep", .last, deep), ("head.score_skip", .last, skip)]
+        }
+        return out
+    }
+
+    /// The state of every conv/linear layer of a classifier that quantizes its weights or its input.
     public static func layers(policy: GDQRPolicy, arena: ParameterArena, spec: ModelSpec,
+                              activationClip: [Double]) -> [QuantizedLayerState] {
+        layers(policy: policy, arena: arena, plan: plan(spec), activationClip: activationClip)
+    }
+
+    /// The state of every planned layer that quantizes its weights or its input.
+    public static func layers(policy: GDQRPolicy, arena: ParameterArena, plan: [PlannedLayer],
                               activationClip: [Double]) -> [QuantizedLayerState] {
         let weights = Dictionary(policy.weightQuantizers.map { ($0.layer, $0) }, uniquingKeysWith: { a, _ in a })
         var acts: [String: (ActivationQuantizer, Double?)] = [:]
@@ -87,11 +122,12 @@ public enum QuantizationSnapshot {
             acts[q.name] = (q, i < activationClip.count ? activationClip[i] : nil)
         }
         var out: [QuantizedLayerState] = []
-        for l in GDQRPolicy.weightLayers(of: spec) {
+        for l in plan {
             let wq = weights[l.name]
-            let aq = inputActivation(of: l.name, spec: spec).flatMap { acts[$0] }
+            let aq = l.input.flatMap { acts[$0] }
             if wq == nil && aq == nil { continue }
-            var s = QuantizedLayerState(name: l.name, kind: l.position == .last ? "linear" : "conv")
+            let linear = l.position == .last && !l.name.hasPrefix("head.")
+            var s = QuantizedLayerState(name: l.name, kind: linear ? "linear" : "conv")
             if let wq {
                 s.weightBits = wq.bits
                 s.groups = wq.groups
@@ -151,10 +187,9 @@ extension TrainingPhase {
     /// to TensorBoard (flushed) and to quantization.json. Other ranks and float
     /// phases do nothing.
     public func writeQuantizationSnapshot(phase: String, step: Int, epoch: Int) throws {
-        // The per-layer tables follow the classifier's layer list; scene models have none yet.
-        guard let folder = ctx.folder, let policy = quantPolicy, isQuantizing,
-              let net = (model as? ClassifierModel)?.net else { return }
-        let layers = QuantizationSnapshot.layers(policy: policy, arena: net.arena, spec: net.spec,
+        guard let folder = ctx.folder, let policy = quantPolicy, isQuantizing else { return }
+        let plan = QuantizationSnapshot.plan(ctx.modelSpec, kind: ctx.config.model.kind)
+        let layers = QuantizationSnapshot.layers(policy: policy, arena: model.arena, plan: plan,
                                                  activationClip: evaluationActivationClip)
         let tb = try folder.tensorBoard()
         let (scalars, histograms) = QuantizationSnapshot.tensorBoard(layers)
