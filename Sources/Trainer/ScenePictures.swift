@@ -9,8 +9,10 @@ import Layers
 
 enum ScenePictures {
     static let zoom = 4
-    /// Predicted boxes below this score are not drawn (they still count in mAP).
+    /// Predicted boxes below this score are not drawn (they still count in mAP),
+    /// except the best `minDrawnBoxes` of a scene, so a weak model still shows its guesses.
     static let minDrawnScore: Float = 0.3
+    static let minDrawnBoxes = 3
     /// Class colours, 0 = background (black).
     static let palette: [(UInt8, UInt8, UInt8)] = [
         (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
@@ -62,14 +64,15 @@ enum ScenePictures {
                           size: Int) -> String {
         let side = size * zoom, gap = 16, top = 20
         var body = ["<text x=\"4\" y=\"14\" font-size=\"12\">ground truth</text>",
-                    "<text x=\"\(side + gap + 4)\" y=\"14\" font-size=\"12\">predicted (score &gt;= \(minDrawnScore))</text>"]
+                    "<text x=\"\(side + gap + 4)\" y=\"14\" font-size=\"12\">predicted (score &gt;= \(minDrawnScore), or the best \(minDrawnBoxes))</text>"]
         for (row, s) in scenes.enumerated() {
             let y = top + row * (side + gap)
             let png = grey(s.image, size: size)
             body.append(image(png, x: 0, y: y, size: size))
             body.append(image(png, x: side + gap, y: y, size: size))
             for b in labeledBoxes(s.truth) { body.append(box(b, x: 0, y: y, colour: "lime", label: name(b.classId))) }
-            for p in s.predicted where p.score >= minDrawnScore {
+            // Decoding returns boxes best first.
+            for (rank, p) in s.predicted.enumerated() where p.score >= minDrawnScore || rank < minDrawnBoxes {
                 body.append(box(p.box, x: side + gap, y: y, colour: "red", label: String(format: "%@ %.2f", name(p.box.classId), p.score)))
             }
         }
