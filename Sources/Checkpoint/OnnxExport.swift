@@ -17,6 +17,11 @@
 //               the levels is the level of the max. (onnxruntime 1.32 would otherwise move
 //               the DequantizeLinear past MaxPool and reject MaxPool on UINT4.)
 //   linear:     Flatten → Gemm(x, DQ(W), bias, transB) → logits
+// Dense-prediction heads (scene models), in float after their prediction convs:
+//   upsample2x: Resize(scales 1, 1, 2, 2; linear, half_pixel: PyTorch's bilinear with
+//               align_corners = false for a 2x scale)
+//   sum:        Add          concat: Concat(axis 1)
+// and the output is the head's map [N, C, H, W] instead of [N, classes].
 //
 // Scales. The engine computes z_c = multiplier_c · Σ Ŵ·x̂ + bias_c with
 // multiplier_c = s_c · Δ_g · Δ_in (BN scale s_c, group step Δ_g, input step Δ_in).
@@ -41,7 +46,9 @@ public enum OnnxExport {
         try b.build()
         var model = OnnxModel(graph: b.graph)
         model.docString = "Input 'image': float pixel values 0...255 (the uint8 image), NCHW. "
-            + "Output 'logits'. Exported from a BN-folded GDQR integer model."
+            + (m.task == .classification ? "Output 'logits'. "
+               : "Output: the \(m.task.rawValue) head's map [N, C, H, W] (sigmoid and argmax left to the reader). ")
+            + "Exported from a BN-folded GDQR integer model."
         model.metadata = m.info.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             + [("normalize_mean", m.normMean.map { "\($0)" }.joined(separator: ",")),
                ("normalize_std", m.normStd.map { "\($0)" }.joined(separator: ","))]
@@ -94,8 +101,21 @@ private struct GraphBuilder {
             switch op.kind {
             case .conv: try conv(op)
             case .linear: try linear(op)
-            case .upsample2x, .sum, .concat:
-                throw OnnxError("op \(op.name): the ONNX export covers classifiers, not the \(op.kind.rawValue) of a dense-prediction head")
+            case .upsample2x:
+                let scales = "\(op.name).scales", out = m.values[op.output].name
+                graph.initializers.append(.float(scales, dims: [4], [1, 1, 2, 2]))
+                node("Resize", out, [try input(op, 0), "", scales], out,
+                     [OnnxAttribute("mode", .string("linear")),
+                      OnnxAttribute("coordinate_transformation_mode", .string("half_pixel"))])
+                floatName[op.output] = out
+            case .sum:
+                let out = m.values[op.output].name
+                node("Add", out, [try input(op, 0), try input(op, 1)], out)
+                floatName[op.output] = out
+            case .concat:
+                let out = m.values[op.output].name
+                node("Concat", out, try op.inputs.indices.map { try input(op, $0) }, out, [OnnxAttribute("axis", .int(1))])
+                floatName[op.output] = out
             case .add: try add(op)
             case .avgquant:
                 let gap = "\(op.name).gap"
@@ -114,9 +134,10 @@ private struct GraphBuilder {
                 }
             }
         }
-        let last = m.ops.last!.output
-        graph.outputs = [OnnxValueInfo(name: floatName[last]!, elemType: .float,
-                                       shape: [.param("N"), .value(m.classes)])]
+        let last = m.ops.last!.output, y = m.values[last]
+        let shape: [OnnxDim] = m.task == .classification ? [.param("N"), .value(m.classes)]
+            : [.param("N"), .value(y.channels), .value(y.height), .value(y.width)]
+        graph.outputs = [OnnxValueInfo(name: floatName[last]!, elemType: .float, shape: shape)]
     }
 
     func input(_ op: IntegerOp, _ i: Int) throws -> String {

@@ -91,7 +91,7 @@ public struct OnnxTensor: Equatable, Sendable {
 }
 
 public enum OnnxAttributeValue: Equatable, Sendable {
-    case float(Float), int(Int), floats([Float]), ints([Int])
+    case float(Float), int(Int), floats([Float]), ints([Int]), string(String)
 }
 
 public struct OnnxAttribute: Equatable, Sendable {
@@ -106,6 +106,7 @@ public struct OnnxAttribute: Equatable, Sendable {
         case .int(let i): w.int(3, Int64(i)); w.int(20, 2)
         case .floats(let fs): w.packedFloats(7, fs); w.int(20, 6)
         case .ints(let xs): w.packedInts(8, xs.map { Int64($0) }); w.int(20, 7)
+        case .string(let t): w.string(4, t); w.int(20, 3)
         }
     }
 }

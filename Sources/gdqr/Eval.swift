@@ -51,6 +51,9 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Detection models: write the integer engine's detections here as a COCO results JSON.")
     var cocoResults: String?
 
+    @Option(name: .long, help: ArgumentHelp("Scene models: write the integer engine's output maps as raw little-endian float32 [scenes][C][H][W].", visibility: .hidden))
+    var saveOutputs: String?
+
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 

@@ -124,11 +124,16 @@ struct SceneEvaluation {
     let batch: Int
     let threads: Int
 
-    func integer(_ arithmetic: IntegerEngine.Arithmetic) throws -> (scorer: SceneScorer, seconds: Double) {
+    /// With `outputs`, also every output map, [scenes][C][H][W].
+    func integer(_ arithmetic: IntegerEngine.Arithmetic, outputs: UnsafeMutablePointer<Float>? = nil) throws
+        -> (scorer: SceneScorer, seconds: Double) {
         let engine = try IntegerEngine(model, maxBatch: batch, threads: threads, arithmetic: arithmetic)
         return scenes.pixels.withUnsafeBufferPointer { p in
             _ = engine.run(p.baseAddress!, batch: min(batch, scenes.count))   // warm-up, not timed
-            return score(p.baseAddress!) { engine.run($0, batch: $1) }
+            return score(p.baseAddress!, { engine.run($0, batch: $1) }) { first, n in
+                outputs?.advanced(by: first * model.logits.count)
+                    .update(from: engine.floats(of: model.ops.last!.output)!, count: n * model.logits.count)
+            }
         }
     }
 
@@ -205,7 +210,14 @@ extension Eval {
             throw ValidationError("--coco-results: \(model) is a segmentation model, it makes no detections")
         }
         let ev = SceneEvaluation(model: m, scenes: test, batch: bs, threads: threads)
-        let (integer, seconds) = try ev.integer(arith)
+        var maps = saveOutputs == nil ? [] : [Float](repeating: 0, count: test.count * m.logits.count)
+        let (integer, seconds) = saveOutputs == nil ? try ev.integer(arith)
+            : try maps.withUnsafeMutableBufferPointer { try ev.integer(arith, outputs: $0.baseAddress!) }
+        if let saveOutputs {
+            do { try maps.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: saveOutputs)) } } catch {
+                throw ExportError("\(saveOutputs): cannot write: \(error.localizedDescription)")
+            }
+        }
         var report: [String: Any] = ["model": model, "task": m.task.rawValue, "scenes": test.count, "source": test.source,
                                      "threads": threads, "batch": bs, "arithmetic": arith.rawValue,
                                      "integer": integer.metrics(test), "images_per_second_integer": Double(test.count) / seconds]

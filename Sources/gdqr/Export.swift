@@ -170,13 +170,17 @@ struct Export: ParsableCommand {
 }
 
 extension Export {
-    /// A scene run: folded into a .gdqr (the ONNX export covers classifiers only).
+    /// A scene run, folded (a .gdqr, or its ONNX graph).
     func exportScene() throws {
-        guard format == "gdqr" else { throw ExportError("--format onnx: the ONNX export covers classifiers, not scene models") }
         let r = try LoadedSceneRun.load(source, config: config, maxBatch: 1)
         let info = ["source": r.safetensors, "config_hash": r.config.hashHex, "model": r.net.kind.rawValue,
                     "quant": TrainingPipeline.bitsTag(r.config)]
         let model = try Folding.fold(r.net, normalization: r.normalization, info: info)
+        if format == "onnx" {
+            let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".onnx")
+            say("wrote \(outPath): \(try OnnxExport.write(model, to: outPath)) bytes")
+            return
+        }
         let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".gdqr")
         try ModelFile.write(model, to: outPath)
         say("wrote \(outPath): \(model.task.rawValue), \(model.ops.count) ops, \(fileSize(outPath)) bytes")

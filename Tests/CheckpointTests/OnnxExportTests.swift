@@ -67,6 +67,9 @@ final class OnnxExportTests: XCTestCase {
         // name (1); i (3); type (20, key 0xa0 0x01) INT = 2.
         XCTAssertEqual(encoded { OnnxAttribute("axis", .int(0)).encode(&$0) },
                        [0x0a, 0x04, 0x61, 0x78, 0x69, 0x73, 0x18, 0x00, 0xa0, 0x01, 0x02])
+        // name (1), s (4) "linear", type (20) = STRING 3: key 20<<3 = 160 = varint a0 01.
+        XCTAssertEqual(encoded { OnnxAttribute("mode", .string("linear")).encode(&$0) },
+                       [0x0a, 4] + Array("mode".utf8) + [0x22, 6] + Array("linear".utf8) + [0xa0, 0x01, 3])
         // ints (8, packed); INTS = 7.
         XCTAssertEqual(encoded { OnnxAttribute("s", .ints([1, 2])).encode(&$0) },
                        [0x0a, 0x01, 0x73, 0x42, 0x02, 0x01, 0x02, 0xa0, 0x01, 0x07])

@@ -2,8 +2,8 @@
 // folded into the integer model, run by the integer engine against the fake-quant
 // float network (levels of every activation, decoded boxes, per-pixel argmax), the
 // fast path against the reference (bit for bit), the head ops against plain
-// loops, the model file round trip and its version rules, and the validation
-// messages of malformed head ops.
+// loops, the model file round trip and its version rules, the validation
+// messages of malformed head ops, and the ONNX graph of the heads.
 import XCTest
 import Layers
 import TensorEngine
@@ -273,6 +273,27 @@ final class SceneExportTests: XCTestCase {
         XCTAssertThrowsError(try bad.validate()) { e in
             XCTAssertEqual("\(e)", "op head.concat: concat needs float inputs of the output's size whose channels add up to the output's")
         }
+    }
+
+    /// The ONNX graph of the heads: Resize (bilinear, half_pixel) per upsample2x, Add for
+    /// the skip sum, Concat on channels, and the head's map as the output.
+    func testOnnxGraphOfTheHeads() throws {
+        let seg = try build(.fcn, seed: 2).model
+        var g = try OnnxExport.model(seg).graph
+        let resize = g.nodes.filter { $0.opType == "Resize" }
+        XCTAssertEqual(resize.map(\.name), seg.ops.filter { $0.kind == .upsample2x }.map(\.name))
+        XCTAssertEqual(resize[0].inputs, ["head.score_deep.conv", "", "head.score_deep.up.scales"])
+        XCTAssertEqual(resize[0].attributes, [OnnxAttribute("mode", .string("linear")),
+                                              OnnxAttribute("coordinate_transformation_mode", .string("half_pixel"))])
+        XCTAssertEqual(g.initializers.first { $0.name == "head.score_deep.up.scales" }, .float("head.score_deep.up.scales", dims: [4], [1, 1, 2, 2]))
+        XCTAssertEqual(g.nodes.first { $0.name == "head.fused" }?.inputs, ["head.score_deep.up", "head.score_skip.conv"])
+        XCTAssertEqual(g.outputs, [OnnxValueInfo(name: "head.up1", elemType: .float,
+                                                 shape: [.param("N"), .value(Self.classes + 1), .value(Self.size), .value(Self.size)])])
+        g = try OnnxExport.model(try build(.centerNet, seed: 2).model).graph
+        let concat = g.nodes.first { $0.opType == "Concat" }!
+        XCTAssertEqual(concat.inputs, ["head.heatmap.2.conv", "head.size.2.conv", "head.offset.2.conv"])
+        XCTAssertEqual(concat.attributes, [OnnxAttribute("axis", .int(1))])
+        XCTAssertEqual(g.outputs[0].shape, [.param("N"), .value(Self.classes + 4), .value(Self.size / 4), .value(Self.size / 4)])
     }
 
     func testModelFileRoundTripAndVersions() throws {

@@ -9,13 +9,16 @@
 #     same instances.json gives our integer mAP / mAP@0.5 within 0.005; the scenes
 #     composed by eval itself give the same metrics as the written files;
 #  2. segmentation: mIoU (with and without background) and pixel accuracy of the
-#     integer engine and of the fake-quant model equal within 0.005.
+#     integer engine and of the fake-quant model equal within 0.005;
+#  3. both exported to ONNX (`gdqr export --format onnx`): onnxruntime's output
+#     maps on the scene files against the integer engine's (eval --save-outputs),
+#     Tests/scripts/python/onnx_scene_check.py.
 # GDQR_BIN overrides the binary (default .build/release/gdqr).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 gdqr=${GDQR_BIN:-$root/.build/release/gdqr}
 [ -x "$gdqr" ] || { echo "FAIL: $gdqr not built"; exit 1; }
-PY=$("$root/Cluster/python-env.sh" pycocotools numpy)
+PY=$("$root/Cluster/python-env.sh" pycocotools onnx onnxruntime numpy)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
@@ -36,6 +39,12 @@ scenes=200
 "$gdqr" eval "$tmp/det/model-w4a4.gdqr" --limit $scenes --json > "$tmp/det-composed.json"
 "$gdqr" eval "$tmp/seg/model-w4a4.gdqr" --compare "$tmp/seg" --scenes "$tmp/scenes" --json > "$tmp/seg-eval.json"
 ref=$("$PY" "$root/Tests/scripts/python/coco_map.py" "$tmp/scenes/instances.json" "$tmp/det-results.json")
+for k in det seg; do
+    "$gdqr" export "$tmp/$k" --format onnx --quiet
+    "$gdqr" eval "$tmp/$k/model-w4a4.gdqr" --scenes "$tmp/scenes" --save-outputs "$tmp/$k.f32" > /dev/null
+    echo -n "onnxruntime vs integer engine, $k: "
+    "$PY" "$root/Tests/scripts/python/onnx_scene_check.py" "$tmp/$k/model-w4a4.onnx" "$tmp/scenes" "$tmp/$k.f32" || status=1
+done
 
 "$PY" - "$tmp" "$ref" <<'PYEOF' || status=1
 import json, sys
@@ -61,6 +70,6 @@ if bad:
     print("FAIL:", ", ".join(bad))
     sys.exit(1)
 PYEOF
-[ $status = 0 ] && echo "scenes-eval-check: integer engine = fake-quant within 0.005, mAP = pycocotools within 0.005" \
+[ $status = 0 ] && echo "scenes-eval-check: integer engine = fake-quant within 0.005, mAP = pycocotools within 0.005, onnxruntime = integer engine" \
     || echo "FAIL scenes-eval-check"
 exit $status
