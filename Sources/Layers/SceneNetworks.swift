@@ -20,7 +20,10 @@ public final class SceneNetwork {
     public let stages: [Sequential]
     public let centerNet: CenterNetHead?
     public let fcn: FCNHead?
-    /// Loss weights of the CenterNet terms (heatmap weight 1).
+    /// Loss weights of the CenterNet terms. The trainer changes them per step
+    /// under data parallelism, to normalise each rank's terms by the global counts
+    /// before backward (SyncBN mixes the ranks' gradients during backward).
+    public var heatmapWeight: Float = 1
     public var sizeWeight: Float = 0.1
     public var offsetWeight: Float = 1
     // Scratch for the CenterNet losses: the head output's channel groups gathered contiguously.
@@ -127,7 +130,7 @@ public final class SceneNetwork {
         gather(0, classes)
         let focal = centerNetFocalLoss(logits: gathered, targets: heatmapTargets, gradLogits: gatheredGrad,
                                        count: batch * classes * hw)
-        scatter(0, classes, weight: 1)
+        scatter(0, classes, weight: heatmapWeight)
         gather(classes, 2)
         let ls = centerRegressionL1(predictions: gathered, targets: size, gradPredictions: gatheredGrad, n: batch, channels: 2, cells: hw)
         scatter(classes, 2, weight: sizeWeight)
@@ -137,7 +140,7 @@ public final class SceneNetwork {
         let gDeep = head.backward(headGrad, batch: batch, rt: rt)!
         backbone(deep: gDeep, skip: nil, batch: batch, rt: rt)
         return DetectionLoss(heatmap: focal.loss, size: ls, offset: lo,
-                             total: focal.loss + sizeWeight * ls + offsetWeight * lo, centres: focal.positives)
+                             total: heatmapWeight * focal.loss + sizeWeight * ls + offsetWeight * lo, centres: focal.positives)
     }
 
     /// FCN: mean per-pixel cross-entropy of the last forward's logits against

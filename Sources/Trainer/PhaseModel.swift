@@ -43,8 +43,9 @@ public protocol PhaseModel: AnyObject {
     /// reduced when backward is over.
     var overlapsGradientSync: Bool { get }
     /// Forward, loss and backward of a training batch: every parameter gradient in
-    /// the arena, multiplied by `gradientScale` (1/ranks: the all-reduced sums are means).
-    func trainStep(_ batch: Batch, rt: Runtime, gradientScale: Float) -> StepLoss
+    /// the arena, multiplied by `gradientScale` (1/ranks: the all-reduced sums are
+    /// means), or by the model's own share of a loss normalised over all ranks.
+    func trainStep(_ batch: Batch, rt: Runtime, gradientScale: Float) throws -> StepLoss
     /// Forward only (post-training calibration).
     func forward(_ batch: Batch, rt: Runtime)
     /// A fresh evaluator of the test split.

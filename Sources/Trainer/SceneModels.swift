@@ -3,10 +3,15 @@
 // targets (boxes, masks) are read from the rendered SceneSet by index, so the
 // sampler, loader, sharding and resume are the image classifier's.
 //
-// Gradient averaging: SceneNetwork's backward has no loss-gradient scale, so
-// the arena's gradients are multiplied by 1/ranks after backward and the
-// all-reduce buckets start only then (no overlap with backward; these models
-// are small).
+// Gradient averaging: SceneNetwork reports no finished gradients during
+// backward, so the all-reduce buckets start when backward is over (no overlap;
+// these models are small). Segmentation scales the arena's gradients by 1/ranks
+// after backward (a mean over equal per-rank pixel counts; a uniform factor
+// commutes with SyncBN). Detection losses are divided by the number of object
+// centres (focal) and of objects (L1) in the batch, so each rank reweights its
+// terms to the global counts before backward (one small all-reduce per step;
+// SyncBN mixes the ranks' gradients during backward): the averaged gradient is
+// the global batch's, whatever the number of ranks.
 //
 // Evaluation: detection decodes each test scene (top-k peaks, per-class NMS)
 // into a fixed slot of `detectionsPerScene` boxes; the dense array is summed
@@ -41,6 +46,8 @@ class SceneModel {
         return body + (net.centerNet?.macsPerSample ?? net.fcn!.macsPerSample)
     }
     var overlapsGradientSync: Bool { false }
+    /// Sums small per-step counts across ranks (detection normalisers); nil on one rank.
+    var sumAcrossRanks: ((inout [Double]) throws -> Void)?
 
     func forward(_ batch: Batch, rt: Runtime) { _ = net.forward(batch.images.data, batch: batch.count, rt: rt) }
 
@@ -81,7 +88,10 @@ final class SceneDetectionModel: SceneModel, PhaseModel {
     var primaryMetric: String { "map" }
     var reportsAccuracy: Bool { false }
 
-    func trainStep(_ batch: Batch, rt: Runtime, gradientScale: Float) -> StepLoss {
+    /// The loss weights of SceneNetwork's regression terms, before per-step reweighting.
+    private lazy var baseWeights = (size: net.sizeWeight, offset: net.offsetWeight)
+
+    func trainStep(_ batch: Batch, rt: Runtime, gradientScale: Float) throws -> StepLoss {
         let out = net.forward(batch.images.data, batch: batch.count, rt: rt)
         let o = net.outputShape, per = net.classes * o.height * o.width
         var size: [CenterTarget] = [], offset: [CenterTarget] = []
@@ -93,12 +103,28 @@ final class SceneDetectionModel: SceneModel, PhaseModel {
                 size += t.size; offset += t.offset
             }
         }
+        let base = baseWeights
+        // Each rank's losses are normalised by its own centre and object counts;
+        // under data parallelism the terms are reweighted (before backward: SyncBN
+        // mixes the ranks' gradients during backward) to the global counts.
+        if let sumAcrossRanks {
+            let centres = heatmap[0..<(batch.count * per)].reduce(0) { $0 + ($1 == 1 ? 1 : 0) }
+            var global = [Double(centres), Double(size.count)]
+            try sumAcrossRanks(&global)
+            net.heatmapWeight = Float(Double(max(centres, 1)) / max(global[0], 1))
+            let l1 = Float(Double(max(size.count, 1)) / max(global[1], 1))
+            net.sizeWeight = base.size * l1
+            net.offsetWeight = base.offset * l1
+        } else {
+            (net.heatmapWeight, net.sizeWeight, net.offsetWeight) = (gradientScale, base.size * gradientScale,
+                                                                     base.offset * gradientScale)
+        }
         let l = heatmap.withUnsafeBufferPointer {
             net.backwardDetection(output: out, heatmapTargets: $0.baseAddress!, size: size, offset: offset,
                                   batch: batch.count, rt: rt)
         }
-        scaleGradients(gradientScale)
-        return StepLoss(loss: l.total, correct: 0, counted: batch.count)
+        // This rank's loss with its own normalisers and the configured weights.
+        return StepLoss(loss: l.heatmap + base.size * l.size + base.offset * l.offset, correct: 0, counted: batch.count)
     }
 
     /// Sample `i` of a head output, decoded into boxes.
@@ -176,7 +202,7 @@ final class SceneSegmentationModel: SceneModel, PhaseModel {
         }
     }
 
-    func trainStep(_ batch: Batch, rt: Runtime, gradientScale: Float) -> StepLoss {
+    func trainStep(_ batch: Batch, rt: Runtime, gradientScale: Float) throws -> StepLoss {
         let out = net.forward(batch.images.data, batch: batch.count, rt: rt)
         loadLabels(batch.indices, from: train)
         let r = labels.withUnsafeBufferPointer {

@@ -109,10 +109,14 @@ public final class TrainingContext {
                                    input: FeatureShape(1, m.imageSize, m.imageSize), classes: m.numClasses,
                                    maxBatch: localBatch, threads: threads, seed: seed, headChannels: m.headChannels,
                                    policy: policy)
-            if m.kind == .fcn {
-                return SceneSegmentationModel(net, train: trainScenes!, test: testScenes!, normalization: normalization, pool: pool)
+            let model: SceneModel & PhaseModel = m.kind == .fcn
+                ? SceneSegmentationModel(net, train: trainScenes!, test: testScenes!, normalization: normalization, pool: pool)
+                : SceneDetectionModel(net, train: trainScenes!, test: testScenes!, normalization: normalization, pool: pool)
+            if comm.size > 1 {
+                let comm = self.comm
+                model.sumAcrossRanks = { values in try values.withUnsafeMutableBufferPointer { try comm.allReduceSum($0) } }
             }
-            return SceneDetectionModel(net, train: trainScenes!, test: testScenes!, normalization: normalization, pool: pool)
+            return model
         }
     }
 

@@ -191,7 +191,7 @@ public final class TrainingPhase {
     func trainStep(_ batch: Batch, sgd: SGD, lr: Float, result: inout PhaseResult) throws -> StepLoss {
         rt.training = true
         sync?.beginStep()
-        let r = model.trainStep(batch, rt: rt, gradientScale: 1 / Float(ctx.comm.size))
+        let r = try model.trainStep(batch, rt: rt, gradientScale: 1 / Float(ctx.comm.size))
         gradientHook?(rt)
         let arena = model.arena
         if let f = faultNaNStep, rt.step + 1 == f, let e = arena.params.dropFirst(arena.params.count / 2).first {
