@@ -24,7 +24,7 @@ struct Inspect: ParsableCommand {
         for op in m.ops {
             let y = m.values[op.output]
             let ins = op.inputs.map { m.values[$0].name }.joined(separator: ", ")
-            var line = "\(op.kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(op.name.padding(toLength: 26, withPad: " ", startingAt: 0))"
+            var line = "\(op.kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(op.name.padding(toLength: 26, withPad: " ", startingAt: 0))"
             line += " \(y.channels)x\(y.height)x\(y.width)"
             if op.hasWeights {
                 let b = op.weightBits <= 4 ? Int4Packing.packedCount(op.weightCount) : op.weightCount
