@@ -12,7 +12,9 @@
 #     integer engine and of the fake-quant model equal within 0.005;
 #  3. both exported to ONNX (`gdqr export --format onnx`): onnxruntime's output
 #     maps on the scene files against the integer engine's (eval --save-outputs),
-#     Tests/scripts/python/onnx_scene_check.py.
+#     Tests/scripts/python/onnx_scene_check.py;
+#  4. misuse is refused with its message: detections asked of a segmentation
+#     model, scenes of another size than the model's, `gdqr infer` on a scene model.
 # GDQR_BIN overrides the binary (default .build/release/gdqr).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,7 +44,7 @@ ref=$("$PY" "$root/Tests/scripts/python/coco_map.py" "$tmp/scenes/instances.json
 for k in det seg; do
     "$gdqr" export "$tmp/$k" --format onnx --quiet
     "$gdqr" eval "$tmp/$k/model-w4a4.gdqr" --scenes "$tmp/scenes" --save-outputs "$tmp/$k.f32" > /dev/null
-    echo -n "onnxruntime vs integer engine, $k: "
+    printf "%s" "onnxruntime vs integer engine, $k: "
     "$PY" "$root/Tests/scripts/python/onnx_scene_check.py" "$tmp/$k/model-w4a4.onnx" "$tmp/scenes" "$tmp/$k.f32" || status=1
 done
 
@@ -70,6 +72,22 @@ if bad:
     print("FAIL:", ", ".join(bad))
     sys.exit(1)
 PYEOF
+# expect CODE PATTERN CMD...: the command exits CODE and its output matches PATTERN.
+expect() {
+    local want=$1 pattern=$2; shift 2
+    local code=0
+    "$@" > "$tmp/out.txt" 2>&1 || code=$?
+    if [ "$code" != "$want" ] || ! grep -qE -- "$pattern" "$tmp/out.txt"; then
+        echo "FAIL: '$*' exited $code (expected $want), output: $(head -3 "$tmp/out.txt")"; status=1
+    fi
+}
+expect 2 "is a segmentation model, it makes no detections" \
+    "$gdqr" eval "$tmp/seg/model-w4a4.gdqr" --scenes "$tmp/scenes" --coco-results "$tmp/x.json"
+"$gdqr" scenes write --out "$tmp/scenes-48" --split test --count 2 --size 48 > /dev/null
+expect 1 "scenes are 48x48, the model takes 1x32x32" "$gdqr" eval "$tmp/det/model-w4a4.gdqr" --scenes "$tmp/scenes-48"
+expect 1 "a centernet model; infer prints the classes of a classifier" \
+    "$gdqr" infer "$tmp/det/model-w4a4.gdqr" --images /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+
 [ $status = 0 ] && echo "scenes-eval-check: integer engine = fake-quant within 0.005, mAP = pycocotools within 0.005, onnxruntime = integer engine" \
     || echo "FAIL scenes-eval-check"
 exit $status
