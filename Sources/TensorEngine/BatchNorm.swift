@@ -12,9 +12,8 @@
 // and the backward, given that output, masks gradOutput with (output > 0).
 //
 // Each channel is handled entirely by one thread; its sums use the fixed-order
-// SIMD reductions of Reductions.swift (Float within 4096-element blocks of one
-// plane, Double across blocks and planes), so results do not depend on the
-// thread count. Channels are spread over the pool when the tensor is large.
+// channel sums of ChannelSums.swift (Float SIMD within about 4096 elements,
+// Double beyond), so results do not depend on the thread count. Channels are spread over the pool when the tensor is large.
 
 @inline(__always)
 func bnAffinePlane(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
@@ -37,6 +36,36 @@ func bnAffinePlane(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, 
     }
 }
 
+/// dx = a * (g - cst - k * (x - mean)) over one plane, g = dy masked by (mask > 0) when
+/// given: the second pass of the backward (a = gamma*invstd, k = invstd^2 * sumDyXmu/M,
+/// cst = sumDy/M). dx may alias dy.
+@inline(__always)
+func bnBackwardPlane(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?,
+                     _ dx: UnsafeMutablePointer<Float>, count: Int, mean: Float, a: Float, k: Float, cst: Float) {
+    let av = SIMD16<Float>(repeating: a), kv = SIMD16<Float>(repeating: k)
+    let cv = SIMD16<Float>(repeating: cst), mv = SIMD16<Float>(repeating: mean), zero = SIMD16<Float>()
+    var i = 0
+    if let mask {
+        while i + 16 <= count {
+            let g = zero.replacing(with: opsLoad16(dy + i), where: opsLoad16(mask + i) .> zero)
+            var t = g - cv
+            t.addProduct(-kv, opsLoad16(x + i) - mv)
+            opsStore16(av * t, dx + i); i += 16
+        }
+        while i < count {
+            let g = mask[i] > 0 ? dy[i] : 0
+            dx[i] = a * (g - cst).addingProduct(-k, x[i] - mean); i += 1
+        }
+    } else {
+        while i + 16 <= count {
+            var t = opsLoad16(dy + i) - cv
+            t.addProduct(-kv, opsLoad16(x + i) - mv)
+            opsStore16(av * t, dx + i); i += 16
+        }
+        while i < count { dx[i] = a * (dy[i] - cst).addingProduct(-k, x[i] - mean); i += 1 }
+    }
+}
+
 /// Training-mode forward. x, y: [n, c, h, w]; gamma, beta, runningMean, runningVar,
 /// saveMean, saveInvStd: [c]. Writes y, saveMean, saveInvStd; updates the running stats.
 /// y may alias x. With fuseReLU, y = max(bn(x), 0).
@@ -53,11 +82,9 @@ public func batchNorm2dForwardTraining(
     precondition(m > 0, "batchNorm2dForwardTraining: empty batch")
     opsFor(pool, items: c, elementsPerItem: m) { channels in
         for ch in channels {
-            var s = 0.0
-            for b in 0..<n { s += opsSumDouble(x + (b * c + ch) * hw, count: hw) }
+            let s = opsChannelSum(x + ch * hw, planes: n, stride: c * hw, count: hw)
             let mean = Float(s / Double(m))
-            var q = 0.0
-            for b in 0..<n { q += opsSumSquaredDeviation(x + (b * c + ch) * hw, count: hw, center: mean) }
+            let q = opsChannelSumSquaredDeviation(x + ch * hw, planes: n, stride: c * hw, count: hw, center: mean)
             let variance = q / Double(m)
             let invstd = 1.0 / (variance + Double(eps)).squareRoot()
             saveMean[ch] = mean
@@ -113,78 +140,20 @@ public func batchNorm2dBackward(
     opsFor(pool, items: c, elementsPerItem: 2 * m) { channels in
         for ch in channels {
             let mean = saveMean[ch], invstd = saveInvStd[ch]
-            let mv = SIMD16<Float>(repeating: mean)
-            let zero = SIMD16<Float>()
             // Pass 1: sum(dy) and sum(dy * (x - mean)), masked by the ReLU output if fused.
-            var sumDy = 0.0, sumDyXmu = 0.0
-            for b in 0..<n {
-                let off = (b * c + ch) * hw
-                let xp = x + off, gp = dy + off
-                var start = 0
-                while start < hw {
-                    let len = min(opsReduceBlock, hw - start)
-                    var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), d0 = SIMD16<Float>(), d1 = SIMD16<Float>()
-                    var i = start
-                    var ts = 0.0, td = 0.0
-                    if let yp = reluOutput?.advanced(by: off) {
-                        while i + 32 <= start + len {
-                            let g0 = zero.replacing(with: opsLoad16(gp + i), where: opsLoad16(yp + i) .> zero)
-                            let g1 = zero.replacing(with: opsLoad16(gp + i + 16), where: opsLoad16(yp + i + 16) .> zero)
-                            s0 += g0; s1 += g1
-                            d0.addProduct(g0, opsLoad16(xp + i) - mv); d1.addProduct(g1, opsLoad16(xp + i + 16) - mv)
-                            i += 32
-                        }
-                        while i < start + len {
-                            let g = yp[i] > 0 ? gp[i] : 0
-                            ts += Double(g); td += Double(g) * Double(xp[i] - mean); i += 1
-                        }
-                    } else {
-                        while i + 32 <= start + len {
-                            let g0 = opsLoad16(gp + i), g1 = opsLoad16(gp + i + 16)
-                            s0 += g0; s1 += g1
-                            d0.addProduct(g0, opsLoad16(xp + i) - mv); d1.addProduct(g1, opsLoad16(xp + i + 16) - mv)
-                            i += 32
-                        }
-                        while i < start + len {
-                            ts += Double(gp[i]); td += Double(gp[i]) * Double(xp[i] - mean); i += 1
-                        }
-                    }
-                    sumDy += opsLaneSum(s0 + s1) + ts
-                    sumDyXmu += opsLaneSum(d0 + d1) + td
-                    start += len
-                }
-            }
+            let (sumDy, sumDyXmu) = opsChannelGradientSums(x: x + ch * hw, dy: dy + ch * hw,
+                                                           mask: reluOutput.map { $0 + ch * hw },
+                                                           planes: n, stride: c * hw, count: hw, mean: mean)
             gradBeta[ch] = Float(sumDy)
             gradGamma[ch] = Float(sumDyXmu * Double(invstd))
             // Pass 2: dx = gamma*invstd * (dy - sumDy/M - (x - mean) * invstd^2 * sumDyXmu/M).
             let a = gamma[ch] * invstd
             let k = Float(Double(invstd) * Double(invstd) * sumDyXmu / Double(m))
             let cst = Float(sumDy / Double(m))
-            let av = SIMD16<Float>(repeating: a), kv = SIMD16<Float>(repeating: k)
-            let cv = SIMD16<Float>(repeating: cst)
             for b in 0..<n {
                 let off = (b * c + ch) * hw
-                let xp = x + off, gp = dy + off, op = dx + off
-                var i = 0
-                if let yp = reluOutput?.advanced(by: off) {
-                    while i + 16 <= hw {
-                        let g = zero.replacing(with: opsLoad16(gp + i), where: opsLoad16(yp + i) .> zero)
-                        var t = g - cv
-                        t.addProduct(-kv, opsLoad16(xp + i) - mv)
-                        opsStore16(av * t, op + i); i += 16
-                    }
-                    while i < hw {
-                        let g = yp[i] > 0 ? gp[i] : 0
-                        op[i] = a * (g - cst).addingProduct(-k, xp[i] - mean); i += 1
-                    }
-                } else {
-                    while i + 16 <= hw {
-                        var t = opsLoad16(gp + i) - cv
-                        t.addProduct(-kv, opsLoad16(xp + i) - mv)
-                        opsStore16(av * t, op + i); i += 16
-                    }
-                    while i < hw { op[i] = a * (gp[i] - cst).addingProduct(-k, xp[i] - mean); i += 1 }
-                }
+                bnBackwardPlane(x + off, dy + off, reluOutput.map { $0 + off }, dx + off, count: hw,
+                                mean: mean, a: a, k: k, cst: cst)
             }
         }
     }

@@ -27,14 +27,8 @@ public func batchNorm2dForwardTrainingSync(
     let hw = h * w
     opsFor(pool, items: c, elementsPerItem: n * hw) { channels in
         for ch in channels {
-            var s = 0.0, q = 0.0
-            for b in 0..<n {
-                let p = x + (b * c + ch) * hw
-                s += opsSumDouble(p, count: hw)
-                q += opsSumSquaredDeviation(p, count: hw, center: 0)
-            }
-            scratch[ch] = s
-            scratch[c + ch] = q
+            scratch[ch] = opsChannelSum(x + ch * hw, planes: n, stride: c * hw, count: hw)
+            scratch[c + ch] = opsChannelSumSquaredDeviation(x + ch * hw, planes: n, stride: c * hw, count: hw, center: 0)
         }
     }
     scratch[2 * c] = Double(n * hw)
@@ -74,34 +68,12 @@ public func batchNorm2dBackwardSync(
     reluOutput: UnsafePointer<Float>? = nil, pool: ThreadPool? = nil, reduce: ChannelSumReducer
 ) {
     let hw = h * w
-    @inline(__always) func grad(_ off: Int, _ i: Int) -> Float {
-        if let r = reluOutput, r[off + i] <= 0 { return 0 }
-        return dy[off + i]
-    }
     opsFor(pool, items: c, elementsPerItem: 2 * n * hw) { channels in
         for ch in channels {
             let mean = saveMean[ch]
-            var sumDy = 0.0, sumDyXmu = 0.0
-            for b in 0..<n {
-                let off = (b * c + ch) * hw
-                var s0 = SIMD16<Float>(), d0 = SIMD16<Float>()
-                var i = 0
-                let zero = SIMD16<Float>(), mv = SIMD16<Float>(repeating: mean)
-                while i + 16 <= hw {
-                    var g = opsLoad16(dy + off + i)
-                    if let r = reluOutput { g = zero.replacing(with: g, where: opsLoad16(r + off + i) .> zero) }
-                    s0 += g
-                    d0.addProduct(g, opsLoad16(x + off + i) - mv)
-                    i += 16
-                }
-                var ts = opsLaneSum(s0), td = opsLaneSum(d0)
-                while i < hw {
-                    let g = grad(off, i)
-                    ts += Double(g); td += Double(g) * Double(x[off + i] - mean); i += 1
-                }
-                sumDy += ts
-                sumDyXmu += td
-            }
+            let (sumDy, sumDyXmu) = opsChannelGradientSums(x: x + ch * hw, dy: dy + ch * hw,
+                                                           mask: reluOutput.map { $0 + ch * hw },
+                                                           planes: n, stride: c * hw, count: hw, mean: mean)
             gradBeta[ch] = Float(sumDy)
             gradGamma[ch] = Float(sumDyXmu * Double(saveInvStd[ch]))
             scratch[ch] = sumDy
@@ -117,7 +89,8 @@ public func batchNorm2dBackwardSync(
             let cst = Float(scratch[ch] / m)
             for b in 0..<n {
                 let off = (b * c + ch) * hw
-                for i in 0..<hw { dx[off + i] = a * (grad(off, i) - cst).addingProduct(-k, x[off + i] - mean) }
+                bnBackwardPlane(x + off, dy + off, reluOutput.map { $0 + off }, dx + off, count: hw,
+                                mean: mean, a: a, k: k, cst: cst)
             }
         }
     }

@@ -21,7 +21,8 @@ final class BatchNormTests: XCTestCase {
     // normalisation (x - mean) * invstd with |x - mean| up to ~10 sigma.
     func testTrainingForwardAndRunningStatsMatchReference() {
         let cases = [Case(n: 1, c: 1, h: 1, w: 3), Case(n: 2, c: 3, h: 7, w: 1), Case(n: 3, c: 17, h: 5, w: 7),
-                     Case(n: 2, c: 7, h: 17, w: 65), Case(n: 1, c: 65, h: 3, w: 3), Case(n: 2, c: 129, h: 1, w: 1)]
+                     Case(n: 2, c: 7, h: 17, w: 65), Case(n: 1, c: 65, h: 3, w: 3), Case(n: 2, c: 129, h: 1, w: 1),
+                     Case(n: 3, c: 2, h: 70, w: 61)]  // planes over 4096: Double flushes inside a plane
         for s in cases {
             let count = s.n * s.c * s.h * s.w
             let x = opsRandom(count, seed: 21, lo: 1, hi: 4)  // non-zero mean on purpose
