@@ -175,21 +175,20 @@ extension PostTraining {
         let searchesInput = p.activationMaxLevel != nil && p.fixedActivationThreshold == nil
         let start = search.cosine(weightIndex: wIndex, activationIndex: aIndex)
         var steps: [LayerSearchStep] = []
-        for _ in 0..<rounds {
+        for round in 0..<rounds {
             let (w, cw) = search.weightStep(weightIndex: wIndex, activationIndex: aIndex)
-            var changed = w != wIndex
+            let weightsChanged = w != wIndex
             wIndex = w
             steps.append(LayerSearchStep(kind: .weights, weightThresholds: search.weightThresholds(wIndex),
                                          activationThreshold: search.activationThreshold(aIndex), cosine: cw))
-            if searchesInput {
-                let (a, ca) = search.activationStep(weightIndex: wIndex, activationIndex: aIndex)
-                changed = changed || a != aIndex
-                aIndex = a
-                steps.append(LayerSearchStep(kind: .activation, weightThresholds: search.weightThresholds(wIndex),
-                                             activationThreshold: search.activationThreshold(aIndex), cosine: ca))
-            }
-            // Without an input search a second weight step starts from its own optimum.
-            if !changed || !searchesInput { break }
+            // Weights unchanged after an input step: the next input step would repeat itself.
+            if !searchesInput || (round > 0 && !weightsChanged) { break }
+            let (a, ca) = search.activationStep(weightIndex: wIndex, activationIndex: aIndex)
+            let inputChanged = a != aIndex
+            aIndex = a
+            steps.append(LayerSearchStep(kind: .activation, weightThresholds: search.weightThresholds(wIndex),
+                                         activationThreshold: search.activationThreshold(aIndex), cosine: ca))
+            if !weightsChanged && !inputChanged { break }
         }
         return LayerScaleChoice(name: p.name, weightThresholds: search.weightThresholds(wIndex),
                                 activationThreshold: search.activationThreshold(aIndex), minMaxCosine: start,
@@ -210,8 +209,8 @@ final class LayerSearch {
     let maxSamples: Int
     let pool: ThreadPool?
     /// A quantized input batch and a layer output batch.
-    private let xq: UnsafeMutablePointer<Float>
-    private let y: UnsafeMutablePointer<Float>
+    let xq: UnsafeMutablePointer<Float>
+    let y: UnsafeMutablePointer<Float>
 
     init(_ p: LayerSearchProblem, grid: [Float], pool: ThreadPool?) {
         let cout = p.operation.outChannels
@@ -310,40 +309,55 @@ final class LayerSearch {
         return cosineOf(dot: dot, qq: qq, tt: targetSquares)
     }
 
-    /// Step (a): every group's candidate sums, then coordinate ascent over the groups.
+    /// Step (a): every group's candidate sums (Gram form), then coordinate ascent over the groups.
     func weightStep(weightIndex start: [Int], activationIndex: Int) -> ([Int], Double) {
-        let G = p.groups, A = grid.count, cout = p.operation.outChannels, plane = p.operation.plane
-        let t = activationThreshold(activationIndex)
-        // Candidate weights of every group: [G][A][groupSize].
-        let candidates = Tensor.allocate(max(1, G * A * groupSize))
-        defer { candidates.deallocate() }
-        for g in 0..<G {
-            for (i, a) in grid.enumerated() {
-                quantizeGroup(g, threshold: a * weightBase[g], into: candidates + (g * A + i) * groupSize)
+        let s = weightCandidateSums(activation: activationThreshold(activationIndex))
+        return Self.coordinateAscent(start: start, candidates: grid.count, dot: s.dot, qq: s.qq, tt: targetSquares)
+    }
+
+    /// The candidate weights of every group, [G][A][groupSize].
+    func candidateWeights() -> [Float] {
+        var out = [Float](repeating: 0, count: p.groups * grid.count * groupSize)
+        out.withUnsafeMutableBufferPointer { o in
+            for g in 0..<p.groups {
+                for (i, a) in grid.enumerated() {
+                    quantizeGroup(g, threshold: a * weightBase[g], into: o.baseAddress! + (g * grid.count + i) * groupSize)
+                }
             }
         }
+        return out
+    }
+
+    /// Reference of weightCandidateSums: Σ y·target and Σ y² of every group's
+    /// channels for every candidate [g·A + i], running the group's channels
+    /// through the layer on every cached batch.
+    func weightCandidateSumsDirect(activation t: Float?) -> (dot: [Double], qq: [Double]) {
+        let G = p.groups, A = grid.count, cout = p.operation.outChannels, plane = p.operation.plane
+        let candidates = candidateWeights()
         var dot = [Double](repeating: 0, count: G * A), qq = dot
         let rowLength = groupChannels * plane
         for b in p.inputs.indices {
             let n = samples(b)
             quantizeInput(b, threshold: t)
             p.targets[b].withUnsafeBufferPointer { target in
-                withBias(p.bias) { bias in
-                    for g in 0..<G {
-                        let channels = g * groupChannels ..< (g + 1) * groupChannels
-                        for i in 0..<A {
-                            evaluator.run(input: xq, batch: n, weight: candidates + (g * A + i) * groupSize,
-                                          bias: bias, channels: channels, output: y)
-                            let s = rowStats(target: target.baseAddress!, candidate: y, samples: n, length: rowLength,
-                                             targetStride: cout * plane, targetOffset: g * rowLength)
-                            dot[g * A + i] += s.dot
-                            qq[g * A + i] += s.qq
+                candidates.withUnsafeBufferPointer { cw in
+                    withBias(p.bias) { bias in
+                        for g in 0..<G {
+                            let channels = g * groupChannels ..< (g + 1) * groupChannels
+                            for i in 0..<A {
+                                evaluator.run(input: xq, batch: n, weight: cw.baseAddress! + (g * A + i) * groupSize,
+                                              bias: bias, channels: channels, output: y)
+                                let s = rowStats(target: target.baseAddress!, candidate: y, samples: n, length: rowLength,
+                                                 targetStride: cout * plane, targetOffset: g * rowLength)
+                                dot[g * A + i] += s.dot
+                                qq[g * A + i] += s.qq
+                            }
                         }
                     }
                 }
             }
         }
-        return Self.coordinateAscent(start: start, candidates: A, dot: dot, qq: qq, tt: targetSquares)
+        return (dot, qq)
     }
 
     /// Maximises Σ_g dot[g][i_g] / sqrt(Σ_g qq[g][i_g] · tt) one group at a time,
