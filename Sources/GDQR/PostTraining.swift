@@ -13,8 +13,9 @@
 //   similarity between the tensor and its quantized version (weights per group;
 //   activations accumulated over the calibration batches). NOTE: EasyQuant
 //   maximises the similarity of each layer's OUTPUT and alternates weights and
-//   activations; this is the tensor-level variant (no alternation) and is
-//   documented as such.
+//   activations; this is the tensor-level variant (quant.mode ptq-search). The
+//   per-layer search itself is searchLayerScales (PostTrainingLayerSearch.swift,
+//   quant.mode ptq-easyquant).
 
 import Layers
 import TensorEngine
