@@ -18,11 +18,12 @@
 // to a strictly better candidate, so the cosine never decreases from the
 // min-max start (up to the rounding of the two evaluation paths below).
 //
-// Cost: step (a) evaluates every group's candidates with the group's output
-// channels alone (a conv/linear of C_out/G channels), all groups' statistics
-// in one sweep, then ascends on those sums; step (b) one full layer per β.
-// Everything runs in a fixed order through the engine's conv/linear kernels, so
-// a given thread count gives the same bits every time.
+// Cost: step (a) gets every group's candidate sums from one Gram pass over the
+// cached batches (LayerSearchGram.swift; the reference runs the group's
+// channels through the layer per candidate), then ascends on those sums; step
+// (b) runs the whole layer once per β. Everything runs in a fixed order through
+// the engine's conv/linear/GEMM kernels, so a given thread count gives the same
+// bits every time.
 
 import Layers
 import TensorEngine
