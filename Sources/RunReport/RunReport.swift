@@ -53,15 +53,27 @@ public enum RunReport {
         }
         // The headline figures, then every other summary value.
         let bits = s["quant_bits"] as? String
-        let cards: [(String, String, String)] = [
-            ("final-accuracy", bits.map { "final test accuracy (\($0))" } ?? "final test accuracy", HTMLText.percent(n(s["test_accuracy"]))),
-            ("best-accuracy", "best test accuracy", HTMLText.percent(n(s["best_test_accuracy"]))),
-            ("fp32-accuracy", "FP32 test accuracy", HTMLText.percent(n(s["fp32_test_accuracy"]))),
+        func label(_ text: String) -> String { bits.map { "\(text) (\($0))" } ?? text }
+        let percent: (String) -> String = { HTMLText.percent(n(s[$0])) }
+        var cards: [(String, String, String)] = [
+            ("final-accuracy", label("final test accuracy"), percent("test_accuracy")),
+            ("best-accuracy", "best test accuracy", percent("best_test_accuracy")),
+            ("fp32-accuracy", "FP32 test accuracy", percent("fp32_test_accuracy")),
+        ]
+        // Scene models: detection mAP@0.5 and COCO mAP, segmentation mIoU (background excluded).
+        cards += [
+            ("final-map50", label("final test mAP@0.5"), percent("test_map50")),
+            ("final-map", label("final test mAP"), percent("test_map")),
+            ("fp32-map50", "FP32 test mAP@0.5", percent("fp32_test_map50")),
+            ("final-miou", label("final test mIoU"), percent("test_miou")),
+            ("fp32-miou", "FP32 test mIoU", percent("fp32_test_miou")),
+        ]
+        cards += [
             // A post-training-quantization run trains nothing: 0 images/s is not a figure to show.
             ("throughput", "train images/s", n(s["images_per_second"]).flatMap { $0 > 0 ? String(format: "%.0f", $0) : nil } ?? "–"),
-        ].filter { $0.2 != "–" }
+        ]
         h += "<div class=\"cards\">"
-        for (id, label, value) in cards {
+        for (id, label, value) in cards where value != "–" {
             h += "<div class=\"card\" id=\"card-\(id)\"><div class=\"value\">\(e(value))</div><div class=\"label\">\(e(label))</div></div>"
         }
         h += "</div>\n<details><summary>summary.json</summary><table class=\"kv\" id=\"summary-table\"><tbody>\n"
