@@ -401,12 +401,7 @@ func convBackwardWeightsImage(_ s: Conv2dShape, _ n: Int, _ input: UnsafePointer
              a: dy + g * coutG * cols, lda: cols, b: b, ldb: cols,
              beta: first ? 0 : 1, c: dw + g * coutG * k, ldc: k, pool: gemmPool)
     }
-    if let db {
-        for co in 0..<s.outChannels {
-            let v = convSum(cols, dy + co * cols)
-            db[co] = first ? v : db[co] + v
-        }
-    }
+    if let db { convAccumulateBiasGradient(s, n, 1, gradOutput, db, first: first) }
 }
 
 /// Backward-weights of images n0..<n0+count (groups == 1) in one GEMM with k = count*cols.
@@ -428,13 +423,19 @@ func convBackwardWeightsImages(_ s: Conv2dShape, _ n0: Int, _ count: Int, _ inpu
         gemm(transA: false, transB: true, m: cout, n: k, k: ld, alpha: 1,
              a: ybuf, lda: ld, b: col, ldb: ld, beta: first ? 0 : 1, c: dw, ldc: k, pool: nil)
     }
-    if let db {
-        for i in 0..<count {
-            let dy = gradOutput + (n0 + i) * cout * cols
-            for co in 0..<cout {
-                let v = convSum(cols, dy + co * cols)
-                db[co] = first && i == 0 ? v : db[co] + v
-            }
+    if let db { convAccumulateBiasGradient(s, n0, count, gradOutput, db, first: first) }
+}
+
+/// db (+)= the per-channel sums of gradOutput over images n0..<n0+count, image by image
+/// (db overwritten by the first image when `first`).
+func convAccumulateBiasGradient(_ s: Conv2dShape, _ n0: Int, _ count: Int, _ gradOutput: UnsafePointer<Float>,
+                                _ db: UnsafeMutablePointer<Float>, first: Bool) {
+    let cols = s.colCols, cout = s.outChannels
+    for i in 0..<count {
+        let dy = gradOutput + (n0 + i) * cout * cols
+        for co in 0..<cout {
+            let v = convSum(cols, dy + co * cols)
+            db[co] = first && i == 0 ? v : db[co] + v
         }
     }
 }

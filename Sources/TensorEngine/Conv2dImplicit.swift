@@ -237,13 +237,5 @@ func convImplicitBackwardWeightsImages(_ s: Conv2dShape, _ b: ConvImplicitBuffer
     // dW [Cout, Cin*k*k] (+)= dYgrid [Cout, ld] * B^T, B^T row q at pad + offsets[q].
     gemmDotABt(m0: 0, m1: cout, n0: 0, n1: s.colRows, k: ld, alpha: 1, a: grid, lda: ld,
                b: UnsafePointer(pad), offsets: offsets, beta: first ? 0 : 1, c: dw, ldc: s.colRows)
-    if let db {
-        for i in 0..<count {
-            let dy = gradOutput + (n0 + i) * cout * plane
-            for co in 0..<cout {
-                let v = convSum(plane, dy + co * plane)
-                db[co] = first && i == 0 ? v : db[co] + v
-            }
-        }
-    }
+    if let db { convAccumulateBiasGradient(s, n0, count, gradOutput, db, first: first) }
 }
