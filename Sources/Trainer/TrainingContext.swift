@@ -131,7 +131,9 @@ public final class TrainingContext {
         progress.line("gdqr \(BuildInfo.version)  cpu target \(BuildInfo.targetCPU)  world \(comm.size) x \(threads) threads  config \(config.hashHex)")
         progress.line("phase \(phase): model \(model.description), \(model.arena.parameterCount) parameters, "
             + String(format: "%.1f MFLOPs/image forward", Double(model.macsPerSample) * 2e-6))
-        progress.line("data \(train.count) train / \(test.count) test from \(config.data.root); "
+        let sc = config.data.scenes
+        let what = config.model.isScene ? "\(sc.size)x\(sc.size) scenes (seed \(sc.seed)) of items" : "samples"
+        progress.line("data \(train.count) train / \(test.count) test \(what) from \(config.data.root); "
             + "batch \(config.train.batchSize) (\(localBatch) per rank)")
         if let folder { progress.line("run folder \(folder.path)") }
     }
