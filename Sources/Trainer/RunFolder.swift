@@ -33,16 +33,37 @@ public final class RunFolder {
         }
     }
 
-    /// Appends one JSON object as a line of metrics.jsonl (created on first use, truncated per run).
+    /// Appends one JSON object as a line of metrics.jsonl (created on first use, truncated per
+    /// run unless resumeMetrics opened it first).
     public func appendMetrics(_ record: [String: Any]) throws {
-        if metrics == nil {
-            let p = file("metrics.jsonl")
-            FileManager.default.createFile(atPath: p, contents: nil)
-            guard let h = FileHandle(forWritingAtPath: p) else { throw TrainerError("cannot open \(p) for writing") }
-            metrics = h
-        }
+        if metrics == nil { try openMetrics(keeping: Data()) }
         metrics!.write(Data((JSON.line(record) + "\n").utf8))
         try tensorBoard().record(metrics: record)
+    }
+
+    /// A run resumed at global step `step` keeps the metrics.jsonl lines logged up to that
+    /// step (the checkpoint was written after them, so they are not logged again) and drops
+    /// the later ones, which the resumed run logs again; a torn last line of the killed run
+    /// is dropped too. Later records are appended.
+    public func resumeMetrics(atStep step: Int) throws {
+        let old = FileManager.default.contents(atPath: file("metrics.jsonl")) ?? Data()
+        var kept = Data()
+        for line in old.split(separator: UInt8(ascii: "\n")) {
+            guard let record = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { continue }
+            if let s = (record["step"] as? NSNumber)?.intValue, s > step { continue }
+            kept.append(contentsOf: line)
+            kept.append(UInt8(ascii: "\n"))
+        }
+        try? metrics?.close()
+        try openMetrics(keeping: kept)
+    }
+
+    private func openMetrics(keeping contents: Data) throws {
+        let p = file("metrics.jsonl")
+        guard FileManager.default.createFile(atPath: p, contents: contents),
+              let h = FileHandle(forWritingAtPath: p) else { throw TrainerError("cannot open \(p) for writing") }
+        h.seekToEndOfFile()
+        metrics = h
     }
 
     /// The run's TensorBoard event file, created on first use (one new file per process).

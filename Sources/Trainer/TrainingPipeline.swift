@@ -38,6 +38,7 @@ public final class TrainingPipeline {
             "seed": c.seed, "config_hash": c.hashHex,
         ]
         let resume = try ctx.options.resume.flatMap { try ResumeLoader.load($0, ctx: ctx) }
+        if let resume { try ctx.folder?.resumeMetrics(atStep: resume.globalStep) }
         let checkpoints = try RunCheckpoints(ctx: ctx)
         var fp32: TrainingPhase?
         var fp32Result: PhaseResult?

@@ -53,6 +53,27 @@ for t in $(seq 1 "$trials"); do
     else
         fail "trial $t (killed after $killed_at): $out"
     fi
+    # metrics.jsonl keeps the killed run's history: the uninterrupted run's records,
+    # each once, in order; test records with the same loss and accuracy (a training
+    # record's loss averages the steps since the last line, fewer right after a resume).
+    if out=$(python3 - "$tmp/ref/metrics.jsonl" "$tmp/t$t/metrics.jsonl" <<'PY'
+import json, sys
+def rows(p):
+    return [(r.get("phase"), r.get("split"), r.get("step"))
+            + ((r.get("loss"), r.get("accuracy")) if r.get("split") == "test" else ())
+            for r in map(json.loads, open(p))]
+a, b = rows(sys.argv[1]), rows(sys.argv[2])
+if a != b:
+    print("metrics.jsonl differs: %d records vs %d; first difference %s"
+          % (len(a), len(b), next(((x, y) for x, y in zip(a, b) if x != y), "in length")))
+    sys.exit(1)
+print(len(a))
+PY
+    ); then
+        echo "trial $t: metrics.jsonl has the uninterrupted run's $out records"
+    else
+        fail "trial $t: $out"
+    fi
 done
 
 echo "-- SIGKILL while a checkpoint is being written"
