@@ -155,7 +155,7 @@ final class ConfigTests: XCTestCase {
         assertError("model:\n  arch: vgg\n", kind: .badChoice,
                     ["config.yaml:2: 'model.arch' = vgg is not one of: cnn, resnet"])
         assertError("quant:\n  mode: ptq\n", kind: .badChoice,
-                    ["is not one of: gdqr, naive, minmax-groups, ptq-minmax, ptq-search, psg"])
+                    ["is not one of: gdqr, naive, minmax-groups, ptq-minmax, ptq-search, ptq-easyquant, psg"])
     }
 
     func testYAMLSyntaxErrorNamesLine() {
