@@ -27,8 +27,16 @@ public func batchNorm2dForwardTrainingSync(
     let hw = h * w
     opsFor(pool, items: c, elementsPerItem: n * hw) { channels in
         for ch in channels {
-            scratch[ch] = opsChannelSum(x + ch * hw, planes: n, stride: c * hw, count: hw)
-            scratch[c + ch] = opsChannelSumSquaredDeviation(x + ch * hw, planes: n, stride: c * hw, count: hw, center: 0)
+            // sum(x^2) - m*mean^2 cancels: these sums are taken plane by plane in
+            // Double (Reductions.swift), not in ChannelSums' longer Float runs.
+            var s = 0.0, q = 0.0
+            for b in 0..<n {
+                let p = x + (b * c + ch) * hw
+                s += opsSumDouble(p, count: hw)
+                q += opsSumSquaredDeviation(p, count: hw, center: 0)
+            }
+            scratch[ch] = s
+            scratch[c + ch] = q
         }
     }
     scratch[2 * c] = Double(n * hw)

@@ -1,7 +1,7 @@
 // Per-channel sums over the N planes of an NCHW tensor (batch norm's statistics
 // and its backward's two sums), in one fixed order whatever the plane size:
 // each plane is read in 16-wide chunks into SIMD16<Float> partial sums, its (< 16)
-// tail into a scalar Float; whenever 4096 or more elements have been taken in (at
+// tail into a scalar Float; whenever 1024 or more elements have been taken in (at
 // the end of a plane, or of a 4096-element block of a large plane), the partial
 // sums are added into a Double total, the 16 lanes in lane order, then the scalar.
 //
@@ -11,6 +11,11 @@
 // ResNet's 7x7 and 14x14 stages ran at a fraction of memory speed.
 //
 // One channel is summed by one thread, so the bits do not depend on the thread count.
+
+/// Elements taken into Float partial sums before they go to the Double total: 64 per
+/// lane, about what one 28x28 plane gave the per-plane sums before (data-parallel
+/// SyncBN is compared with one rank to 1e-5 after two steps, Tests/scripts/mpi-train.sh).
+let opsChannelFlush = 1024
 
 /// SIMD16 + scalar Float partial sums with a Double total.
 struct OpsChannelSum {
@@ -25,7 +30,7 @@ struct OpsChannelSum {
 
 /// Calls vector(offset) for every 16-wide chunk and scalar(offset) for every tail
 /// element of planes b*stride ..< b*stride + count (b < planes), and flush() after
-/// each 4096 or more elements and at the end.
+/// each opsChannelFlush or more elements and at the end.
 @inline(__always)
 func opsChannelVisit(planes: Int, stride: Int, count: Int, vector: (Int) -> Void, scalar: (Int) -> Void,
                      flush: () -> Void) {
@@ -39,7 +44,7 @@ func opsChannelVisit(planes: Int, stride: Int, count: Int, vector: (Int) -> Void
             while i + 16 <= end { vector(base + i); i += 16 }
             while i < end { scalar(base + i); i += 1 }
             pending += end - start
-            if pending >= opsReduceBlock { flush(); pending = 0 }
+            if pending >= opsChannelFlush { flush(); pending = 0 }
             start = end
         }
     }
