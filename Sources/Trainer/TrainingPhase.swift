@@ -126,7 +126,9 @@ public final class TrainingPhase {
             firstEpoch = resume.epoch
             firstStep = resume.stepInEpoch
             result.bestTestAccuracy = resume.bestTestAccuracy
-            try ctx.folder?.tensorBoard().sessionStart(step: stepOffset + firstEpoch * steps + firstStep)
+            // Records up to the checkpoint's step stay (the resumed run logs from the next
+            // step on): TensorBoard drops the earlier files' events from this step on.
+            try ctx.folder?.tensorBoard().sessionStart(step: stepOffset + firstEpoch * steps + firstStep + 1)
         }
         ctx.banner(model, phase: name)
         let start = now()

@@ -59,8 +59,8 @@ public final class TensorBoardLog {
         if bufferedSince == nil { bufferedSince = now() }
     }
 
-    /// Marks a resume at global step `step` (TensorBoard drops what earlier files
-    /// logged from that step on, which this run logs again).
+    /// Marks a resume: TensorBoard drops what earlier files logged from global step
+    /// `step` on (the first step this run logs again).
     public func sessionStart(step: Int) throws {
         writer.add(TensorBoardEvent.sessionStart(wallTime: Date().timeIntervalSince1970, step: step))
         try flush()

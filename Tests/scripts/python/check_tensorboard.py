@@ -5,10 +5,10 @@
 Reads the events with tensorboard's EventAccumulator and checks that
   * every numeric field of every metrics.jsonl record is the scalar
     "<split>/<key>" at the record's step (float32 tolerance), and nothing more;
-    after a resume at RESUME_STEP (a second event file; metrics.jsonl then holds
-    the resumed run's records), the records of the first run before that step
-    followed by the resumed run's: what the first file logged from RESUME_STEP
-    on is dropped by the second file's SessionLog START;
+    after a resume at RESUME_STEP (a second event file), metrics.jsonl holds the
+    first run's records up to that step followed by the resumed run's, and the
+    events show the same: what the first file logged after RESUME_STEP is dropped
+    by the second file's SessionLog START;
   * quantization.json has the shared schema, and its numbers agree with an
     independent recomputation from the final weights (the last evaluation ran
     on them): T_g = k_g * mean|W_g|, the clip fraction, both histograms
@@ -55,10 +55,11 @@ scalar_tags = set(tags["scalars"])
 # 1. metrics.jsonl -> scalars
 records = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
 if resume_step is not None:
-    check(min(r["step"] for r in records) > resume_step, "metrics.jsonl holds records before the resume")
     first = [json.loads(l) for l in open(sys.argv[5])]
-    check(max(r["step"] for r in first) >= resume_step, "the first run logged nothing from the resume step on")
-    records = [r for r in first if r["step"] < resume_step] + records
+    check(max(r["step"] for r in first) > resume_step, "the first run logged nothing after the resume step")
+    kept = [r for r in first if r["step"] <= resume_step]
+    check(records[:len(kept)] == kept, "metrics.jsonl does not start with the first run's records up to the resume step")
+    check(all(r["step"] > resume_step for r in records[len(kept):]), "the resumed run logged a step it did not run")
 expected = {}
 for r in records:
     for key, value in r.items():
