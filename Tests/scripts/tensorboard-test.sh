@@ -24,11 +24,12 @@ if ! "$bin" "${args[@]}" > "$tmp/train.log" 2>&1; then
 fi
 echo "trained in $(( $(date +%s) - start )) s: $(ls "$out" | tr '\n' ' ')"
 check=$root/Tests/scripts/python/check_tensorboard.py
-"$PY" "$check" "$out" "$out/model-w4a4.safetensors" 3.0
+k_a=$(awk '$1 == "k_a:" {print $2}' "$out/config.yaml")
+"$PY" "$check" "$out" "$out/model-w4a4.safetensors" "$k_a"
 
 cp "$out/metrics.jsonl" "$tmp/metrics-first.jsonl"
 if ! "$bin" "${args[@]}" --resume "$out/checkpoints/step-00000006.gdqrckpt" > "$tmp/resume.log" 2>&1; then
     echo "FAIL: resumed run failed: $(tail -3 "$tmp/resume.log")"
     exit 1
 fi
-"$PY" "$check" "$out" "$out/model-w4a4.safetensors" 3.0 6 "$tmp/metrics-first.jsonl"
+"$PY" "$check" "$out" "$out/model-w4a4.safetensors" "$k_a" 6 "$tmp/metrics-first.jsonl"
