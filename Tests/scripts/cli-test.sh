@@ -5,16 +5,11 @@
 #  * --version prints the version on every command;
 #  * exit statuses: 0 success, 1 runtime failure, 2 usage or config error,
 #    each with the message a user needs.
+# GDQR_BIN_DIR: another build's binaries (default .build/release).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-gdqr=$root/.build/release/gdqr
-train=$root/.build/release/gdqr-train
+source "$(dirname "$0")/lib/common.sh"
 golden=$root/Tests/golden/help
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 export COLUMNS=100   # ArgumentParser wraps help text at the terminal width
-status=0
-fail() { echo "FAIL $*"; status=1; }
 
 # Every command and subcommand: file gdqr.PATH.txt, "." for spaces (gdqr.bench.gemm.txt).
 commands=("" train eval export infer inspect info report config "config check" "config reference"
@@ -39,19 +34,6 @@ elif ! diff -u "$golden/gdqr-train.txt" "$tmp/gdqr-train.txt"; then fail "gdqr-t
 [ "$("$train" --version)" = "$version" ] || fail "gdqr-train --version"
 echo "help and version: ${#commands[@]} gdqr commands + gdqr-train checked"
 
-# expect CODE PATTERN CMD...: the command exits CODE and its output matches PATTERN.
-expect() {
-    local want=$1 pattern=$2; shift 2
-    local code=0
-    "$@" > "$tmp/out.txt" 2>&1 || code=$?
-    if [ "$code" != "$want" ]; then
-        fail "'$*' exited $code, expected $want: $(head -3 "$tmp/out.txt")"
-    elif ! grep -qE -- "$pattern" "$tmp/out.txt"; then
-        fail "'$*' output lacks /$pattern/: $(head -3 "$tmp/out.txt")"
-    else
-        echo "exit $code as expected: $*"
-    fi
-}
 cfg=$root/configs/fashion-mnist-resnet20-w4a4.yaml
 expect 0 "^gdqr " "$gdqr" info
 expect 0 "config hash [0-9a-f]{16}" "$gdqr" config check "$cfg"

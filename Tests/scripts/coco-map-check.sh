@@ -3,14 +3,11 @@
 # Fashion-MNIST scenes written as COCO JSON, and deterministic perturbed
 # detections (jittered boxes, duplicates, wrong classes, misses, false positives)
 # for several seeds. Fails when |ours - reference| > 0.005 for mAP, mAP@0.5 or mAP@0.75.
+# GDQR_BIN overrides the binary (default .build/release/gdqr).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-gdqr=${GDQR_BIN:-$root/.build/release/gdqr}   # GDQR_BIN: another build
-[ -x "$gdqr" ] || { echo "FAIL: $gdqr not built"; exit 1; }
+source "$(dirname "$0")/lib/common.sh"
+need_built "$gdqr"
 PY=$("$root/Cluster/python-env.sh" pycocotools numpy)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-status=0
 "$gdqr" scenes write --out "$tmp/scenes" --split test --count 300 --seed 5
 for seed in 1 2 3; do
     "$gdqr" scenes fake-detections --truth "$tmp/scenes/instances.json" --out "$tmp/dets-$seed.json" --seed "$seed"

@@ -8,16 +8,9 @@
 #  2. 16 ranks (oversubscribed) run 10 steps; rank 0's summary says world_size 16;
 #  3. a rank killed with SIGKILL ends the whole job, non-zero, within 30 s;
 #  4. ranks given different configs are refused at start-up.
+# GDQR_TRAIN_BIN overrides the binary (default .build/release/gdqr-train).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$root/.build/release/gdqr-train
-run=$root/Cluster/run-local.sh
-cmp=$root/Tests/scripts/python/compare_safetensors.py
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-status=0
-fail() { echo "FAIL: $*"; status=1; }
+source "$(dirname "$0")/lib/common.sh"
 
 base=(--config "$root/configs/fashion-mnist-resnet20-fp32.yaml" --quiet
       --set train.epochs=1 --set data.test_limit=256 --set train.batch_size=64
@@ -27,30 +20,27 @@ base=(--config "$root/configs/fashion-mnist-resnet20-fp32.yaml" --quiet
 for steps in 2 20; do
     limit=$((steps * 64))
     args=("${base[@]}" --set data.train_limit=$limit)
-    "$bin" "${args[@]}" --set train.threads=1 --out "$tmp/r1t1-$steps"
-    "$bin" "${args[@]}" --set train.threads=2 --out "$tmp/r1t2-$steps"
-    for n in 2 4; do "$run" "$n" "$bin" "${args[@]}" --out "$tmp/r$n-$steps"; done
+    "$train" "${args[@]}" --set train.threads=1 --out "$tmp/r1t1-$steps"
+    "$train" "${args[@]}" --set train.threads=2 --out "$tmp/r1t2-$steps"
+    for n in 2 4; do "$run" "$n" "$train" "${args[@]}" --out "$tmp/r$n-$steps"; done
     echo "-- $steps steps, 1 rank x 1 thread vs:"
     baseline=$(python3 "$cmp" --rtol 1 "$tmp/r1t1-$steps/model-fp32.safetensors" "$tmp/r1t2-$steps/model-fp32.safetensors")
     echo "   1 rank x 2 threads: $baseline"
     b=$(echo "$baseline" | sed -E 's/relative difference ([^ ]+).*/\1/')
     for n in 2 4; do
         if [ "$steps" = 2 ]; then tol=1e-5; else tol=$(python3 -c "print(max(10 * $b, 1e-5))"); fi
-        if out=$(python3 "$cmp" --rtol "$tol" "$tmp/r1t1-$steps/model-fp32.safetensors" "$tmp/r$n-$steps/model-fp32.safetensors"); then
-            echo "   $n ranks (SyncBN): $out"
-        else
-            fail "$n ranks after $steps steps: $out"
-        fi
+        compare_params "$tol" "$tmp/r1t1-$steps/model-fp32.safetensors" "$tmp/r$n-$steps/model-fp32.safetensors" \
+            "   $n ranks (SyncBN)" "$n ranks after $steps steps"
     done
 done
 
 echo "-- 16 ranks, 10 steps"
-"$run" 16 "$bin" "${base[@]}" --set train.batch_size=128 --set data.train_limit=1280 --out "$tmp/r16"
+"$run" 16 "$train" "${base[@]}" --set train.batch_size=128 --set data.train_limit=1280 --out "$tmp/r16"
 python3 -c "import json,sys; s=json.load(open('$tmp/r16/summary.json')); print('   world_size', s['world_size'], 'test_accuracy', s['test_accuracy']); sys.exit(0 if s['world_size']==16 else 1)" \
     || fail "16-rank summary"
 
 echo "-- SIGKILL of one rank ends the job"
-"$run" 2 "$bin" "${base[@]}" --set data.train_limit=0 --set train.epochs=50 --out "$tmp/kill" > "$tmp/kill.log" 2>&1 &
+"$run" 2 "$train" "${base[@]}" --set data.train_limit=0 --set train.epochs=50 --out "$tmp/kill" > "$tmp/kill.log" 2>&1 &
 job=$!
 sleep 8
 victim=$(pgrep -f "gdqr-train.*$tmp/kill" | tail -1 || true)
@@ -72,7 +62,7 @@ fi
 
 echo "-- differing configs across ranks are refused"
 if "$run" 2 bash -c 'extra=(); if [ "${OMPI_COMM_WORLD_RANK:-0}" = 1 ]; then extra=(--set optim.lr=0.05); fi; exec "$@" "${extra[@]}"' _ \
-        "$bin" "${base[@]}" --set data.train_limit=640 --out "$tmp/mismatch" > "$tmp/mismatch.log" 2>&1; then
+        "$train" "${base[@]}" --set data.train_limit=640 --out "$tmp/mismatch" > "$tmp/mismatch.log" 2>&1; then
     fail "ranks with different configs ran"
 elif grep -q "resolved config hash" "$tmp/mismatch.log"; then
     echo "   refused: $(grep -m1 'resolved config hash' "$tmp/mismatch.log")"

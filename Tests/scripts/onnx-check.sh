@@ -5,13 +5,10 @@
 # activations, which need a Min before QuantizeLinear). Each trains one short
 # epoch per phase on 1920 images (batch 32, no warm-up: enough steps that the
 # models are well past chance and do not predict one class for everything); the
-# comparison runs over the first 2000 test images.
+# comparison runs over the first 2000 test images. GDQR_TRAIN_BIN overrides the
+# trainer (default .build/release/gdqr-train).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-train=${GDQR_TRAIN_BIN:-$root/.build/release/gdqr-train}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-status=0
+source "$(dirname "$0")/lib/common.sh"
 common=(--quiet --set data.train_limit=1920 --set data.test_limit=128 --set quant.fp32_phase_epochs=1
         --set train.epochs=1 --set schedule.warmup_epochs=0 --set train.batch_size=32)
 
@@ -30,10 +27,10 @@ print(', '.join(f'{k} {d[k]}' for k in ['accuracy_gdqr_integer', 'accuracy_onnxr
         if python3 -c "import sys; sys.exit(0 if $acc >= 0.3 else 1)"; then
             echo "$line"
         else
-            echo "FAIL $r: the tiny model is too weak to test with (accuracy $acc < 0.3): $line"; status=1
+            fail "$r: the tiny model is too weak to test with (accuracy $acc < 0.3): $line"
         fi
     else
-        echo "FAIL $r: $(tail -5 "$tmp/$r.check")"; status=1
+        fail "$r: $(tail -5 "$tmp/$r.check")"
     fi
 done
 exit $status

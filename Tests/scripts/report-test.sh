@@ -4,13 +4,10 @@
 # --compare --json`, pictures and quantization.json added, `gdqr report`
 # rewrites it; headless Chromium renders it (screenshot not blank, DOM holds
 # every section, the four charts and one table row per quantized layer).
+# GDQR_BIN_DIR: another build's binaries (default .build/release).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${GDQR_BIN_DIR:-$root/.build/release}   # another build's binaries, when set
-train=$bin/gdqr-train
-gdqr=$bin/gdqr
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/lib/common.sh"
+# Here a failed step stops the test: the later steps read what it writes.
 fail() { echo "FAIL report-test: $*"; exit 1; }
 command -v chromium > /dev/null || fail "chromium is not installed (Cluster/install-deps.sh installs it)"
 PY=$("$root/Cluster/python-env.sh" pillow)

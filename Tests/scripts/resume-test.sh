@@ -5,17 +5,10 @@
 #   both phases (FP32, then W4A4 fine-tuning); one 2-rank trial; one resume of a
 #   2-rank checkpoint on 1 rank (documented to differ only by float rounding);
 #   and a corrupt newest checkpoint, which `auto` skips for the previous one.
+#   GDQR_TRAIN_BIN overrides the binary (default .build/release/gdqr-train).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$root/.build/release/gdqr-train
-run=$root/Cluster/run-local.sh
-cmp=$root/Tests/scripts/python/compare_safetensors.py
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+source "$(dirname "$0")/lib/common.sh"
 trials=${RESUME_TRIALS:-2}
-status=0
-fail() { echo "FAIL: $*"; status=1; }
 
 args=(--config "$root/configs/fashion-mnist-resnet20-w4a4.yaml" --quiet
       --set quant.fp32_phase_epochs=1 --set train.epochs=1 --set data.train_limit=1920
@@ -43,16 +36,13 @@ kill_randomly() {
     wait "$pid" 2>/dev/null || true
 }
 
-"$bin" "${args[@]}" --out "$tmp/ref"
+"$train" "${args[@]}" --out "$tmp/ref"
 for t in $(seq 1 "$trials"); do
-    kill_randomly "$tmp/t$t" "$bin" "${args[@]}"
+    kill_randomly "$tmp/t$t" "$train" "${args[@]}"
     killed_at=$(cat "$tmp/t$t/checkpoints/latest" 2>/dev/null || echo none)
-    "$bin" "${args[@]}" --out "$tmp/t$t" --resume auto
-    if out=$(python3 "$cmp" --rtol 0 "$tmp/ref/model-w4a4.safetensors" "$tmp/t$t/model-w4a4.safetensors"); then
-        echo "trial $t: killed after $killed_at, resumed: bit-identical"
-    else
-        fail "trial $t (killed after $killed_at): $out"
-    fi
+    "$train" "${args[@]}" --out "$tmp/t$t" --resume auto
+    compare_params 0 "$tmp/ref/model-w4a4.safetensors" "$tmp/t$t/model-w4a4.safetensors" \
+        "trial $t: killed after $killed_at, resumed" "trial $t (killed after $killed_at)"
     # metrics.jsonl keeps the killed run's history: the uninterrupted run's records,
     # each once, in order; test records with the same loss and accuracy (a training
     # record's loss averages the steps since the last line, fewer right after a resume).
@@ -80,35 +70,29 @@ echo "-- SIGKILL while a checkpoint is being written"
 # GDQR_FAULT_KILL_BEFORE_RENAME makes the process kill itself after writing the
 # temporary file of that checkpoint and before renaming it into place.
 code=0
-GDQR_FAULT_KILL_BEFORE_RENAME=step-00000005.gdqrckpt "$bin" "${args[@]}" --set checkpoint.every_steps=1 \
+GDQR_FAULT_KILL_BEFORE_RENAME=step-00000005.gdqrckpt "$train" "${args[@]}" --set checkpoint.every_steps=1 \
     --out "$tmp/mid" > "$tmp/mid.log" 2>&1 || code=$?
 left=$(ls -a "$tmp/mid/checkpoints" | grep -c '^\.step-00000005\.gdqrckpt\.tmp-' || true)
 latest=$(cat "$tmp/mid/checkpoints/latest" 2>/dev/null || echo none)
 if [ "$code" != 137 ] || [ "$left" != 1 ] || [ "$latest" != step-00000004.gdqrckpt ]; then
     fail "kill during a checkpoint write: exit $code, temporary files $left, latest $latest"
 else
-    "$bin" "${args[@]}" --set checkpoint.every_steps=1 --out "$tmp/mid" --resume auto
+    "$train" "${args[@]}" --set checkpoint.every_steps=1 --out "$tmp/mid" --resume auto
     # Checkpoint settings do not touch the arithmetic: compare with the reference run.
-    if out=$(python3 "$cmp" --rtol 0 "$tmp/ref/model-w4a4.safetensors" "$tmp/mid/model-w4a4.safetensors"); then
-        echo "killed while writing step 5 (temporary file left, latest = $latest): resumed, bit-identical"
-    else
-        fail "kill during a checkpoint write: $out"
-    fi
+    compare_params 0 "$tmp/ref/model-w4a4.safetensors" "$tmp/mid/model-w4a4.safetensors" \
+        "killed while writing step 5 (temporary file left, latest = $latest), resumed" "kill during a checkpoint write"
 fi
 
 echo "-- 2 ranks"
-"$run" 2 "$bin" "${args[@]}" --out "$tmp/ref2"
-kill_randomly "$tmp/m2" "$run" 2 "$bin" "${args[@]}"
-"$run" 2 "$bin" "${args[@]}" --out "$tmp/m2" --resume auto
-if out=$(python3 "$cmp" --rtol 0 "$tmp/ref2/model-w4a4.safetensors" "$tmp/m2/model-w4a4.safetensors"); then
-    echo "2 ranks: killed after $(cat "$tmp/m2/checkpoints/latest" 2>/dev/null), resumed: bit-identical"
-else
-    fail "2-rank resume: $out"
-fi
+"$run" 2 "$train" "${args[@]}" --out "$tmp/ref2"
+kill_randomly "$tmp/m2" "$run" 2 "$train" "${args[@]}"
+"$run" 2 "$train" "${args[@]}" --out "$tmp/m2" --resume auto
+compare_params 0 "$tmp/ref2/model-w4a4.safetensors" "$tmp/m2/model-w4a4.safetensors" \
+    "2 ranks: killed after $(cat "$tmp/m2/checkpoints/latest" 2>/dev/null), resumed" "2-rank resume"
 
 echo "-- a 2-rank checkpoint resumed on 1 rank"
-kill_randomly "$tmp/w21" "$run" 2 "$bin" "${args[@]}"
-"$bin" "${args[@]}" --out "$tmp/w21" --resume auto
+kill_randomly "$tmp/w21" "$run" 2 "$train" "${args[@]}"
+"$train" "${args[@]}" --out "$tmp/w21" --resume auto
 out=$(python3 "$cmp" --rtol 1 "$tmp/ref2/model-w4a4.safetensors" "$tmp/w21/model-w4a4.safetensors")
 echo "2 -> 1 rank: $out"
 echo "   (same global batches and data order; batch-norm statistics were per rank (64 images) before the"
@@ -125,13 +109,13 @@ b[len(b) // 2] ^= 0xFF
 open(p, "wb").write(b)
 PY
 cp "$newest" "$tmp/corrupt.gdqrckpt"
-if "$bin" "${args[@]}" --out "$tmp/corrupt" --resume auto > "$tmp/corrupt.log" 2>&1 \
+if "$train" "${args[@]}" --out "$tmp/corrupt" --resume auto > "$tmp/corrupt.log" 2>&1 \
         && grep -q "skipping .*$(basename "$newest")" "$tmp/corrupt.log"; then
     echo "auto skipped $(basename "$newest"): $(grep -m1 skipping "$tmp/corrupt.log" | cut -c1-160)"
 else
     fail "corrupt newest checkpoint: $(tail -3 "$tmp/corrupt.log")"
 fi
-if "$bin" "${args[@]}" --out "$tmp/corrupt2" --resume "$tmp/corrupt.gdqrckpt" > "$tmp/explicit.log" 2>&1; then
+if "$train" "${args[@]}" --out "$tmp/corrupt2" --resume "$tmp/corrupt.gdqrckpt" > "$tmp/explicit.log" 2>&1; then
     fail "an explicit corrupt checkpoint was accepted"
 else
     echo "explicit corrupt path refused: $(grep -m1 -i 'error' "$tmp/explicit.log" | cut -c1-160)"

@@ -17,13 +17,9 @@
 #     model, scenes of another size than the model's, `gdqr infer` on a scene model.
 # GDQR_BIN overrides the binary (default .build/release/gdqr).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-gdqr=${GDQR_BIN:-$root/.build/release/gdqr}
-[ -x "$gdqr" ] || { echo "FAIL: $gdqr not built"; exit 1; }
+source "$(dirname "$0")/lib/common.sh"
+need_built "$gdqr"
 PY=$("$root/Cluster/python-env.sh" pycocotools onnx onnxruntime numpy)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-status=0
 
 tiny=(--quiet --set data.scene_size=32 --set model.image_size=32 --set model.head_channels=16
       --set data.train_scenes=2048 --set data.test_scenes=200 --set quant.fp32_phase_epochs=4 --set train.epochs=1
@@ -72,15 +68,6 @@ if bad:
     print("FAIL:", ", ".join(bad))
     sys.exit(1)
 PYEOF
-# expect CODE PATTERN CMD...: the command exits CODE and its output matches PATTERN.
-expect() {
-    local want=$1 pattern=$2; shift 2
-    local code=0
-    "$@" > "$tmp/out.txt" 2>&1 || code=$?
-    if [ "$code" != "$want" ] || ! grep -qE -- "$pattern" "$tmp/out.txt"; then
-        echo "FAIL: '$*' exited $code (expected $want), output: $(head -3 "$tmp/out.txt")"; status=1
-    fi
-}
 expect 2 "is a segmentation model, it makes no detections" \
     "$gdqr" eval "$tmp/seg/model-w4a4.gdqr" --scenes "$tmp/scenes" --coco-results "$tmp/x.json"
 "$gdqr" scenes write --out "$tmp/scenes-48" --split test --count 2 --size 48 > /dev/null

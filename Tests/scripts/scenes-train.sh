@@ -14,15 +14,7 @@
 #     each rank's losses to the global centre and object counts).
 # GDQR_TRAIN_BIN overrides the binary (default .build/release/gdqr-train).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${GDQR_TRAIN_BIN:-$root/.build/release/gdqr-train}
-run=$root/Cluster/run-local.sh
-cmp=$root/Tests/scripts/python/compare_safetensors.py
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-status=0
-fail() { echo "FAIL: $*"; status=1; }
+source "$(dirname "$0")/lib/common.sh"
 
 tiny=(--quiet --set data.scene_size=32 --set model.image_size=32 --set model.width=8 --set model.head_channels=16
       --set data.train_limit=96 --set data.test_limit=32 --set train.batch_size=16 --set train.threads=1
@@ -78,7 +70,7 @@ for task in det seg; do
     cfg=$root/configs/fashion-scenes-$task-w4a4.yaml
     args=(--config "$cfg" "${tiny[@]}")
     echo "-- $task: train (FP32 phase, then W4A4)"
-    "$bin" "${args[@]}" --out "$tmp/$task"
+    "$train" "${args[@]}" --out "$tmp/$task"
     check_run "$tmp/$task" "$task" 1 || fail "$task run"
 
     echo "-- $task: killed, resumed"
@@ -87,30 +79,24 @@ for task in det seg; do
         out=$tmp/$task-kill$k
         code=0
         # The process kills itself (SIGKILL) before renaming checkpoint k into place.
-        GDQR_FAULT_KILL_BEFORE_RENAME=$(printf 'step-%08d.gdqrckpt' $k) "$bin" "${args[@]}" --out "$out" \
+        GDQR_FAULT_KILL_BEFORE_RENAME=$(printf 'step-%08d.gdqrckpt' $k) "$train" "${args[@]}" --out "$out" \
             > "$out.log" 2>&1 || code=$?
         [ "$code" = 137 ] || fail "$task: the run meant to be killed at step $k exited $code"
         latest=$(cat "$out/checkpoints/latest" 2>/dev/null || echo none)
-        "$bin" "${args[@]}" --out "$out" --resume auto
-        if o=$(python3 "$cmp" --rtol 0 "$tmp/$task/model-w4a4.safetensors" "$out/model-w4a4.safetensors"); then
-            echo "killed while writing step $k (latest $latest), resumed: bit-identical"
-        else
-            fail "$task resume after a kill at step $k: $o"
-        fi
+        "$train" "${args[@]}" --out "$out" --resume auto
+        compare_params 0 "$tmp/$task/model-w4a4.safetensors" "$out/model-w4a4.safetensors" \
+            "killed while writing step $k (latest $latest), resumed" "$task resume after a kill at step $k"
     done
 
     echo "-- $task: 2 ranks"
-    "$run" 2 "$bin" "${args[@]}" --out "$tmp/$task-2"
+    "$run" 2 "$train" "${args[@]}" --out "$tmp/$task-2"
     check_run "$tmp/$task-2" "$task" 2 || fail "$task on 2 ranks"
 
     eq=(--config "$root/configs/fashion-scenes-$task-fp32.yaml" "${tiny[@]}" --set quant.fp32_phase_epochs=0 --set data.train_limit=32
         --set schedule.kind=constant --set distributed.sync_bn=true)
-    "$bin" "${eq[@]}" --out "$tmp/$task-eq1"
-    "$run" 2 "$bin" "${eq[@]}" --out "$tmp/$task-eq2"
-    if o=$(python3 "$cmp" --rtol 1e-5 "$tmp/$task-eq1/model-fp32.safetensors" "$tmp/$task-eq2/model-fp32.safetensors"); then
-        echo "2 ranks (SyncBN) vs 1 rank after 2 steps: $o"
-    else
-        fail "$task: 2 ranks differ from 1 rank: $o"
-    fi
+    "$train" "${eq[@]}" --out "$tmp/$task-eq1"
+    "$run" 2 "$train" "${eq[@]}" --out "$tmp/$task-eq2"
+    compare_params 1e-5 "$tmp/$task-eq1/model-fp32.safetensors" "$tmp/$task-eq2/model-fp32.safetensors" \
+        "2 ranks (SyncBN) vs 1 rank after 2 steps" "$task: 2 ranks differ from 1 rank"
 done
 exit $status
