@@ -247,6 +247,16 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(a.hash, b.hash)
     }
 
+    func testResolvedYAMLEscapesQuotedStrings() throws {
+        // Quote, backslash, tab, a C0 control, DEL (outside YAML's printable set) and non-ASCII text.
+        let c = try load(#"data: {root: "a\"b\\c\td\u0001e\u007Fé"}"#)
+        XCTAssertEqual(c.data.root, "a\"b\\c\td\u{01}e\u{7f}é")
+        XCTAssertTrue(c.resolvedYAML.contains(#"root: "a\"b\\c\td\u0001e\u007Fé""#), c.resolvedYAML)
+        let again = try ConfigLoader.load(yaml: c.resolvedYAML, sourceName: "elsewhere.yaml")
+        XCTAssertEqual(again.data.root, c.data.root)
+        XCTAssertEqual(again.hash, c.hash)
+    }
+
     func testHashChangesWithAnyValue() throws {
         let base = try load("")
         XCTAssertEqual(base.hash, ConfigHash.fnv1a64(base.yaml))

@@ -6,6 +6,7 @@
 
 import Foundation
 import Distributed
+import TensorEngine
 
 /// A resolved configuration value.
 public enum ConfigValue: Equatable, Sendable {
@@ -280,24 +281,8 @@ enum ConfigFormat {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
         let plain = !inFlow && !s.isEmpty && s.allSatisfy { allowed.contains($0) }
             && !plainWords.contains(s.lowercased()) && !(s.first.map { "-.0123456789".contains($0) } ?? true)
-        if plain { return s }
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 || u.value == 0x7f {
-                    out += String(format: "\\u%04X", u.value)
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
+        // YAML's double-quoted style takes JSON's escapes (and must escape DEL too, as JSONText does).
+        return plain ? s : JSONText.quoted(s)
     }
 
     static func scalar(_ v: ConfigValue) -> String {
