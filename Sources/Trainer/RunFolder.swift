@@ -44,15 +44,27 @@ public final class RunFolder {
     /// A run resumed at global step `step` keeps the metrics.jsonl lines logged up to that
     /// step (the checkpoint was written after them, so they are not logged again) and drops
     /// the later ones, which the resumed run logs again; a torn last line of the killed run
-    /// is dropped too. Later records are appended.
+    /// is dropped too. Later records are appended. Lines that are not JSON objects (the torn
+    /// line, or a file edited by hand) are dropped with one warning that counts them, so a
+    /// shortened history does not go unnoticed.
     public func resumeMetrics(atStep step: Int) throws {
-        let old = FileManager.default.contents(atPath: file("metrics.jsonl")) ?? Data()
+        let path = file("metrics.jsonl")
+        let old = FileManager.default.contents(atPath: path) ?? Data()
         var kept = Data()
+        var malformed = 0
         for line in old.split(separator: UInt8(ascii: "\n")) {
-            guard let record = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { continue }
+            guard let record = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                malformed += 1
+                continue
+            }
             if let s = (record["step"] as? NSNumber)?.intValue, s > step { continue }
             kept.append(contentsOf: line)
             kept.append(UInt8(ascii: "\n"))
+        }
+        if malformed > 0 {
+            let lines = malformed == 1 ? "1 malformed line" : "\(malformed) malformed lines"
+            Log.warning("resume: \(path): dropped \(lines) (not JSON objects; "
+                        + "a run killed while writing leaves a torn last line)")
         }
         try? metrics?.close()
         try openMetrics(keeping: kept)
