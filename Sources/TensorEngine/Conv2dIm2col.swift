@@ -33,7 +33,7 @@
     var acc = SIMD16<Float>()
     var i = 0
     while i + 16 <= n { acc += convLoad16(x + i); i += 16 }
-    var s = acc.sum()
+    var s = simdSum(acc)
     while i < n { s += x[i]; i += 1 }
     return s
 }
@@ -43,7 +43,7 @@
     var acc = SIMD16<Float>()
     var i = 0
     while i + 16 <= n { acc.addProduct(convLoad16(x + i), convLoad16(y + i)); i += 16 }
-    var s = acc.sum()
+    var s = simdSum(acc)
     while i < n { s += x[i] * y[i]; i += 1 }
     return s
 }

@@ -9,7 +9,7 @@
 @inline(__always)
 func gemmDotFinish(_ acc: SIMD16<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                    from p0: Int, to k: Int, alpha: Float, beta: Float, c: UnsafeMutablePointer<Float>) {
-    var s = acc.sum()
+    var s = simdSum(acc)
     for p in p0..<k { s = s + a[p] * b[p] }
     c.pointee = beta == 0 ? alpha * s : alpha * s + beta * c.pointee
 }

@@ -170,7 +170,7 @@ public func allFinite(_ x: UnsafePointer<Float>, count: Int) -> Bool {
         a1.addProduct(opsLoad16(x + i + 16), zero)
         i += 32
     }
-    var s = (a0 + a1).sum()
+    var s = simdSum(a0 + a1)
     while i < count { s += x[i] * 0; i += 1 }
     return s == 0
 }

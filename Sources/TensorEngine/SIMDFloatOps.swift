@@ -1,4 +1,5 @@
-// Float SIMD abs / min / max / clamp that compile to one vector instruction each.
+// Float SIMD abs / min / max / clamp that compile to one vector instruction each,
+// and a horizontal sum as a tree of vector adds.
 //
 // The standard library's pointwiseMin/pointwiseMax and SIMD.clamped follow the
 // IEEE minNum/maxNum rules for NaN, and the compiler lowers them lane by lane:
@@ -33,4 +34,15 @@ public func simdMin(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
 @inlinable @inline(__always)
 public func simdClamp(_ v: SIMD16<Float>, _ lo: SIMD16<Float>, _ hi: SIMD16<Float>) -> SIMD16<Float> {
     simdMin(simdMax(v, lo), hi)
+}
+
+/// Sum of the 16 lanes as ((v.lo + v.hi) halved three more times): 4 vector adds.
+/// The standard library's `sum()` adds lane after lane, a chain of 15 dependent
+/// scalar adds, and was not inlined; the dot-product GEMM pays one per C element.
+@inlinable @inline(__always)
+public func simdSum(_ v: SIMD16<Float>) -> Float {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    let c = b.lowHalf + b.highHalf
+    return c[0] + c[1]
 }

@@ -49,4 +49,21 @@ final class SIMDFloatOpsTests: XCTestCase {
             }
         }
     }
+
+    /// The tree order written out in scalar, bit for bit; and close to the Double
+    /// sum; integers (exact in Float) sum exactly.
+    func testSumIsTheDocumentedTree() {
+        for v in vectors() where !v.indices.contains(where: { !v[$0].isFinite || abs(v[$0]) > 1e30 }) {
+            var a = [Float](repeating: 0, count: 8)
+            for l in 0..<8 { a[l] = v[l] + v[l + 8] }
+            var b = [Float](repeating: 0, count: 4)
+            for l in 0..<4 { b[l] = a[l] + a[l + 4] }
+            let tree = (b[0] + b[2]) + (b[1] + b[3])
+            XCTAssertEqual(simdSum(v).bitPattern, tree.bitPattern, "\(v)")
+            let exact = (0..<16).reduce(0.0) { $0 + Double(v[$1]) }
+            XCTAssertEqual(Double(simdSum(v)), exact, accuracy: 1e-5 * max(1, (0..<16).reduce(0.0) { $0 + abs(Double(v[$1])) }))
+        }
+        let ints = SIMD16<Float>((0..<16).map { Float($0 * 3 - 20) })
+        XCTAssertEqual(simdSum(ints), Float((0..<16).reduce(0) { $0 + $1 * 3 - 20 }))
+    }
 }
