@@ -13,6 +13,8 @@
 # ABLATION_JOBS=N runs N rows at a time, each on (cores / N) threads (default 1 job
 # on all cores); on 2 cores, 2 one-thread jobs finish a table sooner than 1 two-thread
 # job because a step's single-threaded parts then overlap.
+# Rerunning with the same OUT keeps the rows that finished (OUT/rowNN.line) and runs
+# the rest, so a table can be completed after an interruption.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 src=${1:?usage: $0 FP32_RUN_DIR [EPOCHS] [TRAIN_LIMIT] [OUT]}
@@ -29,17 +31,17 @@ base=(--config "$root/configs/fashion-mnist-resnet20-w4a4.yaml" --init-from "$sr
 rows=(
   "naive W4A4 (per-layer min-max, no clip)|--set quant.mode=naive"
   "naive W4A4, seed 2|--set quant.mode=naive --seed 2"
-  "Scale-Clip only (G=1)|--set quant.groups=1"
-  "groups only (per-group min-max, G=4)|--set quant.mode=minmax-groups"
   "GDQR W4A4|"
   "GDQR W4A4, seed 2|--seed 2"
+  "GDQR W3A3|--set quant.w_bits=3 --set quant.a_bits=3"
+  "GDQR W2A4|--set quant.w_bits=2"
+  "Scale-Clip only (G=1)|--set quant.groups=1"
+  "groups only (per-group min-max, G=4)|--set quant.mode=minmax-groups"
+  "PSG (lambda 0.5) then W4 min-max|--set quant.mode=psg --set quant.psg_lambda=0.5 --set optim.lr=0.01"
   "PTQ W8A8 min-max|--set quant.mode=ptq-minmax --set quant.w_bits=8 --set quant.a_bits=8"
   "PTQ W8A8 scale search (EasyQuant)|--set quant.mode=ptq-easyquant --set quant.w_bits=8 --set quant.a_bits=8"
   "PTQ W4A4 min-max|--set quant.mode=ptq-minmax"
   "PTQ W4A4 scale search (EasyQuant)|--set quant.mode=ptq-easyquant"
-  "PSG (lambda 0.5) then W4 min-max|--set quant.mode=psg --set quant.psg_lambda=0.5 --set optim.lr=0.01"
-  "GDQR W3A3|--set quant.w_bits=3 --set quant.a_bits=3"
-  "GDQR W2A4|--set quant.w_bits=2"
 )
 if [ "${ABLATION_ROWS:-all}" = all ]; then
   rows+=(
@@ -63,6 +65,7 @@ run_row() {  # run_row INDEX: trains row INDEX and writes its table line to rowN
   # shellcheck disable=SC2206
   local extra=(${row#*|})
   dir="$out/row$(printf %02d $((i + 1)))"
+  if [ -f "$dir.line" ] && ! grep -q '|failed|' "$dir.line"; then echo "kept: $label" >&2; return; fi
   local start; start=$(date +%s.%N)
   if "$bin" "${base[@]}" --set train.threads="$threads" "${extra[@]}" --out "$dir" > "$dir.log" 2>&1; then
     echo "$label|$(python3 -c "print(round($(date +%s.%N) - $start, 1))")|$dir" > "$dir.line"
@@ -77,7 +80,10 @@ for i in "${!rows[@]}"; do
   run_row "$i" &
 done
 wait
-for i in "${!rows[@]}"; do cat "$out/row$(printf %02d $((i + 1))).line"; done > "$out/rows.txt"
+for i in "${!rows[@]}"; do
+  line="$out/row$(printf %02d $((i + 1))).line"
+  if [ -f "$line" ]; then cat "$line"; else echo "${rows[$i]%%|*}|not run|"; fi
+done > "$out/rows.txt"
 
 python3 - "$src" "$out" "$epochs" "$limit" "$jobs" "$threads" <<'PY' | tee "$out/ablation.md"
 import json, sys
@@ -92,8 +98,8 @@ print("|---|---|---|---|")
 print(f"| FP32 | {fp32 * 100:.2f}% | 0.00 | - |")
 for line in open(f"{out}/rows.txt"):
     label, wall, d = line.rstrip("\n").split("|")
-    if wall == "failed":
-        print(f"| {label} | failed | - | - |")
+    if wall in ("failed", "not run"):
+        print(f"| {label} | {wall} | - | - |")
         continue
     acc = json.load(open(f"{d}/summary.json"))["test_accuracy"]
     print(f"| {label} | {acc * 100:.2f}% | {(fp32 - acc) * 100:.2f} | {wall} |")
