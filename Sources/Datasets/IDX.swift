@@ -62,24 +62,13 @@ public enum IDX {
             throw DataError(file: src.name, "image size \(rows)x\(cols) is empty, expected positive height and width")
         }
         let (perImage, o1) = rows.multipliedReportingOverflow(by: cols)
-        let (total, o2) = perImage.multipliedReportingOverflow(by: n)
+        let (_, o2) = perImage.multipliedReportingOverflow(by: n)
         if o1 || o2 {
             throw DataError(file: src.name, "header claims \(n) images of \(rows)x\(cols), a size that overflows")
         }
         let keep = limit > 0 ? min(limit, n) : n
-        let want = keep * perImage
-        // Never allocate more than the file can hold.
-        if !src.isGzip && total > src.maxRemaining {
-            throw DataError(file: src.name, "truncated at byte \(src.fileSize), expected \(total) bytes of pixels (\(n) images of \(rows)x\(cols)) from byte 16")
-        }
-        if src.isGzip && want > src.maxRemaining {
-            throw DataError(file: src.name, "header claims \(n) images of \(rows)x\(cols) (\(total) bytes of pixels) but a gzip file of \(src.fileSize) bytes can hold at most \(src.maxRemaining): truncated or corrupt")
-        }
-        var pixels = [UInt8](repeating: 0, count: want)
-        try pixels.withUnsafeMutableBytes {
-            try src.readExactly(into: $0.baseAddress!, count: want, what: "pixels (\(keep) images of \(rows)x\(cols))")
-        }
-        if keep == n { try src.expectEnd(what: "\(n) images") }
+        let pixels = try readRecords(src, count: n, keep: keep, recordBytes: perImage, headerBytes: 16,
+                                     noun: "pixels") { "\($0) images of \(rows)x\(cols)" }
         return Images(count: keep, rows: rows, cols: cols, pixels: pixels, declaredCount: n)
     }
 
@@ -88,21 +77,36 @@ public enum IDX {
         let src = try ByteSource(path: path)
         let n = try header(src, magic: labelsMagic, kind: "labels")[0]
         let keep = limit > 0 ? min(limit, n) : n
-        if !src.isGzip && n > src.maxRemaining {
-            throw DataError(file: src.name, "truncated at byte \(src.fileSize), expected \(n) bytes of labels from byte 8")
-        }
-        if src.isGzip && keep > src.maxRemaining {
-            throw DataError(file: src.name, "header claims \(n) labels but a gzip file of \(src.fileSize) bytes can hold at most \(src.maxRemaining): truncated or corrupt")
-        }
-        var labels = [UInt8](repeating: 0, count: keep)
-        try labels.withUnsafeMutableBytes {
-            try src.readExactly(into: $0.baseAddress!, count: keep, what: "labels")
-        }
-        if keep == n { try src.expectEnd(what: "\(n) labels") }
+        let labels = try readRecords(src, count: n, keep: keep, recordBytes: 1, headerBytes: 8,
+                                     noun: "labels") { "\($0) labels" }
         for (i, l) in labels.enumerated() where Int(l) >= classes {
             throw DataError(file: src.name, "label \(l) at index \(i) (byte \(8 + i)) is out of range, expected 0..<\(classes) for \(classes) classes")
         }
         return Labels(labels: labels, declaredCount: n)
+    }
+
+    /// The first `keep` of the `count` records of `recordBytes` bytes that follow the header
+    /// (`count * recordBytes` must not overflow). The sizes are checked before anything is
+    /// allocated, so a header that lies cannot make us allocate more than the file holds: a
+    /// raw file must hold every record (its full length is checked), a gzip file, inflated
+    /// only as far as needed, the kept ones. When every record is read the file must end
+    /// there. Messages call the bytes `noun` ("pixels") and `records(k)` describes k records
+    /// ("k images of 28x28").
+    private static func readRecords(_ src: ByteSource, count n: Int, keep: Int, recordBytes: Int, headerBytes: Int,
+                                    noun: String, records: (Int) -> String) throws -> [UInt8] {
+        let total = n * recordBytes, want = keep * recordBytes
+        if !src.isGzip && total > src.maxRemaining {
+            throw DataError(file: src.name, "truncated at byte \(src.fileSize), expected \(total) bytes of \(noun) (\(records(n))) from byte \(headerBytes)")
+        }
+        if src.isGzip && want > src.maxRemaining {
+            throw DataError(file: src.name, "header claims \(records(n)) (\(total) bytes of \(noun)) but a gzip file of \(src.fileSize) bytes can hold at most \(src.maxRemaining): truncated or corrupt")
+        }
+        var bytes = [UInt8](repeating: 0, count: want)
+        try bytes.withUnsafeMutableBytes {
+            try src.readExactly(into: $0.baseAddress!, count: want, what: "\(noun) (\(records(keep)))")
+        }
+        if keep == n { try src.expectEnd(what: records(n)) }
+        return bytes
     }
 
     /// Serialises images as an IDX3 file (raw bytes; gzip them with `Gzip.compress`).

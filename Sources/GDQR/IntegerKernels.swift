@@ -86,9 +86,9 @@ func convolveInt8(_ geo: ConvGeometry, _ w: PackedConvWeights, tile: UnsafeMutab
             let nb = w.blocks - b >= 4 ? 4 : w.blocks - b >= 2 ? 2 : 1
             let acc = tile - p * ldAcc   // the tiles index rows by absolute pixel
             switch nb {
-            case 4: tile6x4(geo, w, block: b, pixel: p, rows: rows, acc: acc, ldAcc: ldAcc)
-            case 2: tile6x2(geo, w, block: b, pixel: p, rows: rows, acc: acc, ldAcc: ldAcc)
-            default: tile6x1(geo, w, block: b, pixel: p, rows: rows, acc: acc, ldAcc: ldAcc)
+            case 4: registerTile(Row4.self, geo, w, block: b, pixel: p, rows: rows, acc: acc, ldAcc: ldAcc)
+            case 2: registerTile(Row2.self, geo, w, block: b, pixel: p, rows: rows, acc: acc, ldAcc: ldAcc)
+            default: registerTile(Row1.self, geo, w, block: b, pixel: p, rows: rows, acc: acc, ldAcc: ldAcc)
             }
             b += nb
         }
@@ -107,7 +107,10 @@ func convolveInt8(_ geo: ConvGeometry, _ w: PackedConvWeights, acc: UnsafeMutabl
 }
 
 // The tiles: 6 pixels (rows beyond `rows` repeat the last pixel and are not stored)
-// × 1, 2 or 4 weight blocks.
+// × 1, 2 or 4 weight blocks. One generic tile serves the three widths; the row type
+// fixes the width, and once the tile is specialised for it and the row's methods are
+// inlined, its 6 × width accumulators are plain SIMD registers, as in a hand-unrolled
+// kernel.
 
 @inline(__always)
 private func rowPointers(_ geo: ConvGeometry, _ p: Int, _ rows: Int)
@@ -117,110 +120,74 @@ private func rowPointers(_ geo: ConvGeometry, _ p: Int, _ rows: Int)
             geo.src + o[min(3, l)], geo.src + o[min(4, l)], geo.src + o[min(5, l)])
 }
 
-private func tile6x4(_ geo: ConvGeometry, _ w: PackedConvWeights, block: Int, pixel p: Int, rows: Int,
-                     acc: UnsafeMutablePointer<Int32>, ldAcc: Int) {
-    let (r0, r1, r2, r3, r4, r5) = rowPointers(geo, p, rows)
-    let z = SIMD16<Int32>()
-    var c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z
-    var c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z
-    var c40 = z, c41 = z, c42 = z, c43 = z, c50 = z, c51 = z, c52 = z, c53 = z
-    let bs = w.taps * w.groups
-    var wp = UnsafePointer(w.data) + block * bs
-    for t in 0..<w.taps {
-        let to = geo.tapOffsets[t]
-        var q0 = r0 + to, q1 = r1 + to, q2 = r2 + to, q3 = r3 + to, q4 = r4 + to, q5 = r5 + to
-        for g in 0..<w.groups {
-            let w0 = wp[g], w1 = wp[g + bs], w2 = wp[g + 2 * bs], w3 = wp[g + 3 * bs]
-            var a = bcast(q0)
-            c00 = dotProductAccumulate(c00, a, w0); c01 = dotProductAccumulate(c01, a, w1)
-            c02 = dotProductAccumulate(c02, a, w2); c03 = dotProductAccumulate(c03, a, w3)
-            a = bcast(q1)
-            c10 = dotProductAccumulate(c10, a, w0); c11 = dotProductAccumulate(c11, a, w1)
-            c12 = dotProductAccumulate(c12, a, w2); c13 = dotProductAccumulate(c13, a, w3)
-            a = bcast(q2)
-            c20 = dotProductAccumulate(c20, a, w0); c21 = dotProductAccumulate(c21, a, w1)
-            c22 = dotProductAccumulate(c22, a, w2); c23 = dotProductAccumulate(c23, a, w3)
-            a = bcast(q3)
-            c30 = dotProductAccumulate(c30, a, w0); c31 = dotProductAccumulate(c31, a, w1)
-            c32 = dotProductAccumulate(c32, a, w2); c33 = dotProductAccumulate(c33, a, w3)
-            a = bcast(q4)
-            c40 = dotProductAccumulate(c40, a, w0); c41 = dotProductAccumulate(c41, a, w1)
-            c42 = dotProductAccumulate(c42, a, w2); c43 = dotProductAccumulate(c43, a, w3)
-            a = bcast(q5)
-            c50 = dotProductAccumulate(c50, a, w0); c51 = dotProductAccumulate(c51, a, w1)
-            c52 = dotProductAccumulate(c52, a, w2); c53 = dotProductAccumulate(c53, a, w3)
-            q0 += 4; q1 += 4; q2 += 4; q3 += 4; q4 += 4; q5 += 4
-        }
-        wp += w.groups
-    }
-    let out = acc + p * ldAcc + block * 16
-    func put(_ r: Int, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>, _ c: SIMD16<Int32>, _ d: SIMD16<Int32>) {
-        guard r < rows else { return }
-        let o = out + r * ldAcc
-        store(a, o); store(b, o + 16); store(c, o + 32); store(d, o + 48)
-    }
-    put(0, c00, c01, c02, c03); put(1, c10, c11, c12, c13); put(2, c20, c21, c22, c23)
-    put(3, c30, c31, c32, c33); put(4, c40, c41, c42, c43); put(5, c50, c51, c52, c53)
+/// One pixel's accumulators in a tile: 16 output channels of each of its 1, 2 or 4
+/// consecutive weight blocks. The same type carries those blocks' weights for one
+/// (tap, group), loaded once and used by the tile's 6 pixels.
+private protocol TileRow {
+    /// Zero accumulators.
+    init()
+    /// The weights w[0], w[bs], w[2·bs], … of the row's blocks (bs: one block's stride).
+    init(weights w: UnsafePointer<SIMD16<Int32>>, blockStride bs: Int)
+    /// Adds to each block the u8 × s8 dot products of the pixel's 4 bytes `a` (broadcast) with its weights.
+    mutating func add(_ a: SIMD16<Int32>, _ w: Self)
+    /// Stores the blocks at out, out + 16, ….
+    func write(to out: UnsafeMutablePointer<Int32>)
 }
 
-private func tile6x2(_ geo: ConvGeometry, _ w: PackedConvWeights, block: Int, pixel p: Int, rows: Int,
-                     acc: UnsafeMutablePointer<Int32>, ldAcc: Int) {
-    let (r0, r1, r2, r3, r4, r5) = rowPointers(geo, p, rows)
-    let z = SIMD16<Int32>()
-    var c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z
-    var c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z
-    let bs = w.taps * w.groups
-    var wp = UnsafePointer(w.data) + block * bs
-    for t in 0..<w.taps {
-        let to = geo.tapOffsets[t]
-        var q0 = r0 + to, q1 = r1 + to, q2 = r2 + to, q3 = r3 + to, q4 = r4 + to, q5 = r5 + to
-        for g in 0..<w.groups {
-            let w0 = wp[g], w1 = wp[g + bs]
-            var a = bcast(q0)
-            c00 = dotProductAccumulate(c00, a, w0); c01 = dotProductAccumulate(c01, a, w1)
-            a = bcast(q1)
-            c10 = dotProductAccumulate(c10, a, w0); c11 = dotProductAccumulate(c11, a, w1)
-            a = bcast(q2)
-            c20 = dotProductAccumulate(c20, a, w0); c21 = dotProductAccumulate(c21, a, w1)
-            a = bcast(q3)
-            c30 = dotProductAccumulate(c30, a, w0); c31 = dotProductAccumulate(c31, a, w1)
-            a = bcast(q4)
-            c40 = dotProductAccumulate(c40, a, w0); c41 = dotProductAccumulate(c41, a, w1)
-            a = bcast(q5)
-            c50 = dotProductAccumulate(c50, a, w0); c51 = dotProductAccumulate(c51, a, w1)
-            q0 += 4; q1 += 4; q2 += 4; q3 += 4; q4 += 4; q5 += 4
-        }
-        wp += w.groups
-    }
-    let out = acc + p * ldAcc + block * 16
-    func put(_ r: Int, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>) {
-        guard r < rows else { return }
-        store(a, out + r * ldAcc); store(b, out + r * ldAcc + 16)
-    }
-    put(0, c00, c01); put(1, c10, c11); put(2, c20, c21); put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
+private struct Row1: TileRow {
+    var c0 = SIMD16<Int32>()
+    init() {}
+    @inline(__always) init(weights w: UnsafePointer<SIMD16<Int32>>, blockStride bs: Int) { c0 = w[0] }
+    @inline(__always) mutating func add(_ a: SIMD16<Int32>, _ w: Row1) { c0 = dotProductAccumulate(c0, a, w.c0) }
+    @inline(__always) func write(to out: UnsafeMutablePointer<Int32>) { store(c0, out) }
 }
 
-private func tile6x1(_ geo: ConvGeometry, _ w: PackedConvWeights, block: Int, pixel p: Int, rows: Int,
-                     acc: UnsafeMutablePointer<Int32>, ldAcc: Int) {
+private struct Row2: TileRow {
+    var c0 = SIMD16<Int32>(), c1 = SIMD16<Int32>()
+    init() {}
+    @inline(__always) init(weights w: UnsafePointer<SIMD16<Int32>>, blockStride bs: Int) { c0 = w[0]; c1 = w[bs] }
+    @inline(__always) mutating func add(_ a: SIMD16<Int32>, _ w: Row2) {
+        c0 = dotProductAccumulate(c0, a, w.c0); c1 = dotProductAccumulate(c1, a, w.c1)
+    }
+    @inline(__always) func write(to out: UnsafeMutablePointer<Int32>) { store(c0, out); store(c1, out + 16) }
+}
+
+private struct Row4: TileRow {
+    var c0 = SIMD16<Int32>(), c1 = SIMD16<Int32>(), c2 = SIMD16<Int32>(), c3 = SIMD16<Int32>()
+    init() {}
+    @inline(__always) init(weights w: UnsafePointer<SIMD16<Int32>>, blockStride bs: Int) {
+        c0 = w[0]; c1 = w[bs]; c2 = w[2 * bs]; c3 = w[3 * bs]
+    }
+    @inline(__always) mutating func add(_ a: SIMD16<Int32>, _ w: Row4) {
+        c0 = dotProductAccumulate(c0, a, w.c0); c1 = dotProductAccumulate(c1, a, w.c1)
+        c2 = dotProductAccumulate(c2, a, w.c2); c3 = dotProductAccumulate(c3, a, w.c3)
+    }
+    @inline(__always) func write(to out: UnsafeMutablePointer<Int32>) {
+        store(c0, out); store(c1, out + 16); store(c2, out + 32); store(c3, out + 48)
+    }
+}
+
+/// acc[(p + r) · ldAcc + 16·(block + k) + j] for the tile's rows r < `rows` and the
+/// row type's blocks k.
+private func registerTile<Row: TileRow>(_: Row.Type, _ geo: ConvGeometry, _ w: PackedConvWeights, block: Int, pixel p: Int,
+                                        rows: Int, acc: UnsafeMutablePointer<Int32>, ldAcc: Int) {
     let (r0, r1, r2, r3, r4, r5) = rowPointers(geo, p, rows)
-    let z = SIMD16<Int32>()
-    var c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z
+    var c0 = Row(), c1 = Row(), c2 = Row(), c3 = Row(), c4 = Row(), c5 = Row()
     let bs = w.taps * w.groups
     var wp = UnsafePointer(w.data) + block * bs
     for t in 0..<w.taps {
         let to = geo.tapOffsets[t]
         var q0 = r0 + to, q1 = r1 + to, q2 = r2 + to, q3 = r3 + to, q4 = r4 + to, q5 = r5 + to
         for g in 0..<w.groups {
-            let w0 = wp[g]
-            c0 = dotProductAccumulate(c0, bcast(q0), w0); c1 = dotProductAccumulate(c1, bcast(q1), w0)
-            c2 = dotProductAccumulate(c2, bcast(q2), w0); c3 = dotProductAccumulate(c3, bcast(q3), w0)
-            c4 = dotProductAccumulate(c4, bcast(q4), w0); c5 = dotProductAccumulate(c5, bcast(q5), w0)
+            let wg = Row(weights: wp + g, blockStride: bs)
+            c0.add(bcast(q0), wg); c1.add(bcast(q1), wg); c2.add(bcast(q2), wg)
+            c3.add(bcast(q3), wg); c4.add(bcast(q4), wg); c5.add(bcast(q5), wg)
             q0 += 4; q1 += 4; q2 += 4; q3 += 4; q4 += 4; q5 += 4
         }
         wp += w.groups
     }
     let out = acc + p * ldAcc + block * 16
-    func put(_ r: Int, _ a: SIMD16<Int32>) { if r < rows { store(a, out + r * ldAcc) } }
+    func put(_ r: Int, _ c: Row) { if r < rows { c.write(to: out + r * ldAcc) } }
     put(0, c0); put(1, c1); put(2, c2); put(3, c3); put(4, c4); put(5, c5)
 }
 
