@@ -7,8 +7,10 @@
 // one GEMM (single-threaded, pool nil) per image, images split over the pool's
 // threads. A 1x1 stride-1 unpadded convolution skips im2col (the image already
 // is the column matrix). Depthwise convolutions (groups == Cin == Cout) use
-// direct SIMD loops (Conv2dDepthwise.swift). When the batch is smaller than the
-// thread count, images run one after another and the pool goes to the GEMM.
+// direct SIMD loops (Conv2dDepthwise.swift). 3x3 stride-1 "same" convolutions run
+// forward and backward-data as Winograd F(2x2, 3x3) (Conv2dWinograd.swift). When
+// the batch is smaller than the thread count, images run one after another and the
+// pool goes to the GEMM.
 //
 // Determinism: for a given shape and thread count the arithmetic order is
 // fixed. gradWeight / gradBias are per-thread partial sums over each thread's
@@ -101,6 +103,8 @@ public final class Conv2dWorkspace {
     let biasPartials: UnsafeMutablePointer<Float>
     /// Padded planes and offset tables of the implicit-GEMM path (nil: im2col path).
     let implicit: ConvImplicitBuffers?
+    /// Buffers of the Winograd path for forward and backward-data (nil: not a Winograd shape).
+    let winograd: ConvWinogradBuffers?
 
     public init(shape s: Conv2dShape, threads: Int) {
         s.validate()
@@ -109,6 +113,7 @@ public final class Conv2dWorkspace {
         self.threads = threads
         let padded = (s.height + 2 * s.padH) * (s.width + 2 * s.padW)
         implicit = s.usesImplicitGemm ? ConvImplicitBuffers(s, threads: threads) : nil
+        winograd = s.usesWinograd ? ConvWinogradBuffers(s, threads: threads) : nil
         let need = s.isDepthwise ? padded : (s.isPointwise || implicit != nil ? 0 : s.colRows * s.colCols)
         imagesPerGemm = convImagesPerGemm(s)
         colStride = (imagesPerGemm * need + 15) & ~15
@@ -174,6 +179,10 @@ public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight:
     if s.batch == 0 { return }
     if s.isDepthwise {
         convDepthwiseForward(s, input: input, weight: weight, bias: bias, output: output, workspace: workspace, pool: pool)
+        return
+    }
+    if let winograd = workspace.winograd {
+        convWinogradForward(s, input: input, weight: weight, bias: bias, output: output, buffers: winograd, pool: pool)
         return
     }
     if let implicit = workspace.implicit {
@@ -252,6 +261,11 @@ public func conv2dBackwardData(_ s: Conv2dShape, gradOutput: UnsafePointer<Float
     if s.isDepthwise {
         convDepthwiseBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
                                   workspace: workspace, pool: pool)
+        return
+    }
+    if let winograd = workspace.winograd {
+        convWinogradBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
+                                 buffers: winograd, pool: pool)
         return
     }
     if let implicit = workspace.implicit {

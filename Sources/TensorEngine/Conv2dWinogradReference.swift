@@ -1,0 +1,96 @@
+// Plain scalar Winograd F(2x2, 3x3): the same algorithm as Conv2dWinograd.swift,
+// written as matrix products tile by tile, for tests. Every sum runs over its terms
+// in index order, each 2-D transform does the columns of every row first, and the
+// channel sum is a chain of fused multiply-adds in channel order, which is what the
+// fast path computes, so the two agree bit for bit.
+
+private let winogradG: [[Float]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+private let winogradBT: [[Float]] = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+private let winogradAT: [[Float]] = [[1, 1, 1, 0], [0, 1, -1, -1]]
+
+/// x R^T (x is rows x inner, r is cols x inner), terms summed in order, zero
+/// coefficients skipped (they add nothing but the sign of a zero).
+private func winogradTimesTransposed(_ x: [[Float]], _ r: [[Float]]) -> [[Float]] {
+    x.map { row in
+        r.map { coefficients in
+            var sum: Float = 0
+            var first = true
+            for (c, v) in zip(coefficients, row) where c != 0 {
+                sum = first ? c * v : sum + c * v
+                first = false
+            }
+            return sum
+        }
+    }
+}
+
+/// L M L^T, each row of M transformed first (M L^T), then each column of that (L (M L^T)).
+private func winogradTransform2D(_ l: [[Float]], _ m: [[Float]]) -> [[Float]] {
+    let rowsDone = winogradTimesTransposed(m, l)                   // M L^T
+    let columns = (0..<rowsDone[0].count).map { j in rowsDone.map { $0[j] } }
+    let done = winogradTimesTransposed(columns, l)                 // (L (M L^T))^T
+    return (0..<done[0].count).map { i in done.map { $0[i] } }
+}
+
+/// Winograd forward: output = conv(input, weight) + bias, for 3x3, stride 1, pad 1, groups 1.
+public func conv2dWinogradForwardReference(_ s: Conv2dShape, input: UnsafePointer<Float>,
+                                           weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                           output: UnsafeMutablePointer<Float>) {
+    precondition(s.groups == 1 && s.kernelH == 3 && s.kernelW == 3 && s.strideH == 1 && s.strideW == 1
+                 && s.padH == 1 && s.padW == 1, "conv2dWinogradForwardReference: not a 3x3 same convolution \(s)")
+    let h = s.height, w = s.width, cin = s.inChannels, cout = s.outChannels
+    let u = (0..<cout).map { co in
+        (0..<cin).map { ci in
+            winogradTransform2D(winogradG, (0..<3).map { kh in
+                (0..<3).map { kw in weight[((co * cin + ci) * 3 + kh) * 3 + kw] }
+            })
+        }
+    }
+    for n in 0..<s.batch {
+        for ty in 0..<(h + 1) / 2 {
+            for tx in 0..<(w + 1) / 2 {
+                // The 4x4 patch of the zero-bordered input under tile (ty, tx), per input channel.
+                let v = (0..<cin).map { ci in
+                    winogradTransform2D(winogradBT, (0..<4).map { i in
+                        (0..<4).map { j -> Float in
+                            let y = 2 * ty + i - 1, x = 2 * tx + j - 1
+                            return y >= 0 && y < h && x >= 0 && x < w ? input[((n * cin + ci) * h + y) * w + x] : 0
+                        }
+                    })
+                }
+                for co in 0..<cout {
+                    let m = (0..<4).map { i in
+                        (0..<4).map { j in
+                            var acc: Float = 0
+                            for ci in 0..<cin { acc = acc.addingProduct(u[co][ci][i][j], v[ci][i][j]) }
+                            return acc
+                        }
+                    }
+                    let y = winogradTransform2D(winogradAT, m)
+                    for i in 0..<2 where 2 * ty + i < h {
+                        for j in 0..<2 where 2 * tx + j < w {
+                            let value = y[i][j]
+                            output[((n * cout + co) * h + 2 * ty + i) * w + 2 * tx + j] = bias.map { value + $0[co] } ?? value
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Winograd backward-data: the forward of gradOutput with W'[ci][co][kh][kw] = W[co][ci][2-kh][2-kw].
+public func conv2dWinogradBackwardDataReference(_ s: Conv2dShape, gradOutput: UnsafePointer<Float>,
+                                                weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>) {
+    let cin = s.inChannels, cout = s.outChannels
+    var flipped = [Float](repeating: 0, count: s.weightCount)
+    for ci in 0..<cin {
+        for co in 0..<cout {
+            for r in 0..<9 { flipped[(ci * cout + co) * 9 + r] = weight[(co * cin + ci) * 9 + 8 - r] }
+        }
+    }
+    var adjoint = s
+    adjoint.inChannels = cout
+    adjoint.outChannels = cin
+    conv2dWinogradForwardReference(adjoint, input: gradOutput, weight: flipped, bias: nil, output: gradInput)
+}

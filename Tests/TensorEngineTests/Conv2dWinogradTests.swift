@@ -1,0 +1,158 @@
+import XCTest
+@testable import TensorEngine
+
+/// Winograd F(2x2, 3x3) forward and backward-data against the direct Double reference
+/// (within a stated tolerance) and against the scalar Winograd reference (bit for bit).
+final class Conv2dWinogradTests: XCTestCase {
+    static let pools: [ThreadPool?] = [nil, ThreadPool(threads: 2)]
+
+    /// 3x3 "same" shapes: odd planes (1, 5, 7, 13), non-square, channels not multiples
+    /// of 8 or 16, Cin != Cout both ways, several image groups per thread (64-channel 7x7
+    /// batch 5: groups of at most 4 images; 28x28: one image per group).
+    static let shapes: [Conv2dShape] = [
+        (1, 3, 5, 5, 5), (2, 9, 12, 7, 7), (3, 16, 16, 13, 13), (2, 5, 17, 6, 10), (1, 20, 7, 14, 14),
+        (2, 16, 16, 28, 28), (3, 1, 16, 9, 9), (1, 3, 2, 1, 1), (2, 8, 24, 3, 11), (5, 64, 40, 7, 7),
+        (3, 12, 10, 4, 5),
+    ].map { n, cin, cout, h, w in
+        Conv2dShape(batch: n, inChannels: cin, height: h, width: w, outChannels: cout, kernelH: 3, kernelW: 3,
+                    padH: 1, padW: 1)
+    }
+
+    /// Winograd's error against the exact sum: |U| <= 2.25 max|g| (a sum of 9 kernel
+    /// values / 4), |V| <= 4 max|d| (4 input values), each output sums 9 values of M,
+    /// and M's channel sums have k terms of up to 9 instead of 1. So we allow 16 times
+    /// the direct convolution's bound for 9k terms (Conv2dTests.tolerance); the largest
+    /// error seen over these shapes is printed. Indexing or border bugs give errors of order 1.
+    static func tolerance(channels: Int) -> Float { 16 * Conv2dTests.tolerance(terms: 9 * channels + 1) }
+
+    struct Case {
+        let shape: Conv2dShape
+        let x: [Float], w: [Float], b: [Float], dy: [Float]
+        init(_ s: Conv2dShape, _ i: Int) {
+            shape = s
+            x = Conv2dTests.random(s.inputCount, seed: UInt64(100 + i))
+            w = Conv2dTests.random(s.weightCount, seed: UInt64(200 + i))
+            b = Conv2dTests.random(s.outChannels, seed: UInt64(300 + i))
+            dy = Conv2dTests.random(s.outputCount, seed: UInt64(400 + i))
+        }
+
+        func forward(bias: Bool, pool: ThreadPool?) -> [Float] {
+            let buffers = ConvWinogradBuffers(shape, threads: pool?.threads ?? 1)
+            var y = [Float](repeating: .nan, count: shape.outputCount)  // must be overwritten
+            b.withUnsafeBufferPointer { bp in
+                convWinogradForward(shape, input: x, weight: w, bias: bias ? bp.baseAddress : nil, output: &y,
+                                    buffers: buffers, pool: pool)
+            }
+            return y
+        }
+
+        func backwardData(pool: ThreadPool?) -> [Float] {
+            let buffers = ConvWinogradBuffers(shape, threads: pool?.threads ?? 1)
+            var dx = [Float](repeating: .nan, count: shape.inputCount)
+            convWinogradBackwardData(shape, gradOutput: dy, weight: w, gradInput: &dx, buffers: buffers, pool: pool)
+            return dx
+        }
+    }
+
+    static let cases = shapes.enumerated().map { Case($1, $0) }
+
+    func assertClose(_ got: [Float], _ want: [Float], tolerance: Float, _ what: String) -> Float {
+        XCTAssertEqual(got.count, want.count)
+        var worst: Float = 0
+        for i in 0..<min(got.count, want.count) {
+            let e = abs(got[i] - want[i])
+            if !(e <= tolerance) {
+                XCTFail("\(what): element \(i) is \(got[i]), expected \(want[i]) (tolerance \(tolerance))")
+                return e
+            }
+            worst = max(worst, e)
+        }
+        return worst
+    }
+
+    func testForwardMatchesDirectReference() {
+        var worst: Float = 0
+        for c in Self.cases {
+            let s = c.shape
+            for bias in [false, true] {
+                var want = [Float](repeating: 0, count: s.outputCount)
+                conv2dForwardReference(s, input: c.x, weight: c.w, bias: bias ? c.b : nil, output: &want)
+                for pool in Self.pools {
+                    worst = max(worst, assertClose(c.forward(bias: bias, pool: pool), want,
+                                                   tolerance: Self.tolerance(channels: s.inChannels),
+                                                   "forward \(s) bias \(bias) threads \(pool?.threads ?? 1)"))
+                }
+            }
+        }
+        print("Winograd forward: largest error against the direct reference \(worst)")
+    }
+
+    func testBackwardDataMatchesDirectReference() {
+        var worst: Float = 0
+        for c in Self.cases {
+            let s = c.shape
+            var want = [Float](repeating: 0, count: s.inputCount)
+            conv2dBackwardDataReference(s, gradOutput: c.dy, weight: c.w, gradInput: &want)
+            for pool in Self.pools {
+                worst = max(worst, assertClose(c.backwardData(pool: pool), want,
+                                               tolerance: Self.tolerance(channels: s.outChannels),
+                                               "backward-data \(s) threads \(pool?.threads ?? 1)"))
+            }
+        }
+        print("Winograd backward-data: largest error against the direct reference \(worst)")
+    }
+
+    /// The vectorised transforms, grouping and GEMM compute what the scalar Winograd does, bit for bit.
+    func testMatchesScalarWinogradExactly() {
+        for c in Self.cases {
+            let s = c.shape
+            for bias in [false, true] {
+                var want = [Float](repeating: 0, count: s.outputCount)
+                conv2dWinogradForwardReference(s, input: c.x, weight: c.w, bias: bias ? c.b : nil, output: &want)
+                XCTAssertEqual(c.forward(bias: bias, pool: nil).map(\.bitPattern), want.map(\.bitPattern),
+                               "forward \(s) bias \(bias)")
+            }
+            var want = [Float](repeating: 0, count: s.inputCount)
+            conv2dWinogradBackwardDataReference(s, gradOutput: c.dy, weight: c.w, gradInput: &want)
+            XCTAssertEqual(c.backwardData(pool: nil).map(\.bitPattern), want.map(\.bitPattern), "backward-data \(s)")
+        }
+    }
+
+    /// Tiles are independent GEMM columns, so the thread count (and with it the image
+    /// grouping) does not change a bit.
+    func testThreadCountsAreBitIdentical() {
+        let pool3 = ThreadPool(threads: 3)
+        for c in Self.cases {
+            let one = c.forward(bias: true, pool: nil).map(\.bitPattern)
+            XCTAssertEqual(c.forward(bias: true, pool: Self.pools[1]).map(\.bitPattern), one, "forward \(c.shape)")
+            XCTAssertEqual(c.forward(bias: true, pool: pool3).map(\.bitPattern), one, "forward \(c.shape) 3 threads")
+            let dx = c.backwardData(pool: nil).map(\.bitPattern)
+            XCTAssertEqual(c.backwardData(pool: Self.pools[1]).map(\.bitPattern), dx, "backward-data \(c.shape)")
+        }
+    }
+
+    /// conv2dForward / conv2dBackwardData take the Winograd path for ResNet's 3x3
+    /// convolutions, and a workspace serves a smaller batch than it was sized for.
+    func testConvEntryPointsUseWinograd() {
+        for (size, channels) in [(28, 16), (14, 32), (7, 64)] {
+            let s = Conv2dShape(batch: 3, inChannels: channels, outChannels: channels, size: size, kernel: 3, pad: 1)
+            XCTAssertTrue(s.usesWinograd, "\(s)")
+            let c = Case(s, size)
+            var small = s
+            small.batch = 2
+            let ws = Conv2dWorkspace(shape: s, threads: 2)
+            var y = [Float](repeating: .nan, count: s.outputCount)
+            conv2dForward(small, input: c.x, weight: c.w, bias: c.b, output: &y, workspace: ws, pool: Self.pools[1])
+            let want = c.forward(bias: true, pool: nil)
+            XCTAssertEqual(y[..<small.outputCount].map(\.bitPattern), want[..<small.outputCount].map(\.bitPattern),
+                           "forward \(s)")
+            var dx = [Float](repeating: .nan, count: s.inputCount)
+            conv2dBackwardData(s, gradOutput: c.dy, weight: c.w, gradInput: &dx, workspace: ws, pool: Self.pools[1])
+            XCTAssertEqual(dx.map(\.bitPattern), c.backwardData(pool: nil).map(\.bitPattern), "backward-data \(s)")
+        }
+        XCTAssertFalse(Conv2dShape(batch: 1, inChannels: 16, outChannels: 32, size: 28, kernel: 3, stride: 2,
+                                   pad: 1).usesWinograd)
+        XCTAssertFalse(Conv2dShape(batch: 1, inChannels: 16, outChannels: 16, size: 28, kernel: 3, pad: 1,
+                                   groups: 2).usesWinograd)
+    }
+}
