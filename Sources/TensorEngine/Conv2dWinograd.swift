@@ -30,8 +30,9 @@
 //
 // Several images go side by side in one set of GEMMs (a "group", tiles of image i at
 // columns i*tiles ..): 7x7 planes have only 16 tiles. Groups are sized so V and M
-// stay within L2 (~256 KB each). Images are split over the pool's threads as in the
-// other paths; each thread has its own planes, V, M and staging buffers.
+// stay within L2 and fill whole 32-wide GEMM tiles where they can. Images are split
+// over the pool's threads as in the other paths; each thread has its own planes, V,
+// M and staging buffers.
 //
 // Determinism: every GEMM column is one tile, and each output is one fixed-order sum
 // over the channels (the micro-kernel's k order) followed by fixed transforms, so the
@@ -47,9 +48,9 @@ extension Conv2dShape {
     ///
     /// Measured on ResNet-20's shapes, batch 128, 1 thread, ms per call against the direct
     /// path (implicit GEMM at 28 and 14, im2col at 7), alternating runs on a loaded machine:
-    /// 16->16 28x28 forward 4.73-4.81 vs 5.44-5.47, backward-data 4.68-4.82 vs 5.41-5.42;
-    /// 32->32 14x14 4.56-4.67 vs 5.21-5.23, 4.56-4.60 vs 5.24; 64->64 7x7 3.79-3.83 vs
-    /// 6.19-6.25, 3.73 vs 6.25-6.27. The stem (1 input channel) is not measured and stays direct.
+    /// 16->16 28x28 forward 4.21-4.35 vs 5.41-5.42, backward-data 4.08-4.27 vs 5.29-5.44;
+    /// 32->32 14x14 3.39-3.48 vs 5.07-5.15, 3.43-3.55 vs 5.05-5.19; 64->64 7x7 3.58-3.60
+    /// vs 6.17, 3.63-3.67 vs 6.17-6.22. The stem (1 input channel) is not measured and stays direct.
     var usesWinograd: Bool {
         groups == 1 && kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1 && padH == 1 && padW == 1
             && inChannels >= convWinogradMinChannels && outChannels >= convWinogradMinChannels
@@ -96,8 +97,10 @@ final class ConvWinogradBuffers {
         blockStride = (2 * oddOffset + 15) & ~15
         tilesPerImage = tileRows * rowStride / 2
         tilesChunked = (tilesPerImage + 15) & ~15
-        imagesPerGroup = max(1, min(s.batch, 4096 / (channels * tilesPerImage)))
-        ld = (Self.usedColumns(images: imagesPerGroup, tilesPerImage, tilesChunked) + 31) & ~31
+        imagesPerGroup = Self.imagesPerGroup(s, channels: channels, tiles: tilesPerImage)
+        // The GEMM reads whole 32-column tiles; the transforms touch whole 16-tile chunks.
+        ld = max((imagesPerGroup * tilesPerImage + 31) & ~31,
+                 (imagesPerGroup - 1) * tilesPerImage + tilesChunked)
         // The last chunk of 16 tiles reads up to ~64 floats past its block.
         planesStride = imagesPerGroup * channels * blockStride + 128
         vStride = 16 * channels * ld
@@ -105,7 +108,7 @@ final class ConvWinogradBuffers {
         stagingStride = 2 * (tileRows * rowStride + 32)
         planes = Self.zeroed(threads * planesStride)
         v = Self.zeroed(threads * vStride)
-        m = Tensor.allocate(threads * mStride)
+        m = Self.zeroed(threads * mStride)
         staging = Tensor.allocate(threads * stagingStride)
         tiles = Tensor.allocate(threads * gemmMR * gemmNR)
         transformed = Tensor.allocate(16 * channels * channels)
@@ -123,8 +126,19 @@ final class ConvWinogradBuffers {
         return p
     }
 
-    /// GEMM columns a group of `images` touches: whole images, the last one in chunks of 16.
-    static func usedColumns(images: Int, _ tiles: Int, _ chunked: Int) -> Int { (images - 1) * tiles + chunked }
+    /// Images per group: as many as keep V and M within ~512 KB each (8192 floats per
+    /// channel: L2 is 1 MB per core here), and of those the fewest that waste the
+    /// smallest share of the last 32-wide GEMM tile (14x14: 4 images of 56 tiles fill
+    /// 7 tiles exactly, 2 would compute 128 columns for 112).
+    static func imagesPerGroup(_ s: Conv2dShape, channels: Int, tiles: Int) -> Int {
+        let most = max(1, min(s.batch, 8192 / (channels * tiles)))
+        var best = 1, bestWaste = 1.0
+        for g in 1...most {
+            let waste = Double(((g * tiles + 31) & ~31) - g * tiles) / Double(g * tiles)
+            if waste < bestWaste - 1e-9 { best = g; bestWaste = waste }
+        }
+        return best
+    }
 
     /// Transforms weights g(r, q, kh, kw) of `rows` x `k` channel pairs and packs them.
     func packWeights(rows: Int, k: Int, _ g: (Int, Int, Int, Int) -> Float) {
@@ -172,7 +186,7 @@ final class ConvWinogradBuffers {
 
     /// M[xi] [rows, cols] = U[xi] [rows, k] * V[xi] [k, cols] for the 16 xi of thread t.
     func multiply(_ t: Int, images: Int, rows: Int, k: Int) {
-        let used = Self.usedColumns(images: images, tilesPerImage, tilesChunked)
+        let used = images * tilesPerImage
         let panels = (rows + gemmMR - 1) / gemmMR * gemmMR * k
         let vt = UnsafePointer(v + t * vStride), mt = m + t * mStride, tile = tiles + t * gemmMR * gemmNR
         for xi in 0..<16 {

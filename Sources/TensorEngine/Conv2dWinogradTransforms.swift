@@ -85,16 +85,17 @@ typealias WinogradLanes = SIMD16<Float>
     return x
 }
 
+/// One row of M (4 values, xiStride apart) of 16 tiles, transformed along its columns.
+@inline(__always) func winogradOutputRow(_ q: UnsafePointer<Float>, _ xiStride: Int) -> (WinogradLanes, WinogradLanes) {
+    winogradOutput1D(convLoad16(q), convLoad16(q + xiStride), convLoad16(q + 2 * xiStride), convLoad16(q + 3 * xiStride))
+}
+
 /// Y = A^T M A of 16 consecutive tiles, M[xi] lanes at m + xi * xiStride; the tiles'
 /// first output rows are written as 32 consecutive floats at even, their second at odd.
 @inline(__always) func winogradOutputTiles16(_ m: UnsafePointer<Float>, xiStride: Int,
                                              _ even: UnsafeMutablePointer<Float>, _ odd: UnsafeMutablePointer<Float>) {
-    func row(_ i: Int) -> (WinogradLanes, WinogradLanes) {
-        let q = m + 4 * i * xiStride
-        return winogradOutput1D(convLoad16(q), convLoad16(q + xiStride), convLoad16(q + 2 * xiStride),
-                                convLoad16(q + 3 * xiStride))
-    }
-    let t0 = row(0), t1 = row(1), t2 = row(2), t3 = row(3)
+    let t0 = winogradOutputRow(m, xiStride), t1 = winogradOutputRow(m + 4 * xiStride, xiStride)
+    let t2 = winogradOutputRow(m + 8 * xiStride, xiStride), t3 = winogradOutputRow(m + 12 * xiStride, xiStride)
     let y0 = winogradOutput1D(t0.0, t1.0, t2.0, t3.0), y1 = winogradOutput1D(t0.1, t1.1, t2.1, t3.1)
     UnsafeMutableRawPointer(even).storeBytes(of: winogradInterleave(y0.0, y1.0), as: SIMD32<Float>.self)
     UnsafeMutableRawPointer(odd).storeBytes(of: winogradInterleave(y0.1, y1.1), as: SIMD32<Float>.self)

@@ -8,7 +8,7 @@ final class Conv2dWinogradTests: XCTestCase {
 
     /// 3x3 "same" shapes: odd planes (1, 5, 7, 13), non-square, channels not multiples
     /// of 8 or 16, Cin != Cout both ways, several image groups per thread (64-channel 7x7
-    /// batch 5: groups of at most 4 images; 28x28: one image per group).
+    /// batch 5: groups of at most 2 images; 28x28: one image per group).
     static let shapes: [Conv2dShape] = [
         (1, 3, 5, 5, 5), (2, 9, 12, 7, 7), (3, 16, 16, 13, 13), (2, 5, 17, 6, 10), (1, 20, 7, 14, 14),
         (2, 16, 16, 28, 28), (3, 1, 16, 9, 9), (1, 3, 2, 1, 1), (2, 8, 24, 3, 11), (5, 64, 40, 7, 7),
