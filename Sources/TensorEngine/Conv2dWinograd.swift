@@ -48,9 +48,9 @@ extension Conv2dShape {
     ///
     /// Measured on ResNet-20's shapes, batch 128, 1 thread, ms per call against the direct
     /// path (implicit GEMM at 28 and 14, im2col at 7), alternating runs on a loaded machine:
-    /// 16->16 28x28 forward 4.21-4.35 vs 5.41-5.42, backward-data 4.08-4.27 vs 5.29-5.44;
-    /// 32->32 14x14 3.39-3.48 vs 5.07-5.15, 3.43-3.55 vs 5.05-5.19; 64->64 7x7 3.58-3.60
-    /// vs 6.17, 3.63-3.67 vs 6.17-6.22. The stem (1 input channel) is not measured and stays direct.
+    /// 16->16 28x28 forward 3.94-4.25 vs 5.30-5.40, backward-data 3.89-4.36 vs 5.33-5.38;
+    /// 32->32 14x14 3.01-3.07 vs 5.05-5.08, 3.02-3.04 vs 5.10-5.20; 64->64 7x7 3.28-3.33
+    /// vs 6.20-6.23, 3.27-3.28 vs 6.16-6.22. The stem (1 input channel) is not measured and stays direct.
     var usesWinograd: Bool {
         groups == 1 && kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1 && padH == 1 && padW == 1
             && inChannels >= convWinogradMinChannels && outChannels >= convWinogradMinChannels
@@ -162,7 +162,7 @@ final class ConvWinogradBuffers {
             let blk = base + b * blockStride, src = x + b * h * w
             for y in 0..<h {
                 let r = y + 1
-                convCopy(w, src + y * w, blk + (r & 1) * oddOffset + (r >> 1) * rowStride + 1)
+                winogradCopyRow(w, src + y * w, blk + (r & 1) * oddOffset + (r >> 1) * rowStride + 1, adding: nil)
             }
         }
     }
@@ -219,23 +219,41 @@ final class ConvWinogradBuffers {
                     v0 += 16
                 }
                 let dst = out + (i * rows + r) * h * w
-                let b = bias?[r] ?? 0
+                let b = bias?[r]
                 for y in 0..<h {
-                    let row = ((y & 1) == 0 ? evenRows : oddRows) + (y >> 1) * rowStride
-                    if bias != nil { convAddScalar(w, row, b, dst + y * w) } else { convCopy(w, row, dst + y * w) }
+                    winogradCopyRow(w, ((y & 1) == 0 ? evenRows : oddRows) + (y >> 1) * rowStride, dst + y * w, adding: b)
                 }
             }
         }
     }
 }
 
-/// dst[0..<n] = src[0..<n] + b
-@inline(__always) func convAddScalar(_ n: Int, _ src: UnsafePointer<Float>, _ b: Float,
-                                     _ dst: UnsafeMutablePointer<Float>) {
-    let bv = SIMD16<Float>(repeating: b)
-    var i = 0
-    while i + 16 <= n { convStore16(convLoad16(src + i) + bv, dst + i); i += 16 }
-    while i < n { dst[i] = src[i] + b; i += 1 }
+/// dst[0..<n] = src[0..<n] (+ bias) in whole vectors, the last one overlapping the one
+/// before: rows of 7, 14 or 28 floats would otherwise end in 7 to 14 scalar steps
+/// (the 7x7 and 14x14 planes' rows entirely).
+@inline(__always) func winogradCopyRow(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                       adding bias: Float?) {
+    if n >= 16 {
+        var i = 0
+        while i + 16 <= n { winogradCopyVector(SIMD16<Float>.self, src + i, dst + i, bias); i += 16 }
+        if i < n { winogradCopyVector(SIMD16<Float>.self, src + n - 16, dst + n - 16, bias) }
+    } else if n >= 8 {
+        winogradCopyVector(SIMD8<Float>.self, src, dst, bias)
+        winogradCopyVector(SIMD8<Float>.self, src + n - 8, dst + n - 8, bias)
+    } else if n >= 4 {
+        winogradCopyVector(SIMD4<Float>.self, src, dst, bias)
+        winogradCopyVector(SIMD4<Float>.self, src + n - 4, dst + n - 4, bias)
+    } else {
+        for i in 0..<n { dst[i] = bias.map { src[i] + $0 } ?? src[i] }
+    }
+}
+
+@inline(__always) func winogradCopyVector<V: SIMD>(_: V.Type, _ src: UnsafePointer<Float>,
+                                                   _ dst: UnsafeMutablePointer<Float>, _ bias: Float?)
+    where V.Scalar == Float {
+    var v = UnsafeRawPointer(src).loadUnaligned(as: V.self)
+    if let bias { v += V(repeating: bias) }
+    UnsafeMutableRawPointer(dst).storeBytes(of: v, as: V.self)
 }
 
 /// dst = conv(src) over images split over the pool's threads, groups of images at a time;
