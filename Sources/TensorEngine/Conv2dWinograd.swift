@@ -50,7 +50,11 @@ extension Conv2dShape {
     /// path (implicit GEMM at 28 and 14, im2col at 7), alternating runs on a loaded machine:
     /// 16->16 28x28 forward 3.94-4.25 vs 5.30-5.40, backward-data 3.89-4.36 vs 5.33-5.38;
     /// 32->32 14x14 3.01-3.07 vs 5.05-5.08, 3.02-3.04 vs 5.10-5.20; 64->64 7x7 3.28-3.33
-    /// vs 6.20-6.23, 3.27-3.28 vs 6.16-6.22. The stem (1 input channel) is not measured and stays direct.
+    /// vs 6.20-6.23, 3.27-3.28 vs 6.16-6.22. The stem (1 -> 16 at 28x28) loses forward
+    /// (1.05 vs 0.56: with one input channel the transforms cost more than the GEMM
+    /// saves) and its backward-data, 2.0 vs 2.5, never runs (a first layer computes no
+    /// input gradient), so it stays direct. The bound of 8 channels lies between the
+    /// measured 1 and 16; ResNet-20 has nothing in between to measure.
     var usesWinograd: Bool {
         groups == 1 && kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1 && padH == 1 && padW == 1
             && inChannels >= convWinogradMinChannels && outChannels >= convWinogradMinChannels
