@@ -51,6 +51,8 @@ public final class Conv2dLayer: Layer {
         input = x
         weightTransform?.observeInput(x, batch: batch, layer: self)
         let w = weightTransform?.forward(rt.arena.value(weight), rt: rt) ?? UnsafePointer(rt.arena.value(weight))
+        // Fake-quantized weights: the direct convolution, whose sums match the integer engine's levels.
+        workspace.allowsWinograd = weightTransform == nil
         conv2dForward(shape(batch), input: x, weight: w, bias: bias.map { UnsafePointer(rt.arena.value($0)) },
                       output: out.pointer, workspace: workspace, pool: rt.pool)
         return out.pointer

@@ -105,6 +105,11 @@ public final class Conv2dWorkspace {
     let implicit: ConvImplicitBuffers?
     /// Buffers of the Winograd path for forward and backward-data (nil: not a Winograd shape).
     let winograd: ConvWinogradBuffers?
+    /// False: forward and backward-data take the direct path even on a Winograd shape.
+    /// Fake-quantized layers set it: Winograd's rounding (about 10x the direct sum's) moves
+    /// values that sit on a quantization step's edge to the other level, and the integer
+    /// engine, which sums exactly, must see the same levels as the fake-quant model.
+    public var allowsWinograd = true
 
     public init(shape s: Conv2dShape, threads: Int) {
         s.validate()
@@ -181,7 +186,7 @@ public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight:
         convDepthwiseForward(s, input: input, weight: weight, bias: bias, output: output, workspace: workspace, pool: pool)
         return
     }
-    if let winograd = workspace.winograd {
+    if workspace.allowsWinograd, let winograd = workspace.winograd {
         convWinogradForward(s, input: input, weight: weight, bias: bias, output: output, buffers: winograd, pool: pool)
         return
     }
@@ -263,7 +268,7 @@ public func conv2dBackwardData(_ s: Conv2dShape, gradOutput: UnsafePointer<Float
                                   workspace: workspace, pool: pool)
         return
     }
-    if let winograd = workspace.winograd {
+    if workspace.allowsWinograd, let winograd = workspace.winograd {
         convWinogradBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
                                  buffers: winograd, pool: pool)
         return

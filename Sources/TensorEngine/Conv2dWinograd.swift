@@ -55,14 +55,21 @@ extension Conv2dShape {
     /// saves) and its backward-data, 2.0 vs 2.5, never runs (a first layer computes no
     /// input gradient), so it stays direct. The bound of 8 channels lies between the
     /// measured 1 and 16; ResNet-20 has nothing in between to measure.
+    ///
+    /// Planes larger than 32x32 keep the direct path: V and M hold 8 floats per output
+    /// and channel for a whole image (a group is at least one image), several MB per
+    /// thread and far beyond L2 at the scene models' sizes, which are not measured.
     var usesWinograd: Bool {
         groups == 1 && kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1 && padH == 1 && padW == 1
             && inChannels >= convWinogradMinChannels && outChannels >= convWinogradMinChannels
+            && height <= convWinogradMaxSide && width <= convWinogradMaxSide
     }
 }
 
 /// Fewest input and output channels that take the Winograd path (the stem, 1 -> 16, does not).
 let convWinogradMinChannels = 8
+/// Largest plane height and width that take the Winograd path (CIFAR's 32x32 and smaller).
+let convWinogradMaxSide = 32
 
 /// Buffers of the Winograd path, part of a Conv2dWorkspace (sized for max(Cin, Cout)
 /// channels, so that forward and backward-data share them).

@@ -132,7 +132,8 @@ final class Conv2dWinogradTests: XCTestCase {
     }
 
     /// conv2dForward / conv2dBackwardData take the Winograd path for ResNet's 3x3
-    /// convolutions, and a workspace serves a smaller batch than it was sized for.
+    /// convolutions unless the workspace switches it off, and a workspace serves a
+    /// smaller batch than it was sized for.
     func testConvEntryPointsUseWinograd() {
         for (size, channels) in [(28, 16), (14, 32), (7, 64)] {
             let s = Conv2dShape(batch: 3, inChannels: channels, outChannels: channels, size: size, kernel: 3, pad: 1)
@@ -149,10 +150,23 @@ final class Conv2dWinogradTests: XCTestCase {
             var dx = [Float](repeating: .nan, count: s.inputCount)
             conv2dBackwardData(s, gradOutput: c.dy, weight: c.w, gradInput: &dx, workspace: ws, pool: Self.pools[1])
             XCTAssertEqual(dx.map(\.bitPattern), c.backwardData(pool: nil).map(\.bitPattern), "backward-data \(s)")
+            // Switched off (fake-quantized layers): the implicit GEMM's bits at 28 and 14.
+            guard s.usesImplicitGemm else { continue }
+            ws.allowsWinograd = false
+            conv2dForward(s, input: c.x, weight: c.w, bias: c.b, output: &y, workspace: ws, pool: Self.pools[1])
+            var direct = [Float](repeating: .nan, count: s.outputCount)
+            convImplicitForward(s, input: c.x, weight: c.w, bias: c.b, output: &direct,
+                                buffers: ConvImplicitBuffers(s, threads: 1), pool: nil)
+            XCTAssertEqual(y.map(\.bitPattern), direct.map(\.bitPattern), "forward \(s) without Winograd")
+            XCTAssertNotEqual(y.map(\.bitPattern), want.map(\.bitPattern), "forward \(s): Winograd rounds otherwise")
         }
         XCTAssertFalse(Conv2dShape(batch: 1, inChannels: 16, outChannels: 32, size: 28, kernel: 3, stride: 2,
                                    pad: 1).usesWinograd)
         XCTAssertFalse(Conv2dShape(batch: 1, inChannels: 16, outChannels: 16, size: 28, kernel: 3, pad: 1,
                                    groups: 2).usesWinograd)
+        XCTAssertTrue(Conv2dShape(batch: 1, inChannels: 16, outChannels: 16, size: 32, kernel: 3, pad: 1).usesWinograd)
+        XCTAssertFalse(Conv2dShape(batch: 1, inChannels: 16, height: 32, width: 33, outChannels: 16, kernelH: 3,
+                                   kernelW: 3, padH: 1, padW: 1).usesWinograd)
+        XCTAssertFalse(Conv2dShape(batch: 1, inChannels: 4, outChannels: 16, size: 28, kernel: 3, pad: 1).usesWinograd)
     }
 }
