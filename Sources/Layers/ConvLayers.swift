@@ -51,7 +51,10 @@ public final class Conv2dLayer: Layer {
         input = x
         weightTransform?.observeInput(x, batch: batch, layer: self)
         let w = weightTransform?.forward(rt.arena.value(weight), rt: rt) ?? UnsafePointer(rt.arena.value(weight))
-        // Fake-quantized weights: the direct convolution, whose sums match the integer engine's levels.
+        // Fake-quantized weights: the forward is the direct convolution, in training and in
+        // evaluation, so that running statistics and thresholds come from the sums the
+        // integer engine reproduces (Winograd's rounding can move a value on a step's edge
+        // to the next level). Only the input gradient may take Winograd (backward).
         workspace.allowsWinograd = weightTransform == nil
         conv2dForward(shape(batch), input: x, weight: w, bias: bias.map { UnsafePointer(rt.arena.value($0)) },
                       output: out.pointer, workspace: workspace, pool: rt.pool)
@@ -66,6 +69,7 @@ public final class Conv2dLayer: Layer {
         weightTransform?.backward(into: rt.arena.grad(weight), rt: rt)
         guard let gradIn else { return nil }
         let w = weightTransform?.current ?? UnsafePointer(rt.arena.value(weight))
+        workspace.allowsWinograd = true
         conv2dBackwardData(s, gradOutput: dy, weight: w, gradInput: gradIn.pointer, workspace: workspace, pool: rt.pool)
         return gradIn.pointer
     }

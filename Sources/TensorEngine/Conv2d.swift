@@ -106,9 +106,10 @@ public final class Conv2dWorkspace {
     /// Buffers of the Winograd path for forward and backward-data (nil: not a Winograd shape).
     let winograd: ConvWinogradBuffers?
     /// False: forward and backward-data take the direct path even on a Winograd shape.
-    /// Fake-quantized layers set it: Winograd's rounding (about 10x the direct sum's) moves
-    /// values that sit on a quantization step's edge to the other level, and the integer
-    /// engine, which sums exactly, must see the same levels as the fake-quant model.
+    /// Fake-quantized layers clear it for their forward: Winograd's rounding (about 10x the
+    /// direct sum's) moves values that sit on a quantization step's edge to the other level,
+    /// and the integer engine, which sums exactly, must see the same levels as the
+    /// fake-quant model.
     public var allowsWinograd = true
 
     public init(shape s: Conv2dShape, threads: Int) {
