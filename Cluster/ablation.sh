@@ -47,11 +47,11 @@ if [ "${ABLATION_ROWS:-all}" = all ]; then
   rows+=(
     "GDQR W4A4 k_w=1.5|--set quant.k_w=1.5"
     "GDQR W4A4 k_w=3|--set quant.k_w=3.0"
-    "GDQR W4A4 k_a=3 (the paper's default)|--set quant.k_a=3.0"
     "GDQR W4A4 k_a=5|--set quant.k_a=5.0"
     "GDQR W4A4 k_a=12|--set quant.k_a=12.0"
     "GDQR W4A4 G=2|--set quant.groups=2"
     "GDQR W4A4 G=8|--set quant.groups=8"
+    "GDQR W4A4 k_a=3 (the paper's default)|--set quant.k_a=3.0"
     "GDQR W4A4 G=16 (per-channel in stage 1)|--set quant.groups=16"
   )
 fi
