@@ -55,9 +55,8 @@ public final class Conv2dLayer: Layer {
         // evaluation, so that running statistics and thresholds come from the sums the
         // integer engine reproduces (Winograd's rounding can move a value on a step's edge
         // to the next level). Only the input gradient may take Winograd (backward).
-        workspace.allowsWinograd = weightTransform == nil
         conv2dForward(shape(batch), input: x, weight: w, bias: bias.map { UnsafePointer(rt.arena.value($0)) },
-                      output: out.pointer, workspace: workspace, pool: rt.pool)
+                      output: out.pointer, workspace: workspace, pool: rt.pool, winograd: weightTransform == nil)
         return out.pointer
     }
 
@@ -69,7 +68,6 @@ public final class Conv2dLayer: Layer {
         weightTransform?.backward(into: rt.arena.grad(weight), rt: rt)
         guard let gradIn else { return nil }
         let w = weightTransform?.current ?? UnsafePointer(rt.arena.value(weight))
-        workspace.allowsWinograd = true
         conv2dBackwardData(s, gradOutput: dy, weight: w, gradInput: gradIn.pointer, workspace: workspace, pool: rt.pool)
         return gradIn.pointer
     }

@@ -105,12 +105,6 @@ public final class Conv2dWorkspace {
     let implicit: ConvImplicitBuffers?
     /// Buffers of the Winograd path for forward and backward-data (nil: not a Winograd shape).
     let winograd: ConvWinogradBuffers?
-    /// False: forward and backward-data take the direct path even on a Winograd shape.
-    /// Fake-quantized layers clear it for their forward: Winograd's rounding (about 10x the
-    /// direct sum's) moves values that sit on a quantization step's edge to the other level,
-    /// and the integer engine, which sums exactly, must see the same levels as the
-    /// fake-quant model.
-    public var allowsWinograd = true
 
     public init(shape s: Conv2dShape, threads: Int) {
         s.validate()
@@ -177,18 +171,21 @@ func convImagesPerGemm(_ s: Conv2dShape) -> Int {
     if let pool, pool.threads > 1 { pool.parallelFor(count, body) } else if count > 0 { body(0..<count, 0) }
 }
 
-/// output = conv(input, weight) + bias.
+/// output = conv(input, weight) + bias. `winograd: false` keeps the direct sums on a
+/// Winograd shape: fake-quantized layers ask for it, because Winograd's rounding (about
+/// 10x the direct sum's) moves values that sit on a quantization step's edge to the other
+/// level, and the integer engine, which sums exactly, must see the fake-quant model's levels.
 public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-                          workspace: Conv2dWorkspace, pool: ThreadPool? = nil) {
+                          workspace: Conv2dWorkspace, pool: ThreadPool? = nil, winograd: Bool = true) {
     workspace.check(s, pool)
     if s.batch == 0 { return }
     if s.isDepthwise {
         convDepthwiseForward(s, input: input, weight: weight, bias: bias, output: output, workspace: workspace, pool: pool)
         return
     }
-    if workspace.allowsWinograd, let winograd = workspace.winograd {
-        convWinogradForward(s, input: input, weight: weight, bias: bias, output: output, buffers: winograd, pool: pool)
+    if winograd, let buffers = workspace.winograd {
+        convWinogradForward(s, input: input, weight: weight, bias: bias, output: output, buffers: buffers, pool: pool)
         return
     }
     if let implicit = workspace.implicit {
@@ -269,7 +266,7 @@ public func conv2dBackwardData(_ s: Conv2dShape, gradOutput: UnsafePointer<Float
                                   workspace: workspace, pool: pool)
         return
     }
-    if workspace.allowsWinograd, let winograd = workspace.winograd {
+    if let winograd = workspace.winograd {
         convWinogradBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
                                  buffers: winograd, pool: pool)
         return

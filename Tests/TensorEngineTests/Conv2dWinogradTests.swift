@@ -152,8 +152,8 @@ final class Conv2dWinogradTests: XCTestCase {
             XCTAssertEqual(dx.map(\.bitPattern), c.backwardData(pool: nil).map(\.bitPattern), "backward-data \(s)")
             // Switched off (fake-quantized layers): the implicit GEMM's bits at 28 and 14.
             guard s.usesImplicitGemm else { continue }
-            ws.allowsWinograd = false
-            conv2dForward(s, input: c.x, weight: c.w, bias: c.b, output: &y, workspace: ws, pool: Self.pools[1])
+            conv2dForward(s, input: c.x, weight: c.w, bias: c.b, output: &y, workspace: ws, pool: Self.pools[1],
+                          winograd: false)
             var direct = [Float](repeating: .nan, count: s.outputCount)
             convImplicitForward(s, input: c.x, weight: c.w, bias: c.b, output: &direct,
                                 buffers: ConvImplicitBuffers(s, threads: 1), pool: nil)
