@@ -48,6 +48,13 @@ public final class Conv2dLayer: Layer {
     }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        forward(x, batch: batch, rt: rt, epilogue: nil)
+    }
+
+    /// The forward with an epilogue applied to the output in the same pass: in evaluation,
+    /// the following batch norm (and a residual and ReLU), see `BatchNormLayer.fusedForward`.
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime,
+                        epilogue: ConvEpilogue?) -> UnsafeMutablePointer<Float> {
         input = x
         weightTransform?.observeInput(x, batch: batch, layer: self)
         let w = weightTransform?.forward(rt.arena.value(weight), rt: rt) ?? UnsafePointer(rt.arena.value(weight))
@@ -56,7 +63,8 @@ public final class Conv2dLayer: Layer {
         // integer engine reproduces (Winograd's rounding can move a value on a step's edge
         // to the next level). Only the input gradient may take Winograd (backward).
         conv2dForward(shape(batch), input: x, weight: w, bias: bias.map { UnsafePointer(rt.arena.value($0)) },
-                      output: out.pointer, workspace: workspace, pool: rt.pool, winograd: weightTransform == nil)
+                      output: out.pointer, workspace: workspace, pool: rt.pool, winograd: weightTransform == nil,
+                      epilogue: epilogue)
         return out.pointer
     }
 
@@ -107,6 +115,8 @@ public final class BatchNormLayer: Layer {
     private let gradIn: BatchBuffer
     private let saveMean: UnsafeMutablePointer<Float>
     private let saveInvStd: UnsafeMutablePointer<Float>
+    /// Evaluation's per-channel affine (scale, shift), for a fused convolution epilogue.
+    private let affine: UnsafeMutablePointer<Float>
     private var input: UnsafePointer<Float>?
     /// SyncBN: per-channel sums exchanged across ranks, and the global count.
     private let scratch: UnsafeMutablePointer<Double>
@@ -126,14 +136,22 @@ public final class BatchNormLayer: Layer {
         gradIn = BatchBuffer(shape, maxBatch: maxBatch)
         saveMean = Tensor.allocate(c)
         saveInvStd = Tensor.allocate(c)
+        affine = Tensor.allocate(2 * c)
         scratch = .allocate(capacity: 2 * c + 1)
     }
 
-    deinit { saveMean.deallocate(); saveInvStd.deallocate(); scratch.deallocate() }
+    deinit { saveMean.deallocate(); saveInvStd.deallocate(); affine.deallocate(); scratch.deallocate() }
 
     public var macsPerSample: Int { 0 }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        forward(x, batch: batch, rt: rt, epilogue: nil)
+    }
+
+    /// The forward with an epilogue applied to the output in the same pass: in evaluation,
+    /// the following batch norm (and a residual and ReLU), see `BatchNormLayer.fusedForward`.
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime,
+                        epilogue: ConvEpilogue?) -> UnsafeMutablePointer<Float> {
         input = x
         let a = rt.arena, s = inputShape
         synced = rt.training && rt.syncBatchNorm != nil
@@ -157,6 +175,24 @@ public final class BatchNormLayer: Layer {
                                         eps: eps, fuseReLU: fuseReLU, pool: rt.pool)
         }
         return out.pointer
+    }
+
+    /// In evaluation, conv followed by this layer as one pass: the convolution applies
+    /// the running statistics' affine (then `residual`, then the ReLU, fused or asked for)
+    /// as it writes its output, and returns that output; bit for bit what the two layers
+    /// (and an add and a ReLU) give one after the other. Nil in training, or when the
+    /// convolution has a bias: then call the layers one by one.
+    public func fusedForward(after conv: Conv2dLayer, _ x: UnsafePointer<Float>, batch: Int, rt: Runtime,
+                             residual: UnsafePointer<Float>? = nil, relu: Bool = false) -> UnsafeMutablePointer<Float>? {
+        guard !rt.training, conv.bias == nil, conv.outputShape == inputShape else { return nil }
+        let a = rt.arena, c = inputShape.channels
+        let gamma = a.value(gamma), beta = a.value(beta), mean = a.stat(runningMean), variance = a.stat(runningVar)
+        for ch in 0..<c {
+            (affine[ch], affine[c + ch]) = bnInferenceAffine(gamma: gamma[ch], beta: beta[ch], mean: mean[ch],
+                                                             variance: variance[ch], eps: eps)
+        }
+        let e = ConvEpilogue(scale: affine, shift: affine + c, residual: residual, relu: relu || fuseReLU)
+        return conv.forward(x, batch: batch, rt: rt, epilogue: e)
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {

@@ -49,6 +49,10 @@ public final class BasicBlock: Layer {
     }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        if let y = fusedForward(x, batch: batch, rt: rt) {
+            if let q = outputQuantizer { return q.forward(y, batch: batch, rt: rt) }
+            return y
+        }
         var h = UnsafePointer(bn1.forward(conv1.forward(x, batch: batch, rt: rt), batch: batch, rt: rt))
         if let q = innerQuantizer { h = UnsafePointer(q.forward(h, batch: batch, rt: rt)) }
         let main = bn2.forward(conv2.forward(h, batch: batch, rt: rt), batch: batch, rt: rt)
@@ -64,6 +68,20 @@ public final class BasicBlock: Layer {
         lastOutput = out.pointer
         if let q = outputQuantizer { return q.forward(out.pointer, batch: batch, rt: rt) }
         return out.pointer
+    }
+
+    /// Evaluation: each conv writes its batch norm's output, conv2 also adds the shortcut
+    /// and applies the ReLU (same values as the layer-by-layer forward). Nil in training.
+    private func fusedForward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
+        guard let y1 = bn1.fusedForward(after: conv1, x, batch: batch, rt: rt) else { return nil }
+        var h = UnsafePointer(y1)
+        if let q = innerQuantizer { h = UnsafePointer(q.forward(h, batch: batch, rt: rt)) }
+        var shortcut = x
+        if let (c, n) = downsample {
+            guard let s = n.fusedForward(after: c, x, batch: batch, rt: rt) else { return nil }
+            shortcut = UnsafePointer(s)
+        }
+        return bn2.fusedForward(after: conv2, h, batch: batch, rt: rt, residual: shortcut, relu: true)
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {

@@ -139,7 +139,18 @@ public final class Sequential: Layer {
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
         var h = x
-        for l in layers { h = UnsafePointer(l.forward(h, batch: batch, rt: rt)) }
+        var i = 0
+        while i < layers.count {
+            // In evaluation a conv and the batch norm after it run as one pass.
+            if let conv = layers[i] as? Conv2dLayer, i + 1 < layers.count, let bn = layers[i + 1] as? BatchNormLayer,
+               let y = bn.fusedForward(after: conv, h, batch: batch, rt: rt) {
+                h = UnsafePointer(y)
+                i += 2
+                continue
+            }
+            h = UnsafePointer(layers[i].forward(h, batch: batch, rt: rt))
+            i += 1
+        }
         return UnsafeMutablePointer(mutating: h)
     }
 

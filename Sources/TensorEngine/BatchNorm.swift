@@ -114,8 +114,8 @@ public func batchNorm2dForwardInference(
     let hw = h * w
     opsFor(pool, items: c, elementsPerItem: n * hw) { channels in
         for ch in channels {
-            let scale = Float(Double(gamma[ch]) / (Double(runningVar[ch]) + Double(eps)).squareRoot())
-            let shift = beta[ch] - runningMean[ch] * scale
+            let (scale, shift) = bnInferenceAffine(gamma: gamma[ch], beta: beta[ch], mean: runningMean[ch],
+                                                   variance: runningVar[ch], eps: eps)
             for b in 0..<n {
                 let off = (b * c + ch) * hw
                 bnAffinePlane(x + off, y + off, count: hw, scale: scale, shift: shift, relu: fuseReLU)

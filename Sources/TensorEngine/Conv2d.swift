@@ -171,26 +171,36 @@ func convImagesPerGemm(_ s: Conv2dShape) -> Int {
     if let pool, pool.threads > 1 { pool.parallelFor(count, body) } else if count > 0 { body(0..<count, 0) }
 }
 
-/// output = conv(input, weight) + bias. `winograd: false` keeps the direct sums on a
+/// output = conv(input, weight) + bias, or epilogue(conv(input, weight)) (no bias then:
+/// an evaluation's batch norm, residual and ReLU; see ConvEpilogue). `winograd: false` keeps the direct sums on a
 /// Winograd shape: fake-quantized layers ask for it, because Winograd's rounding (about
 /// 10x the direct sum's) moves values that sit on a quantization step's edge to the other
 /// level, and the integer engine, which sums exactly, must see the fake-quant model's levels.
 public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-                          workspace: Conv2dWorkspace, pool: ThreadPool? = nil, winograd: Bool = true) {
+                          workspace: Conv2dWorkspace, pool: ThreadPool? = nil, winograd: Bool = true,
+                          epilogue: ConvEpilogue? = nil) {
     workspace.check(s, pool)
+    precondition(bias == nil || epilogue == nil, "conv2dForward: a bias and an epilogue together are not supported")
     if s.batch == 0 { return }
+    let outPlane = s.outHeight * s.outWidth
     if s.isDepthwise {
         convDepthwiseForward(s, input: input, weight: weight, bias: bias, output: output, workspace: workspace, pool: pool)
+        if let e = epilogue { convApplyEpilogue(e, channels: s.outChannels, plane: outPlane, images: 0, s.batch, output) }
         return
     }
     if winograd, let buffers = workspace.winograd {
-        convWinogradForward(s, input: input, weight: weight, bias: bias, output: output, buffers: buffers, pool: pool)
+        convWinogradForward(s, input: input, weight: weight, bias: bias, epilogue: epilogue, output: output,
+                            buffers: buffers, pool: pool)
         return
     }
     if let implicit = workspace.implicit {
-        convImplicitForward(s, input: input, weight: weight, bias: bias, output: output, buffers: implicit, pool: pool)
+        convImplicitForward(s, input: input, weight: weight, bias: bias, epilogue: epilogue, output: output,
+                            buffers: implicit, pool: pool)
         return
+    }
+    func finish(_ n0: Int, _ count: Int) {
+        if let e = epilogue { convApplyEpilogue(e, channels: s.outChannels, plane: outPlane, images: n0, count, output) }
     }
     let threads = pool?.threads ?? 1
     let per = workspace.imagesPerGemm
@@ -198,16 +208,19 @@ public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight:
         convChunks(pool, s.batch) { range, t in
             convImageGroups(range, per) { n0, count in
                 convForwardImages(s, n0, count, input, weight, bias, output, workspace.col(t), workspace.ybuf(t))
+                finish(n0, count)
             }
         }
     } else if s.batch >= threads {
         convChunks(pool, s.batch) { range, t in
             for n in range {
                 convForwardImage(s, n, input, weight, bias, output, workspace.col(t), nil)
+                finish(n, 1)
             }
         }
     } else {
         for n in 0..<s.batch { convForwardImage(s, n, input, weight, bias, output, workspace.col(0), pool) }
+        finish(0, s.batch)
     }
 }
 

@@ -168,7 +168,7 @@ func convImplicitImage(_ s: Conv2dShape, _ b: ConvImplicitBuffers, _ t: Int, row
 }
 
 func convImplicitForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                         bias: UnsafePointer<Float>?, epilogue: ConvEpilogue? = nil, output: UnsafeMutablePointer<Float>,
                          buffers b: ConvImplicitBuffers, pool: ThreadPool?) {
     let kdim = s.colRows
     convPackPanels(rows: s.outChannels, kdim: kdim, dst: b.packed) { r, q in weight[r * kdim + q] }
@@ -178,6 +178,9 @@ func convImplicitForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight: 
             b.fill(t, from: input + n * inImage, channels: s.inChannels, s)
             convImplicitImage(s, b, t, rows: s.outChannels, kdim: kdim, offsets: b.forwardOffsets,
                               bias: bias, out: output + n * outImage)
+            if let e = epilogue {
+                convApplyEpilogue(e, channels: s.outChannels, plane: s.colCols, images: n, 1, output)
+            }
         }
     }
 }

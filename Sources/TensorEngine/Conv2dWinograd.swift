@@ -215,8 +215,9 @@ final class ConvWinogradBuffers {
         }
     }
 
-    /// out[i][r] = A^T M A (+ bias[r]) for every row r < rows and image i of thread t's group.
-    func transformOutput(_ t: Int, images: Int, rows: Int, bias: UnsafePointer<Float>?,
+    /// out[i][r] = A^T M A (+ bias[r]), or the epilogue of it, for every row r < rows and
+    /// image i of thread t's group (the epilogue's residual starts where out does).
+    func transformOutput(_ t: Int, images: Int, rows: Int, bias: UnsafePointer<Float>?, epilogue: ConvEpilogue?,
                          out: UnsafeMutablePointer<Float>) {
         let mt = UnsafePointer(m + t * mStride), st = staging + t * stagingStride
         let evenRows = st, oddRows = st + tileRows * rowStride + 32
@@ -229,10 +230,16 @@ final class ConvWinogradBuffers {
                     winogradOutputTiles16(src + v0, xiStride: rows * ld, evenRows + 2 * v0, oddRows + 2 * v0)
                     v0 += 16
                 }
-                let dst = out + (i * rows + r) * h * w
+                let off = (i * rows + r) * h * w
                 let b = bias?[r]
                 for y in 0..<h {
-                    winogradCopyRow(w, ((y & 1) == 0 ? evenRows : oddRows) + (y >> 1) * rowStride, dst + y * w, adding: b)
+                    let src = ((y & 1) == 0 ? evenRows : oddRows) + (y >> 1) * rowStride
+                    if let e = epilogue {
+                        convEpilogueRow(w, src, out + off + y * w, scale: e.scale[r], shift: e.shift[r],
+                                        residual: e.residual.map { $0 + off + y * w }, relu: e.relu)
+                    } else {
+                        winogradCopyRow(w, src, out + off + y * w, adding: b)
+                    }
                 }
             }
         }
@@ -270,26 +277,28 @@ final class ConvWinogradBuffers {
 /// dst = conv(src) over images split over the pool's threads, groups of images at a time;
 /// the weights are already packed (srcChannels = k, dstChannels = rows).
 func convWinogradRun(_ s: Conv2dShape, _ b: ConvWinogradBuffers, src: UnsafePointer<Float>, srcChannels: Int,
-                     dstChannels: Int, bias: UnsafePointer<Float>?, dst: UnsafeMutablePointer<Float>,
-                     pool: ThreadPool?) {
+                     dstChannels: Int, bias: UnsafePointer<Float>?, epilogue: ConvEpilogue? = nil,
+                     dst: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
     let plane = s.height * s.width
     convChunks(pool, s.batch) { range, t in
         convImageGroups(range, b.imagesPerGroup) { n0, count in
             b.fill(t, from: src + n0 * srcChannels * plane, images: count, channels: srcChannels)
             b.transformInput(t, images: count, k: srcChannels)
             b.multiply(t, images: count, rows: dstChannels, k: srcChannels)
-            b.transformOutput(t, images: count, rows: dstChannels, bias: bias, out: dst + n0 * dstChannels * plane)
+            let offset = n0 * dstChannels * plane
+            b.transformOutput(t, images: count, rows: dstChannels, bias: bias,
+                              epilogue: epilogue?.advanced(by: offset), out: dst + offset)
         }
     }
 }
 
 func convWinogradForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                         bias: UnsafePointer<Float>?, epilogue: ConvEpilogue? = nil, output: UnsafeMutablePointer<Float>,
                          buffers b: ConvWinogradBuffers, pool: ThreadPool?) {
     let cin = s.inChannels
     b.packWeights(rows: s.outChannels, k: cin) { co, ci, kh, kw in weight[((co * cin + ci) * 3 + kh) * 3 + kw] }
-    convWinogradRun(s, b, src: input, srcChannels: cin, dstChannels: s.outChannels, bias: bias, dst: output,
-                    pool: pool)
+    convWinogradRun(s, b, src: input, srcChannels: cin, dstChannels: s.outChannels, bias: bias, epilogue: epilogue,
+                    dst: output, pool: pool)
 }
 
 func convWinogradBackwardData(_ s: Conv2dShape, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
