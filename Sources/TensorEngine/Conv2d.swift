@@ -367,6 +367,11 @@ public func conv2dBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>,
                                      gradBias: gradBias, workspace: workspace, pool: pool)
         return
     }
+    if let buffers = workspace.winograd, s.usesWinogradWeightGradient {
+        convWinogradBackwardWeights(s, input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias,
+                                    workspace: workspace, buffers: buffers, pool: pool)
+        return
+    }
     let threads = pool?.threads ?? 1
     if s.batch >= threads {
         convChunks(pool, s.batch) { range, t in

@@ -1,5 +1,5 @@
 // Winograd F(2x2, 3x3) convolution for 3x3, stride-1, pad-1 convolutions (groups 1):
-// forward and backward-data. Each 2x2 block of outputs (a "tile") costs 16
+// forward and backward-data (the weight gradient: Conv2dWinogradWeights.swift). Each 2x2 block of outputs (a "tile") costs 16
 // multiply-adds per channel pair instead of 36, so the GEMMs do 2.25x fewer
 // multiply-adds than the direct (implicit-GEMM or im2col) convolution.
 //
@@ -98,6 +98,8 @@ final class ConvWinogradBuffers {
     /// U[xi] [rows, k] of the current call, and U packed as 16 A operands of MR-row micro-panels.
     let transformed: UnsafeMutablePointer<Float>
     let packed: UnsafeMutablePointer<Float>
+    /// Per thread: the weight gradient's dU[xi] [Cout, Cin] (Conv2dWinogradWeights.swift).
+    let gradUStride: Int, gradU: UnsafeMutablePointer<Float>
 
     init(_ s: Conv2dShape, threads: Int) {
         height = s.height; width = s.width
@@ -124,11 +126,13 @@ final class ConvWinogradBuffers {
         tiles = Tensor.allocate(threads * gemmMR * gemmNR)
         transformed = Tensor.allocate(16 * channels * channels)
         packed = Tensor.allocate(16 * ((channels + gemmMR - 1) / gemmMR * gemmMR) * channels)
+        gradUStride = 16 * s.inChannels * s.outChannels
+        gradU = Tensor.allocate(threads * gradUStride)
     }
 
     deinit {
         planes.deallocate(); v.deallocate(); m.deallocate(); staging.deallocate(); tiles.deallocate()
-        transformed.deallocate(); packed.deallocate()
+        transformed.deallocate(); packed.deallocate(); gradU.deallocate()
     }
 
     static func zeroed(_ count: Int) -> UnsafeMutablePointer<Float> {

@@ -94,3 +94,56 @@ public func conv2dWinogradBackwardDataReference(_ s: Conv2dShape, gradOutput: Un
     adjoint.outChannels = cin
     conv2dWinogradForwardReference(adjoint, input: gradOutput, weight: flipped, bias: nil, output: gradInput)
 }
+
+/// Winograd weight gradient in Double: dU = sum over images and tiles of (A dY A^T) (.) V,
+/// then dW = G^T dU G per channel pair (the algorithm of Conv2dWinogradWeights.swift,
+/// which sums in Float in another order; this checks the transforms, not the bits).
+public func conv2dWinogradBackwardWeightsReference(_ s: Conv2dShape, input: UnsafePointer<Float>,
+                                                   gradOutput: UnsafePointer<Float>,
+                                                   gradWeight: UnsafeMutablePointer<Float>) {
+    let h = s.height, w = s.width, cin = s.inChannels, cout = s.outChannels
+    let g: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+    let bt: [[Double]] = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+    let a: [[Double]] = [[1, 0], [1, 1], [1, -1], [0, -1]]
+    /// L X R^T for small dense matrices.
+    func sandwich(_ l: [[Double]], _ x: [[Double]], _ r: [[Double]]) -> [[Double]] {
+        l.indices.map { i in
+            r.indices.map { j in
+                var sum = 0.0
+                for p in x.indices { for q in x[0].indices { sum += l[i][p] * x[p][q] * r[j][q] } }
+                return sum
+            }
+        }
+    }
+    var du = [[[Double]]](repeating: [[Double]](repeating: [Double](repeating: 0, count: 16), count: cin), count: cout)
+    for n in 0..<s.batch {
+        for ty in 0..<(h + 1) / 2 {
+            for tx in 0..<(w + 1) / 2 {
+                let v = (0..<cin).map { ci in
+                    sandwich(bt, (0..<4).map { i in
+                        (0..<4).map { j -> Double in
+                            let y = 2 * ty + i - 1, x = 2 * tx + j - 1
+                            return y >= 0 && y < h && x >= 0 && x < w ? Double(input[((n * cin + ci) * h + y) * w + x]) : 0
+                        }
+                    }, bt)
+                }
+                for co in 0..<cout {
+                    let m = sandwich(a, (0..<2).map { i in
+                        (0..<2).map { j -> Double in
+                            let y = 2 * ty + i, x = 2 * tx + j
+                            return y < h && x < w ? Double(gradOutput[((n * cout + co) * h + y) * w + x]) : 0
+                        }
+                    }, a)
+                    for ci in 0..<cin { for xi in 0..<16 { du[co][ci][xi] += m[xi / 4][xi % 4] * v[ci][xi / 4][xi % 4] } }
+                }
+            }
+        }
+    }
+    let gt = (0..<3).map { i in (0..<4).map { j in g[j][i] } }
+    for co in 0..<cout {
+        for ci in 0..<cin {
+            let dg = sandwich(gt, (0..<4).map { i in (0..<4).map { j in du[co][ci][4 * i + j] } }, gt)
+            for kh in 0..<3 { for kw in 0..<3 { gradWeight[((co * cin + ci) * 3 + kh) * 3 + kw] = Float(dg[kh][kw]) } }
+        }
+    }
+}

@@ -5,6 +5,9 @@
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]       input:   V = B^T d B
 //   A^T = [1 1 1 0; 0 1 -1 -1]                         output:  Y = A^T M A
 //
+// and for the weight gradient, their adjoints: the output gradient's tile dY (2x2)
+// becomes A dY A^T (4x4), and the summed dU (4x4) the kernel gradient G^T dU G (3x3).
+//
 // Each 2-D transform is the 1-D one along the columns of every row, then along the
 // rows of every column. The sums are written out in the order of the matrix rows
 // (terms left to right, zero terms dropped), the order the scalar reference's plain
@@ -99,4 +102,49 @@ typealias WinogradLanes = SIMD16<Float>
     let y0 = winogradOutput1D(t0.0, t1.0, t2.0, t3.0), y1 = winogradOutput1D(t0.1, t1.1, t2.1, t3.1)
     UnsafeMutableRawPointer(even).storeBytes(of: winogradInterleave(y0.0, y1.0), as: SIMD32<Float>.self)
     UnsafeMutableRawPointer(odd).storeBytes(of: winogradInterleave(y0.1, y1.1), as: SIMD32<Float>.self)
+}
+
+/// The 1-D adjoint of the output transform, A (y0, y1).
+@inline(__always) func winogradGradient1D(_ y0: WinogradLanes, _ y1: WinogradLanes)
+    -> (WinogradLanes, WinogradLanes, WinogradLanes, WinogradLanes) {
+    (y0, y0 + y1, y0 - y1, -y1)
+}
+
+/// A dY A^T of 16 consecutive tiles, their output gradients (row a, column b) at
+/// q[2a + b] + 0..<16; the 16 values of each tile stored at dst + xi * xiStride.
+@inline(__always) func winogradGradientTiles16(_ q00: UnsafePointer<Float>, _ q01: UnsafePointer<Float>,
+                                               _ q10: UnsafePointer<Float>, _ q11: UnsafePointer<Float>,
+                                               _ dst: UnsafeMutablePointer<Float>, xiStride: Int) {
+    // Along each row (index j), then along each column (index i): xi = 4i + j.
+    let r0 = winogradGradient1D(convLoad16(q00), convLoad16(q01))
+    let r1 = winogradGradient1D(convLoad16(q10), convLoad16(q11))
+    let c0 = winogradGradient1D(r0.0, r1.0), c1 = winogradGradient1D(r0.1, r1.1)
+    let c2 = winogradGradient1D(r0.2, r1.2), c3 = winogradGradient1D(r0.3, r1.3)
+    convStore16(c0.0, dst); convStore16(c1.0, dst + xiStride)
+    convStore16(c2.0, dst + 2 * xiStride); convStore16(c3.0, dst + 3 * xiStride)
+    convStore16(c0.1, dst + 4 * xiStride); convStore16(c1.1, dst + 5 * xiStride)
+    convStore16(c2.1, dst + 6 * xiStride); convStore16(c3.1, dst + 7 * xiStride)
+    convStore16(c0.2, dst + 8 * xiStride); convStore16(c1.2, dst + 9 * xiStride)
+    convStore16(c2.2, dst + 10 * xiStride); convStore16(c3.2, dst + 11 * xiStride)
+    convStore16(c0.3, dst + 12 * xiStride); convStore16(c1.3, dst + 13 * xiStride)
+    convStore16(c2.3, dst + 14 * xiStride); convStore16(c3.3, dst + 15 * xiStride)
+}
+
+/// The 1-D adjoint of the kernel transform, G^T (u0, u1, u2, u3).
+@inline(__always) func winogradKernelGradient1D(_ u0: Float, _ u1: Float, _ u2: Float, _ u3: Float)
+    -> (Float, Float, Float) {
+    ((u0 + 0.5 * u1) + 0.5 * u2, 0.5 * u1 - 0.5 * u2, (0.5 * u1 + 0.5 * u2) + u3)
+}
+
+/// G^T dU G of one 4x4 dU(i, j); store(kh, kw, value) for the 3x3 kernel gradient.
+@inline(__always) func winogradKernelGradient(_ du: (Int, Int) -> Float, _ store: (Int, Int, Float) -> Void) {
+    // Along each row of dU (4 -> 3), then along each of the 3 columns (4 -> 3).
+    func row(_ i: Int) -> (Float, Float, Float) { winogradKernelGradient1D(du(i, 0), du(i, 1), du(i, 2), du(i, 3)) }
+    let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+    let c0 = winogradKernelGradient1D(r0.0, r1.0, r2.0, r3.0)
+    let c1 = winogradKernelGradient1D(r0.1, r1.1, r2.1, r3.1)
+    let c2 = winogradKernelGradient1D(r0.2, r1.2, r2.2, r3.2)
+    store(0, 0, c0.0); store(1, 0, c0.1); store(2, 0, c0.2)
+    store(0, 1, c1.0); store(1, 1, c1.1); store(2, 1, c1.2)
+    store(0, 2, c2.0); store(1, 2, c2.1); store(2, 2, c2.2)
 }

@@ -56,7 +56,7 @@ final class Conv2dWinogradTests: XCTestCase {
 
     static let cases = shapes.enumerated().map { Case($1, $0) }
 
-    func assertClose(_ got: [Float], _ want: [Float], tolerance: Float, _ what: String) -> Float {
+    static func assertClose(_ got: [Float], _ want: [Float], tolerance: Float, _ what: String) -> Float {
         XCTAssertEqual(got.count, want.count)
         var worst: Float = 0
         for i in 0..<min(got.count, want.count) {
@@ -78,7 +78,7 @@ final class Conv2dWinogradTests: XCTestCase {
                 var want = [Float](repeating: 0, count: s.outputCount)
                 conv2dForwardReference(s, input: c.x, weight: c.w, bias: bias ? c.b : nil, output: &want)
                 for pool in Self.pools {
-                    worst = max(worst, assertClose(c.forward(bias: bias, pool: pool), want,
+                    worst = max(worst, Self.assertClose(c.forward(bias: bias, pool: pool), want,
                                                    tolerance: Self.tolerance(channels: s.inChannels),
                                                    "forward \(s) bias \(bias) threads \(pool?.threads ?? 1)"))
                 }
@@ -94,7 +94,7 @@ final class Conv2dWinogradTests: XCTestCase {
             var want = [Float](repeating: 0, count: s.inputCount)
             conv2dBackwardDataReference(s, gradOutput: c.dy, weight: c.w, gradInput: &want)
             for pool in Self.pools {
-                worst = max(worst, assertClose(c.backwardData(pool: pool), want,
+                worst = max(worst, Self.assertClose(c.backwardData(pool: pool), want,
                                                tolerance: Self.tolerance(channels: s.outChannels),
                                                "backward-data \(s) threads \(pool?.threads ?? 1)"))
             }
