@@ -58,6 +58,9 @@ public final class ActivationQuantizer: Layer {
     public var output: UnsafePointer<Float> { UnsafePointer(out) }
     /// T_a used by the last forward.
     public private(set) var lastThreshold: Float = 0
+    /// The step and largest level of the last forward's output, when it is integer levels
+    /// times that step (nil in pass-through, clip-only warm-up or with a zero threshold).
+    public private(set) var outputGrid: (step: Float, maxLevel: Int)?
     /// Fraction of elements of the last forward outside [0, T_a].
     public private(set) var lastClipFraction: Double = 0
     /// Elements above T_a, and all elements, over the evaluation forwards
@@ -125,13 +128,15 @@ public final class ActivationQuantizer: Layer {
         let t = threshold(arena: a)
         lastThreshold = t
         passThrough = calibrating || bypass
+        outputGrid = nil
         if passThrough {
             out.update(from: x, count: n)
             lastClipFraction = 0
             return out
         }
-        let clipped = fakeQuantize(x, into: out, count: n, grid: grid(threshold: t, rounding: rt.step >= clipWarmupSteps),
-                                   pool: rt.pool)
+        let g = grid(threshold: t, rounding: rt.step >= clipWarmupSteps)
+        let clipped = fakeQuantize(x, into: out, count: n, grid: g, pool: rt.pool)
+        if g.rounding && !g.isDegenerate { outputGrid = (g.delta, maxLevel) }
         lastClipFraction = n > 0 ? Double(clipped) / Double(n) : 0
         if !rt.training && !calibrating {
             evaluationClipped += clipped

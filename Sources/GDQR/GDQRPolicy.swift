@@ -145,6 +145,8 @@ public final class GDQRPolicy: QuantizationPolicy {
                                      fullRange: s.wFullRange, steMask: s.wSTEMask, source: source, kRef: kRef,
                                      kConstant: s.kW, clipWarmupSteps: s.mode == .gdqr ? s.clipWarmupSteps : 0)
         q.bypass = s.mode == .psg || bypass
+        // A layer whose input is an activation quantizer's output buffer may sum levels.
+        q.inputGrid = { [unowned self] x in self.activationQuantizers.first { $0.output == x }?.outputGrid }
         weightQuantizers.append(q)
         return q
     }

@@ -65,6 +65,10 @@ public final class GroupWeightQuantizer: WeightTransform {
     private let tBuf: UnsafeMutablePointer<Float>      // T_g of the last forward
     private let meanBuf: UnsafeMutablePointer<Float>   // mean|W_g| of the last forward
     private let deltaBuf: UnsafeMutablePointer<Float>  // Δ_g of the last forward
+    private let channelDelta: UnsafeMutablePointer<Float>  // Δ of each output channel's group
+    /// The grid of a layer input, if it is the output of a quantizer whose last forward
+    /// put it on one: its step and largest level (set by the policy).
+    public var inputGrid: ((UnsafePointer<Float>) -> (step: Float, maxLevel: Int)?)?
     private var lastWeights: UnsafePointer<Float>?
     private var lastRounding = true
     private var currentPointer: UnsafePointer<Float>
@@ -99,11 +103,12 @@ public final class GroupWeightQuantizer: WeightTransform {
         tBuf = Tensor.allocate(groups); tBuf.initialize(repeating: 0, count: groups)
         meanBuf = Tensor.allocate(groups); meanBuf.initialize(repeating: 0, count: groups)
         deltaBuf = Tensor.allocate(groups); deltaBuf.initialize(repeating: 0, count: groups)
+        channelDelta = Tensor.allocate(outChannels); channelDelta.initialize(repeating: 0, count: outChannels)
         currentPointer = UnsafePointer(qw)
     }
 
     deinit {
-        for p in [qw, gbuf, tBuf, meanBuf, deltaBuf] { UnsafeMutableRawPointer(p).deallocate() }
+        for p in [qw, gbuf, tBuf, meanBuf, deltaBuf, channelDelta] { UnsafeMutableRawPointer(p).deallocate() }
     }
 
     /// Largest integer level L = 2^(b-1) − 1.
@@ -136,6 +141,18 @@ public final class GroupWeightQuantizer: WeightTransform {
 
     public func observeInput(_ x: UnsafePointer<Float>, batch: Int, layer: Layer) {
         inputObserver?(layer, x, batch)
+    }
+
+    public func levels(input x: UnsafePointer<Float>) -> ConvLevels? {
+        guard !bypass, lastRounding, let grid = inputGrid?(x) else { return nil }
+        let perGroup = outChannels / groups
+        for g in 0..<groups {
+            let d = deltaBuf[g]
+            guard d > 0, d.isFinite else { return nil }
+            for c in 0..<perGroup { channelDelta[g * perGroup + c] = d }
+        }
+        return ConvLevels(inputStep: grid.step, inputMaxLevel: grid.maxLevel, weightSteps: channelDelta,
+                          weightMaxLevel: -minLevel)
     }
 
     public func forward(_ w: UnsafePointer<Float>, rt: Runtime) -> UnsafePointer<Float> {

@@ -58,13 +58,15 @@ public final class Conv2dLayer: Layer {
         input = x
         weightTransform?.observeInput(x, batch: batch, layer: self)
         let w = weightTransform?.forward(rt.arena.value(weight), rt: rt) ?? UnsafePointer(rt.arena.value(weight))
-        // Fake-quantized weights: the forward is the direct convolution, in training and in
-        // evaluation, so that running statistics and thresholds come from the sums the
-        // integer engine reproduces (Winograd's rounding can move a value on a step's edge
-        // to the next level). Only the input gradient may take Winograd (backward).
+        // Fake-quantized weights: the forward sums the integer levels exactly (Winograd on
+        // levels) when the input is on a quantization grid too, else it is the direct
+        // convolution, in training and in evaluation, so that running statistics and
+        // thresholds come from sums the integer engine reproduces (float Winograd's rounding
+        // can move a value on a step's edge to the next level). The input gradient may
+        // take Winograd either way (backward).
         conv2dForward(shape(batch), input: x, weight: w, bias: bias.map { UnsafePointer(rt.arena.value($0)) },
                       output: out.pointer, workspace: workspace, pool: rt.pool, winograd: weightTransform == nil,
-                      epilogue: epilogue)
+                      levels: weightTransform?.levels(input: x), epilogue: epilogue)
         return out.pointer
     }
 
@@ -95,10 +97,15 @@ public protocol WeightTransform: AnyObject {
     /// Called by the layer at every forward, before `forward`, with the layer and its
     /// input (post-training calibration caches each layer's input through it).
     func observeInput(_ x: UnsafePointer<Float>, batch: Int, layer: Layer)
+    /// After `forward`: the grids of the input x and of the transformed weights when both
+    /// hold integer levels times a step (the convolution may then sum levels exactly);
+    /// nil when either is off a grid (float input, warm-up, bypass).
+    func levels(input x: UnsafePointer<Float>) -> ConvLevels?
 }
 
 extension WeightTransform {
     public func observeInput(_ x: UnsafePointer<Float>, batch: Int, layer: Layer) {}
+    public func levels(input x: UnsafePointer<Float>) -> ConvLevels? { nil }
 }
 
 /// Batch normalisation over channels, optionally fused with the ReLU that follows it.

@@ -172,14 +172,16 @@ func convImagesPerGemm(_ s: Conv2dShape) -> Int {
 }
 
 /// output = conv(input, weight) + bias, or epilogue(conv(input, weight)) (no bias then:
-/// an evaluation's batch norm, residual and ReLU; see ConvEpilogue). `winograd: false` keeps the direct sums on a
+/// an evaluation's batch norm, residual and ReLU; see ConvEpilogue). With `levels` (input
+/// and weights on quantization grids, no bias), a Winograd shape sums their integer
+/// levels exactly (Conv2dWinogradLevels.swift). `winograd: false` keeps the direct sums on a
 /// Winograd shape: fake-quantized layers ask for it, because Winograd's rounding (about
 /// 10x the direct sum's) moves values that sit on a quantization step's edge to the other
 /// level, and the integer engine, which sums exactly, must see the fake-quant model's levels.
 public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                           workspace: Conv2dWorkspace, pool: ThreadPool? = nil, winograd: Bool = true,
-                          epilogue: ConvEpilogue? = nil) {
+                          levels: ConvLevels? = nil, epilogue: ConvEpilogue? = nil) {
     workspace.check(s, pool)
     precondition(bias == nil || epilogue == nil, "conv2dForward: a bias and an epilogue together are not supported")
     if s.batch == 0 { return }
@@ -187,6 +189,11 @@ public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight:
     if s.isDepthwise {
         convDepthwiseForward(s, input: input, weight: weight, bias: bias, output: output, workspace: workspace, pool: pool)
         if let e = epilogue { convApplyEpilogue(e, channels: s.outChannels, plane: outPlane, images: 0, s.batch, output) }
+        return
+    }
+    if let levels, bias == nil, let buffers = workspace.winograd, levels.isExact(inChannels: s.inChannels) {
+        convWinogradForwardLevels(s, input: input, weight: weight, levels: levels, epilogue: epilogue, output: output,
+                                  buffers: buffers, pool: pool)
         return
     }
     if winograd, let buffers = workspace.winograd {

@@ -98,6 +98,8 @@ final class ConvWinogradBuffers {
     /// U[xi] [rows, k] of the current call, and U packed as 16 A operands of MR-row micro-panels.
     let transformed: UnsafeMutablePointer<Float>
     let packed: UnsafeMutablePointer<Float>
+    /// Per output channel: input step x weight step of a forward on integer levels.
+    let levelScales: UnsafeMutablePointer<Float>
     /// Per thread: the weight gradient's dU[xi] [Cout, Cin] (Conv2dWinogradWeights.swift).
     let gradUStride: Int, gradU: UnsafeMutablePointer<Float>
 
@@ -126,13 +128,14 @@ final class ConvWinogradBuffers {
         tiles = Tensor.allocate(threads * gemmMR * gemmNR)
         transformed = Tensor.allocate(16 * channels * channels)
         packed = Tensor.allocate(16 * ((channels + gemmMR - 1) / gemmMR * gemmMR) * channels)
+        levelScales = Tensor.allocate(s.outChannels)
         gradUStride = 16 * s.inChannels * s.outChannels
         gradU = Tensor.allocate(threads * gradUStride)
     }
 
     deinit {
         planes.deallocate(); v.deallocate(); m.deallocate(); staging.deallocate(); tiles.deallocate()
-        transformed.deallocate(); packed.deallocate(); gradU.deallocate()
+        transformed.deallocate(); packed.deallocate(); gradU.deallocate(); levelScales.deallocate()
     }
 
     static func zeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -170,14 +173,17 @@ final class ConvWinogradBuffers {
         }
     }
 
-    /// Copies `images` x `channels` planes of H x W into the interiors of thread t's row planes.
-    func fill(_ t: Int, from x: UnsafePointer<Float>, images: Int, channels c: Int) {
+    /// Copies `images` x `channels` planes of H x W into the interiors of thread t's row
+    /// planes; with `levels`, the inverse of the input's quantization step, their integer
+    /// levels instead (Conv2dWinogradLevels.swift).
+    func fill(_ t: Int, from x: UnsafePointer<Float>, images: Int, channels c: Int, levels: Float? = nil) {
         let h = height, w = width, base = planes + t * planesStride
         for b in 0..<(images * c) {
             let blk = base + b * blockStride, src = x + b * h * w
             for y in 0..<h {
                 let r = y + 1
-                winogradCopyRow(w, src + y * w, blk + (r & 1) * oddOffset + (r >> 1) * rowStride + 1, adding: nil)
+                winogradCopyRow(w, src + y * w, blk + (r & 1) * oddOffset + (r >> 1) * rowStride + 1, adding: nil,
+                                levels: levels)
             }
         }
     }
@@ -220,9 +226,10 @@ final class ConvWinogradBuffers {
     }
 
     /// out[i][r] = A^T M A (+ bias[r]), or the epilogue of it, for every row r < rows and
-    /// image i of thread t's group (the epilogue's residual starts where out does).
-    func transformOutput(_ t: Int, images: Int, rows: Int, bias: UnsafePointer<Float>?, epilogue: ConvEpilogue?,
-                         out: UnsafeMutablePointer<Float>) {
+    /// image i of thread t's group (the epilogue's residual starts where out does); with
+    /// levelScale, A^T M A * levelScale[r] first (a sum of integer levels scaled back).
+    func transformOutput(_ t: Int, images: Int, rows: Int, levelScale: UnsafePointer<Float>? = nil,
+                         bias: UnsafePointer<Float>?, epilogue: ConvEpilogue?, out: UnsafeMutablePointer<Float>) {
         let mt = UnsafePointer(m + t * mStride), st = staging + t * stagingStride
         let evenRows = st, oddRows = st + tileRows * rowStride + 32
         let h = height, w = width
@@ -237,8 +244,15 @@ final class ConvWinogradBuffers {
                 let off = (i * rows + r) * h * w
                 let b = bias?[r]
                 for y in 0..<h {
-                    let src = ((y & 1) == 0 ? evenRows : oddRows) + (y >> 1) * rowStride
-                    if let e = epilogue {
+                    var src = UnsafePointer(((y & 1) == 0 ? evenRows : oddRows) + (y >> 1) * rowStride)
+                    if let ls = levelScale {
+                        // fma(v, scale, 0): one rounding, as v * scale.
+                        convEpilogueRow(w, src, out + off + y * w, scale: ls[r], shift: 0, residual: nil, relu: false)
+                        guard let e = epilogue else { continue }
+                        src = UnsafePointer(out + off + y * w)
+                        convEpilogueRun(w, src, out + off + y * w, scale: e.scale[r], shift: e.shift[r],
+                                        residual: e.residual.map { $0 + off + y * w }, relu: e.relu)
+                    } else if let e = epilogue {
                         convEpilogueRow(w, src, out + off + y * w, scale: e.scale[r], shift: e.shift[r],
                                         residual: e.residual.map { $0 + off + y * w }, relu: e.relu)
                     } else {
@@ -253,44 +267,52 @@ final class ConvWinogradBuffers {
 /// dst[0..<n] = src[0..<n] (+ bias) in whole vectors, the last one overlapping the one
 /// before: rows of 7, 14 or 28 floats would otherwise end in 7 to 14 scalar steps
 /// (the 7x7 and 14x14 planes' rows entirely).
+/// With `levels` (an inverse quantization step), dst gets round(src * levels) instead.
 @inline(__always) func winogradCopyRow(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                                       adding bias: Float?) {
+                                       adding bias: Float?, levels: Float? = nil) {
     if n >= 16 {
         var i = 0
-        while i + 16 <= n { winogradCopyVector(SIMD16<Float>.self, src + i, dst + i, bias); i += 16 }
-        if i < n { winogradCopyVector(SIMD16<Float>.self, src + n - 16, dst + n - 16, bias) }
+        while i + 16 <= n { winogradCopyVector(SIMD16<Float>.self, src + i, dst + i, bias, levels); i += 16 }
+        if i < n { winogradCopyVector(SIMD16<Float>.self, src + n - 16, dst + n - 16, bias, levels) }
     } else if n >= 8 {
-        winogradCopyVector(SIMD8<Float>.self, src, dst, bias)
-        winogradCopyVector(SIMD8<Float>.self, src + n - 8, dst + n - 8, bias)
+        winogradCopyVector(SIMD8<Float>.self, src, dst, bias, levels)
+        winogradCopyVector(SIMD8<Float>.self, src + n - 8, dst + n - 8, bias, levels)
     } else if n >= 4 {
-        winogradCopyVector(SIMD4<Float>.self, src, dst, bias)
-        winogradCopyVector(SIMD4<Float>.self, src + n - 4, dst + n - 4, bias)
+        winogradCopyVector(SIMD4<Float>.self, src, dst, bias, levels)
+        winogradCopyVector(SIMD4<Float>.self, src + n - 4, dst + n - 4, bias, levels)
     } else {
-        for i in 0..<n { dst[i] = bias.map { src[i] + $0 } ?? src[i] }
+        for i in 0..<n {
+            let v = levels.map { (src[i] * $0).rounded(.toNearestOrEven) } ?? src[i]
+            dst[i] = bias.map { v + $0 } ?? v
+        }
     }
 }
 
-@inline(__always) func winogradCopyVector<V: SIMD>(_: V.Type, _ src: UnsafePointer<Float>,
-                                                   _ dst: UnsafeMutablePointer<Float>, _ bias: Float?)
-    where V.Scalar == Float {
+@inline(__always) func winogradCopyVector<V: ConvFloatVector>(_: V.Type, _ src: UnsafePointer<Float>,
+                                                              _ dst: UnsafeMutablePointer<Float>, _ bias: Float?,
+                                                              _ levels: Float?) {
     var v = UnsafeRawPointer(src).loadUnaligned(as: V.self)
+    if let levels { v = v.levels(levels) }
     if let bias { v += V(repeating: bias) }
     UnsafeMutableRawPointer(dst).storeBytes(of: v, as: V.self)
 }
 
 /// dst = conv(src) over images split over the pool's threads, groups of images at a time;
 /// the weights are already packed (srcChannels = k, dstChannels = rows).
+/// With inputLevels and levelScale: the planes hold src's integer levels (src times
+/// inputLevels, rounded) and each output row is scaled back by levelScale[row].
 func convWinogradRun(_ s: Conv2dShape, _ b: ConvWinogradBuffers, src: UnsafePointer<Float>, srcChannels: Int,
-                     dstChannels: Int, bias: UnsafePointer<Float>?, epilogue: ConvEpilogue? = nil,
+                     dstChannels: Int, inputLevels: Float? = nil, levelScale: UnsafePointer<Float>? = nil,
+                     bias: UnsafePointer<Float>?, epilogue: ConvEpilogue? = nil,
                      dst: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
     let plane = s.height * s.width
     convChunks(pool, s.batch) { range, t in
         convImageGroups(range, b.imagesPerGroup) { n0, count in
-            b.fill(t, from: src + n0 * srcChannels * plane, images: count, channels: srcChannels)
+            b.fill(t, from: src + n0 * srcChannels * plane, images: count, channels: srcChannels, levels: inputLevels)
             b.transformInput(t, images: count, k: srcChannels)
             b.multiply(t, images: count, rows: dstChannels, k: srcChannels)
             let offset = n0 * dstChannels * plane
-            b.transformOutput(t, images: count, rows: dstChannels, bias: bias,
+            b.transformOutput(t, images: count, rows: dstChannels, levelScale: levelScale, bias: bias,
                               epilogue: epilogue?.advanced(by: offset), out: dst + offset)
         }
     }

@@ -37,22 +37,28 @@ public func bnInferenceAffine(gamma: Float, beta: Float, mean: Float, variance: 
     return (scale, beta - mean * scale)
 }
 
-/// The float vectors the epilogue runs on, each with its ReLU written for the concrete
-/// type: the SIMD protocol's generic comparison compiles to one scalar compare per lane.
-protocol ConvEpilogueVector: SIMD where Scalar == Float {
+/// The float vectors the convolution's row operations run on, with the lane operations
+/// they need written for each concrete type: the SIMD protocol's generic comparison and
+/// rounding compile to one scalar operation per lane.
+protocol ConvFloatVector: SIMD where Scalar == Float {
     func relu() -> Self
+    /// (self * inverseStep) rounded to the nearest integer, ties to even.
+    func levels(_ inverseStep: Float) -> Self
 }
-extension SIMD16: ConvEpilogueVector where Scalar == Float {
+extension SIMD16: ConvFloatVector where Scalar == Float {
     @inline(__always) func relu() -> Self { Self().replacing(with: self, where: self .> Self()) }
+    @inline(__always) func levels(_ inverseStep: Float) -> Self { (self * inverseStep).rounded(.toNearestOrEven) }
 }
-extension SIMD8: ConvEpilogueVector where Scalar == Float {
+extension SIMD8: ConvFloatVector where Scalar == Float {
     @inline(__always) func relu() -> Self { Self().replacing(with: self, where: self .> Self()) }
+    @inline(__always) func levels(_ inverseStep: Float) -> Self { (self * inverseStep).rounded(.toNearestOrEven) }
 }
-extension SIMD4: ConvEpilogueVector where Scalar == Float {
+extension SIMD4: ConvFloatVector where Scalar == Float {
     @inline(__always) func relu() -> Self { Self().replacing(with: self, where: self .> Self()) }
+    @inline(__always) func levels(_ inverseStep: Float) -> Self { (self * inverseStep).rounded(.toNearestOrEven) }
 }
 
-@inline(__always) func convEpilogueVector<V: ConvEpilogueVector>(_ v: V, _ scale: Float, _ shift: Float,
+@inline(__always) func convEpilogueVector<V: ConvFloatVector>(_ v: V, _ scale: Float, _ shift: Float,
                                                                  _ residual: UnsafePointer<Float>?, _ relu: Bool) -> V {
     var y = V(repeating: shift)
     y.addProduct(v, V(repeating: scale))
@@ -87,7 +93,7 @@ extension SIMD4: ConvEpilogueVector where Scalar == Float {
 /// before (rows of 7, 14 or 28 floats). src, dst and the residual must not overlap.
 @inline(__always) func convEpilogueRow(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                                        scale: Float, shift: Float, residual: UnsafePointer<Float>?, relu: Bool) {
-    @inline(__always) func vector<V: ConvEpilogueVector>(_: V.Type, _ i: Int) {
+    @inline(__always) func vector<V: ConvFloatVector>(_: V.Type, _ i: Int) {
         let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self)
         UnsafeMutableRawPointer(dst + i).storeBytes(of: convEpilogueVector(v, scale, shift, residual.map { $0 + i },
                                                                            relu), as: V.self)
