@@ -32,6 +32,18 @@ private func winogradTransform2D(_ l: [[Float]], _ m: [[Float]]) -> [[Float]] {
     return (0..<done[0].count).map { i in done.map { $0[i] } }
 }
 
+/// The 4x4 patch of the zero-bordered input channel ci of image n under tile (ty, tx).
+private func winogradPatch(_ s: Conv2dShape, _ input: UnsafePointer<Float>, _ n: Int, _ ci: Int,
+                           _ ty: Int, _ tx: Int) -> [[Float]] {
+    let h = s.height, w = s.width
+    return (0..<4).map { i in
+        (0..<4).map { j in
+            let y = 2 * ty + i - 1, x = 2 * tx + j - 1
+            return y >= 0 && y < h && x >= 0 && x < w ? input[((n * s.inChannels + ci) * h + y) * w + x] : 0
+        }
+    }
+}
+
 /// Winograd forward: output = conv(input, weight) + bias, for 3x3, stride 1, pad 1, groups 1.
 public func conv2dWinogradForwardReference(_ s: Conv2dShape, input: UnsafePointer<Float>,
                                            weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
@@ -51,12 +63,7 @@ public func conv2dWinogradForwardReference(_ s: Conv2dShape, input: UnsafePointe
             for tx in 0..<(w + 1) / 2 {
                 // The 4x4 patch of the zero-bordered input under tile (ty, tx), per input channel.
                 let v = (0..<cin).map { ci in
-                    winogradTransform2D(winogradBT, (0..<4).map { i in
-                        (0..<4).map { j -> Float in
-                            let y = 2 * ty + i - 1, x = 2 * tx + j - 1
-                            return y >= 0 && y < h && x >= 0 && x < w ? input[((n * cin + ci) * h + y) * w + x] : 0
-                        }
-                    })
+                    winogradTransform2D(winogradBT, winogradPatch(s, input, n, ci, ty, tx))
                 }
                 for co in 0..<cout {
                     let m = (0..<4).map { i in
@@ -120,12 +127,7 @@ public func conv2dWinogradBackwardWeightsReference(_ s: Conv2dShape, input: Unsa
         for ty in 0..<(h + 1) / 2 {
             for tx in 0..<(w + 1) / 2 {
                 let v = (0..<cin).map { ci in
-                    sandwich(bt, (0..<4).map { i in
-                        (0..<4).map { j -> Double in
-                            let y = 2 * ty + i - 1, x = 2 * tx + j - 1
-                            return y >= 0 && y < h && x >= 0 && x < w ? Double(input[((n * cin + ci) * h + y) * w + x]) : 0
-                        }
-                    }, bt)
+                    sandwich(bt, winogradPatch(s, input, n, ci, ty, tx).map { $0.map(Double.init) }, bt)
                 }
                 for co in 0..<cout {
                     let m = sandwich(a, (0..<2).map { i in

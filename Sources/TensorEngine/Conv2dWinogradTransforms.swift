@@ -65,7 +65,16 @@ typealias WinogradLanes = SIMD16<Float>
     let r2 = winogradInputRow(p + rowStride), r3 = winogradInputRow(p + oddOffset + rowStride)
     let c0 = winogradInput1D(r0.0, r1.0, r2.0, r3.0), c1 = winogradInput1D(r0.1, r1.1, r2.1, r3.1)
     let c2 = winogradInput1D(r0.2, r1.2, r2.2, r3.2), c3 = winogradInput1D(r0.3, r1.3, r2.3, r3.3)
-    // V[4i + j] = column j's i-th value.
+    winogradStoreColumns16(c0, c1, c2, c3, dst, xiStride: xiStride)
+}
+
+typealias WinogradColumn = (WinogradLanes, WinogradLanes, WinogradLanes, WinogradLanes)
+
+/// Stores 4x4 values of 16 tiles given as columns j = 0..3 (c_j.i the value at row i):
+/// value (i, j) is xi = 4i + j, its lanes at dst + xi * xiStride.
+@inline(__always) func winogradStoreColumns16(_ c0: WinogradColumn, _ c1: WinogradColumn, _ c2: WinogradColumn,
+                                              _ c3: WinogradColumn, _ dst: UnsafeMutablePointer<Float>,
+                                              xiStride: Int) {
     convStore16(c0.0, dst); convStore16(c1.0, dst + xiStride)
     convStore16(c2.0, dst + 2 * xiStride); convStore16(c3.0, dst + 3 * xiStride)
     convStore16(c0.1, dst + 4 * xiStride); convStore16(c1.1, dst + 5 * xiStride)
@@ -120,14 +129,7 @@ typealias WinogradLanes = SIMD16<Float>
     let r1 = winogradGradient1D(convLoad16(q10), convLoad16(q11))
     let c0 = winogradGradient1D(r0.0, r1.0), c1 = winogradGradient1D(r0.1, r1.1)
     let c2 = winogradGradient1D(r0.2, r1.2), c3 = winogradGradient1D(r0.3, r1.3)
-    convStore16(c0.0, dst); convStore16(c1.0, dst + xiStride)
-    convStore16(c2.0, dst + 2 * xiStride); convStore16(c3.0, dst + 3 * xiStride)
-    convStore16(c0.1, dst + 4 * xiStride); convStore16(c1.1, dst + 5 * xiStride)
-    convStore16(c2.1, dst + 6 * xiStride); convStore16(c3.1, dst + 7 * xiStride)
-    convStore16(c0.2, dst + 8 * xiStride); convStore16(c1.2, dst + 9 * xiStride)
-    convStore16(c2.2, dst + 10 * xiStride); convStore16(c3.2, dst + 11 * xiStride)
-    convStore16(c0.3, dst + 12 * xiStride); convStore16(c1.3, dst + 13 * xiStride)
-    convStore16(c2.3, dst + 14 * xiStride); convStore16(c3.3, dst + 15 * xiStride)
+    winogradStoreColumns16(c0, c1, c2, c3, dst, xiStride: xiStride)
 }
 
 /// The 1-D adjoint of the kernel transform, G^T (u0, u1, u2, u3).
