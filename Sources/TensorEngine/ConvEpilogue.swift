@@ -93,22 +93,29 @@ extension SIMD4: ConvFloatVector where Scalar == Float {
 /// before (rows of 7, 14 or 28 floats). src, dst and the residual must not overlap.
 @inline(__always) func convEpilogueRow(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                                        scale: Float, shift: Float, residual: UnsafePointer<Float>?, relu: Bool) {
-    @inline(__always) func vector<V: ConvFloatVector>(_: V.Type, _ i: Int) {
-        let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self)
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: convEpilogueVector(v, scale, shift, residual.map { $0 + i },
-                                                                           relu), as: V.self)
-    }
     if n >= 16 {
         var i = 0
-        while i + 16 <= n { vector(SIMD16<Float>.self, i); i += 16 }
-        if i < n { vector(SIMD16<Float>.self, n - 16) }
+        while i + 16 <= n { convEpilogueAt(SIMD16<Float>.self, i, src, dst, scale, shift, residual, relu); i += 16 }
+        if i < n { convEpilogueAt(SIMD16<Float>.self, n - 16, src, dst, scale, shift, residual, relu) }
     } else if n >= 8 {
-        vector(SIMD8<Float>.self, 0); vector(SIMD8<Float>.self, n - 8)
+        convEpilogueAt(SIMD8<Float>.self, 0, src, dst, scale, shift, residual, relu)
+        convEpilogueAt(SIMD8<Float>.self, n - 8, src, dst, scale, shift, residual, relu)
     } else if n >= 4 {
-        vector(SIMD4<Float>.self, 0); vector(SIMD4<Float>.self, n - 4)
+        convEpilogueAt(SIMD4<Float>.self, 0, src, dst, scale, shift, residual, relu)
+        convEpilogueAt(SIMD4<Float>.self, n - 4, src, dst, scale, shift, residual, relu)
     } else {
         convEpilogueRun(n, src, dst, scale: scale, shift: shift, residual: residual, relu: relu)
     }
+}
+
+/// One vector of convEpilogueRow at offset i.
+@inline(__always) func convEpilogueAt<V: ConvFloatVector>(_: V.Type, _ i: Int, _ src: UnsafePointer<Float>,
+                                                          _ dst: UnsafeMutablePointer<Float>, _ scale: Float,
+                                                          _ shift: Float, _ residual: UnsafePointer<Float>?,
+                                                          _ relu: Bool) {
+    let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self)
+    UnsafeMutableRawPointer(dst + i).storeBytes(of: convEpilogueVector(v, scale, shift, residual.map { $0 + i }, relu),
+                                                as: V.self)
 }
 
 /// Applies the epilogue in place to images n0..<n0+count of a [N, C, plane] output.
