@@ -34,6 +34,10 @@ public func maxPool2dForward(input: UnsafePointer<Float>, output: UnsafeMutableP
         for p in planes {
             let src = input + p * h * w
             let dst = output + p * oh * ow, idx = indices + p * oh * ow
+            if kernel == 2 && stride == 2 && padding == 0 {
+                maxPool2x2Plane(src, dst, idx, w: w, oh: oh, ow: ow)
+                continue
+            }
             for oy in 0..<oh {
                 let y0 = oy * stride - padding
                 let ya = max(y0, 0), yb = min(y0 + kernel, h)
@@ -52,6 +56,36 @@ public func maxPool2dForward(input: UnsafePointer<Float>, output: UnsafeMutableP
                     idx[oy * ow + ox] = Int32(truncatingIfNeeded: bestIndex)
                 }
             }
+        }
+    }
+}
+
+/// The 2x2 stride-2 windows of one plane (the CNN's pools): the general loop's
+/// comparisons in the same order (first maximum wins, NaN never does), written as
+/// selects instead of branches, which a max pool's data mispredicts about half the
+/// time (the general loop took 28% of the CNN's inference).
+@inline(__always)
+func maxPool2x2Plane(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                     _ idx: UnsafeMutablePointer<Int32>, w: Int, oh: Int, ow: Int) {
+    for oy in 0..<oh {
+        let r0 = src + 2 * oy * w, r1 = r0 + w
+        let base = Int32(truncatingIfNeeded: 2 * oy * w)
+        for ox in 0..<ow {
+            let x = 2 * ox, i = base + Int32(truncatingIfNeeded: x)
+            var best = -Float.infinity, bestIndex = i
+            var v = r0[x]
+            if v > best { best = v }
+            v = r0[x + 1]
+            var take = v > best
+            best = take ? v : best; bestIndex = take ? i + 1 : bestIndex
+            v = r1[x]
+            take = v > best
+            best = take ? v : best; bestIndex = take ? i + Int32(truncatingIfNeeded: w) : bestIndex
+            v = r1[x + 1]
+            take = v > best
+            best = take ? v : best; bestIndex = take ? i + Int32(truncatingIfNeeded: w) + 1 : bestIndex
+            dst[oy * ow + ox] = best
+            idx[oy * ow + ox] = bestIndex
         }
     }
 }

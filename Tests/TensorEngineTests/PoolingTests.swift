@@ -37,6 +37,21 @@ final class PoolingTests: XCTestCase {
         }
     }
 
+    /// The 2x2 stride-2 path (selects instead of branches) keeps the general loop's
+    /// order: among equal maxima the first in row order wins, a NaN never does, and an
+    /// all-NaN window gives -inf at its first position.
+    func testTwoByTwoTiesAndNaN() {
+        let nan = Float.nan
+        let x: [Float] = [1, 1, nan, 2, 5, 5,
+                          1, 1, 3, nan, 5, 5,
+                          nan, nan, -1, -2, 0, 7,
+                          nan, nan, -3, -1, 7, 0]
+        var y = [Float](repeating: 0, count: 6), idx = [Int32](repeating: -9, count: 6)
+        maxPool2dForward(input: x, output: &y, indices: &idx, n: 1, c: 1, h: 4, w: 6, kernel: 2, stride: 2, padding: 0)
+        XCTAssertEqual(y, [1, 3, 5, -.infinity, -1, 7])
+        XCTAssertEqual(idx, [0, 8, 4, 12, 14, 17])
+    }
+
     // Pooling is piecewise linear; FD on the Double reference (step 1e-6, random data so
     // no ties within the step) is exact to ~1e-9. Float backward sums <= k^2 terms.
     func testBackwardMatchesFiniteDifferences() {

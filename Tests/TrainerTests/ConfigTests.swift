@@ -298,7 +298,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(resnet.model.arch, .resnet)
         XCTAssertEqual(resnet.model.depth, 20)
         XCTAssertEqual(resnet.model.width, 16)
-        XCTAssertEqual(resnet.train.epochs, 30)
+        XCTAssertEqual(resnet.train.epochs, 15)
         XCTAssertEqual(resnet.train.batchSize, 128)
         XCTAssertEqual(resnet.optim.lr, 0.1)
         XCTAssertEqual(resnet.optim.momentum, 0.9)
