@@ -152,13 +152,6 @@ public final class BatchNormLayer: Layer {
     public var macsPerSample: Int { 0 }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
-        forward(x, batch: batch, rt: rt, epilogue: nil)
-    }
-
-    /// The forward with an epilogue applied to the output in the same pass: in evaluation,
-    /// the following batch norm (and a residual and ReLU), see `BatchNormLayer.fusedForward`.
-    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime,
-                        epilogue: ConvEpilogue?) -> UnsafeMutablePointer<Float> {
         input = x
         let a = rt.arena, s = inputShape
         synced = rt.training && rt.syncBatchNorm != nil
