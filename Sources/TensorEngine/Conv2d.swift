@@ -132,6 +132,14 @@ public final class Conv2dWorkspace {
     }
 
     @inline(__always) func col(_ t: Int) -> UnsafeMutablePointer<Float> { col + t * colStride }
+    /// Where thread t sums its images' bias gradient: gradBias itself for thread 0.
+    @inline(__always) func biasGradient(_ t: Int, _ gradBias: UnsafeMutablePointer<Float>?) -> UnsafeMutablePointer<Float>? {
+        gradBias.map { t == 0 ? $0 : biasPartials + (t - 1) * biasStride }
+    }
+    /// gradBias += the partial sums of threads 1..<used, in thread order.
+    func addBiasPartials(threads used: Int, channels: Int, into gradBias: UnsafeMutablePointer<Float>) {
+        for t in 1..<max(used, 1) { convAdd(channels, biasPartials + (t - 1) * biasStride, gradBias) }
+    }
     @inline(__always) func ybuf(_ t: Int) -> UnsafeMutablePointer<Float> { ybuf + t * ybufStride }
 
     /// Buffers do not depend on the batch, so a workspace serves any batch up to
@@ -383,7 +391,7 @@ public func conv2dBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>,
     if s.batch >= threads {
         convChunks(pool, s.batch) { range, t in
             let dw = t == 0 ? gradWeight : workspace.weightPartials + (t - 1) * workspace.weightStride
-            let db = gradBias.map { t == 0 ? $0 : workspace.biasPartials + (t - 1) * workspace.biasStride }
+            let db = workspace.biasGradient(t, gradBias)
             let per = workspace.imagesPerGemm
             if let implicit = workspace.implicit {
                 convImageGroups(range, implicit.imagesPerDot) { n0, count in
@@ -412,7 +420,7 @@ public func conv2dBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>,
                 }
             }
             if let gradBias {
-                for t in 1..<used { convAdd(s.outChannels, workspace.biasPartials + (t - 1) * workspace.biasStride, gradBias) }
+                workspace.addBiasPartials(threads: used, channels: s.outChannels, into: gradBias)
             }
         }
     } else if let implicit = workspace.implicit {

@@ -182,8 +182,9 @@ final class ConvWinogradBuffers {
             let blk = base + b * blockStride, src = x + b * h * w
             for y in 0..<h {
                 let r = y + 1
-                winogradCopyRow(w, src + y * w, blk + (r & 1) * oddOffset + (r >> 1) * rowStride + 1, adding: nil,
-                                levels: levels)
+                convRowOverlapping(w, WinogradCopyRowOp(src: src + y * w,
+                                                        dst: blk + (r & 1) * oddOffset + (r >> 1) * rowStride + 1,
+                                                        bias: nil, levels: levels))
             }
         }
     }
@@ -244,19 +245,19 @@ final class ConvWinogradBuffers {
                 let off = (i * rows + r) * h * w
                 let b = bias?[r]
                 for y in 0..<h {
-                    var src = UnsafePointer(((y & 1) == 0 ? evenRows : oddRows) + (y >> 1) * rowStride)
-                    if let ls = levelScale {
+                    let src = UnsafePointer(((y & 1) == 0 ? evenRows : oddRows) + (y >> 1) * rowStride)
+                    let dst = out + off + y * w
+                    if let e = epilogue {
+                        convRowOverlapping(w, ConvEpilogueRowOp(src: src, dst: dst, preScale: levelScale?[r],
+                                                                scale: e.scale[r], shift: e.shift[r],
+                                                                residual: e.residual.map { $0 + off + y * w },
+                                                                relu: e.relu))
+                    } else if let ls = levelScale {
                         // fma(v, scale, 0): one rounding, as v * scale.
-                        convEpilogueRow(w, src, out + off + y * w, scale: ls[r], shift: 0, residual: nil, relu: false)
-                        guard let e = epilogue else { continue }
-                        src = UnsafePointer(out + off + y * w)
-                        convEpilogueRun(w, src, out + off + y * w, scale: e.scale[r], shift: e.shift[r],
-                                        residual: e.residual.map { $0 + off + y * w }, relu: e.relu)
-                    } else if let e = epilogue {
-                        convEpilogueRow(w, src, out + off + y * w, scale: e.scale[r], shift: e.shift[r],
-                                        residual: e.residual.map { $0 + off + y * w }, relu: e.relu)
+                        convRowOverlapping(w, ConvEpilogueRowOp(src: src, dst: dst, scale: ls[r], shift: 0,
+                                                                residual: nil, relu: false))
                     } else {
-                        winogradCopyRow(w, src, out + off + y * w, adding: b)
+                        convRowOverlapping(w, WinogradCopyRowOp(src: src, dst: dst, bias: b, levels: nil))
                     }
                 }
             }
@@ -264,37 +265,23 @@ final class ConvWinogradBuffers {
     }
 }
 
-/// dst[0..<n] = src[0..<n] (+ bias) in whole vectors, the last one overlapping the one
-/// before: rows of 7, 14 or 28 floats would otherwise end in 7 to 14 scalar steps
-/// (the 7x7 and 14x14 planes' rows entirely).
-/// With `levels` (an inverse quantization step), dst gets round(src * levels) instead.
-@inline(__always) func winogradCopyRow(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                                       adding bias: Float?, levels: Float? = nil) {
-    if n >= 16 {
-        var i = 0
-        while i + 16 <= n { winogradCopyVector(SIMD16<Float>.self, src + i, dst + i, bias, levels); i += 16 }
-        if i < n { winogradCopyVector(SIMD16<Float>.self, src + n - 16, dst + n - 16, bias, levels) }
-    } else if n >= 8 {
-        winogradCopyVector(SIMD8<Float>.self, src, dst, bias, levels)
-        winogradCopyVector(SIMD8<Float>.self, src + n - 8, dst + n - 8, bias, levels)
-    } else if n >= 4 {
-        winogradCopyVector(SIMD4<Float>.self, src, dst, bias, levels)
-        winogradCopyVector(SIMD4<Float>.self, src + n - 4, dst + n - 4, bias, levels)
-    } else {
-        for i in 0..<n {
-            let v = levels.map { (src[i] * $0).rounded(.toNearestOrEven) } ?? src[i]
-            dst[i] = bias.map { v + $0 } ?? v
-        }
-    }
-}
+/// dst = src (+ bias), or with `levels` (an inverse quantization step) round(src * levels)
+/// (+ bias).
+struct WinogradCopyRowOp: ConvRowOp {
+    let src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>
+    let bias: Float?, levels: Float?
 
-@inline(__always) func winogradCopyVector<V: ConvFloatVector>(_: V.Type, _ src: UnsafePointer<Float>,
-                                                              _ dst: UnsafeMutablePointer<Float>, _ bias: Float?,
-                                                              _ levels: Float?) {
-    var v = UnsafeRawPointer(src).loadUnaligned(as: V.self)
-    if let levels { v = v.levels(levels) }
-    if let bias { v += V(repeating: bias) }
-    UnsafeMutableRawPointer(dst).storeBytes(of: v, as: V.self)
+    @inline(__always) func vector<V: ConvFloatVector>(_: V.Type, at i: Int) {
+        var v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self)
+        if let levels { v = v.levels(levels) }
+        if let bias { v += V(repeating: bias) }
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: v, as: V.self)
+    }
+
+    @inline(__always) func scalar(at i: Int) {
+        let v = levels.map { (src[i] * $0).rounded(.toNearestOrEven) } ?? src[i]
+        dst[i] = bias.map { v + $0 } ?? v
+    }
 }
 
 /// dst = conv(src) over images split over the pool's threads, groups of images at a time;

@@ -95,7 +95,7 @@ func convWinogradBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>, 
                                  workspace: Conv2dWorkspace, buffers b: ConvWinogradBuffers, pool: ThreadPool?) {
     let cin = s.inChannels, cout = s.outChannels, plane = s.height * s.width
     convChunks(pool, s.batch) { range, t in
-        let db = gradBias.map { t == 0 ? $0 : workspace.biasPartials + (t - 1) * workspace.biasStride }
+        let db = workspace.biasGradient(t, gradBias)
         var first = true
         convImageGroups(range, b.imagesPerGroup) { n0, count in
             b.fill(t, from: input + n0 * cin * plane, images: count, channels: cin)
@@ -108,10 +108,8 @@ func convWinogradBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>, 
     }
     // Threads 0..<used had images; their sums are added in thread order.
     let used = min(pool?.threads ?? 1, s.batch), size = 16 * cout * cin
-    for t in 1..<max(used, 1) {
-        convAdd(size, b.gradU + t * b.gradUStride, b.gradU)
-        if let gradBias { convAdd(cout, workspace.biasPartials + (t - 1) * workspace.biasStride, gradBias) }
-    }
+    for t in 1..<max(used, 1) { convAdd(size, b.gradU + t * b.gradUStride, b.gradU) }
+    if let gradBias { workspace.addBiasPartials(threads: used, channels: cout, into: gradBias) }
     let du = UnsafePointer(b.gradU)
     for co in 0..<cout {
         for ci in 0..<cin {

@@ -58,64 +58,62 @@ extension SIMD4: ConvFloatVector where Scalar == Float {
     @inline(__always) func levels(_ inverseStep: Float) -> Self { (self * inverseStep).rounded(.toNearestOrEven) }
 }
 
-@inline(__always) func convEpilogueVector<V: ConvFloatVector>(_ v: V, _ scale: Float, _ shift: Float,
-                                                                 _ residual: UnsafePointer<Float>?, _ relu: Bool) -> V {
-    var y = V(repeating: shift)
-    y.addProduct(v, V(repeating: scale))
-    if let residual { y += UnsafeRawPointer(residual).loadUnaligned(as: V.self) }
-    return relu ? y.relu() : y
+/// An operation on a row of floats, applied one vector or one float at an offset; the
+/// drivers below choose the vectors.
+protocol ConvRowOp {
+    func vector<V: ConvFloatVector>(_: V.Type, at i: Int)
+    func scalar(at i: Int)
 }
 
-@inline(__always) func convEpilogueScalar(_ v: Float, _ scale: Float, _ shift: Float,
-                                          _ residual: UnsafePointer<Float>?, _ relu: Bool) -> Float {
-    var y = shift.addingProduct(v, scale)
-    if let residual { y += residual.pointee }
-    return relu ? (y > 0 ? y : 0) : y
-}
-
-/// dst[0..<n] = epilogue(src[0..<n]) for one channel; src and dst may be the same.
-@inline(__always) func convEpilogueRun(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                                       scale: Float, shift: Float, residual: UnsafePointer<Float>?, relu: Bool) {
-    var i = 0
-    while i + 16 <= n {
-        let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self)
-        let y = convEpilogueVector(v, scale, shift, residual.map { $0 + i }, relu)
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: y, as: SIMD16<Float>.self)
-        i += 16
-    }
-    while i < n {
-        dst[i] = convEpilogueScalar(src[i], scale, shift, residual.map { $0 + i }, relu)
-        i += 1
-    }
-}
-
-/// dst[0..<n] = epilogue(src[0..<n]) in whole vectors, the last one overlapping the one
-/// before (rows of 7, 14 or 28 floats). src, dst and the residual must not overlap.
-@inline(__always) func convEpilogueRow(_ n: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                                       scale: Float, shift: Float, residual: UnsafePointer<Float>?, relu: Bool) {
+/// op over 0..<n in whole vectors, the last one overlapping the one before: rows of 7,
+/// 14 or 28 floats would otherwise end in 7 to 14 scalar steps. The op must not read
+/// what it writes (an overlapped vector is computed twice).
+@inline(__always) func convRowOverlapping<Op: ConvRowOp>(_ n: Int, _ op: Op) {
     if n >= 16 {
         var i = 0
-        while i + 16 <= n { convEpilogueAt(SIMD16<Float>.self, i, src, dst, scale, shift, residual, relu); i += 16 }
-        if i < n { convEpilogueAt(SIMD16<Float>.self, n - 16, src, dst, scale, shift, residual, relu) }
+        while i + 16 <= n { op.vector(SIMD16<Float>.self, at: i); i += 16 }
+        if i < n { op.vector(SIMD16<Float>.self, at: n - 16) }
     } else if n >= 8 {
-        convEpilogueAt(SIMD8<Float>.self, 0, src, dst, scale, shift, residual, relu)
-        convEpilogueAt(SIMD8<Float>.self, n - 8, src, dst, scale, shift, residual, relu)
+        op.vector(SIMD8<Float>.self, at: 0); op.vector(SIMD8<Float>.self, at: n - 8)
     } else if n >= 4 {
-        convEpilogueAt(SIMD4<Float>.self, 0, src, dst, scale, shift, residual, relu)
-        convEpilogueAt(SIMD4<Float>.self, n - 4, src, dst, scale, shift, residual, relu)
+        op.vector(SIMD4<Float>.self, at: 0); op.vector(SIMD4<Float>.self, at: n - 4)
     } else {
-        convEpilogueRun(n, src, dst, scale: scale, shift: shift, residual: residual, relu: relu)
+        for i in 0..<n { op.scalar(at: i) }
     }
 }
 
-/// One vector of convEpilogueRow at offset i.
-@inline(__always) func convEpilogueAt<V: ConvFloatVector>(_: V.Type, _ i: Int, _ src: UnsafePointer<Float>,
-                                                          _ dst: UnsafeMutablePointer<Float>, _ scale: Float,
-                                                          _ shift: Float, _ residual: UnsafePointer<Float>?,
-                                                          _ relu: Bool) {
-    let v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self)
-    UnsafeMutableRawPointer(dst + i).storeBytes(of: convEpilogueVector(v, scale, shift, residual.map { $0 + i }, relu),
-                                                as: V.self)
+/// op over 0..<n in 16-float vectors, then single floats: each element once, so the op
+/// may work in place.
+@inline(__always) func convRowInPlace<Op: ConvRowOp>(_ n: Int, _ op: Op) {
+    var i = 0
+    while i + 16 <= n { op.vector(SIMD16<Float>.self, at: i); i += 16 }
+    while i < n { op.scalar(at: i); i += 1 }
+}
+
+/// dst = relu?((src * preScale?) * scale + shift + residual?) (the multiply by preScale
+/// rounded on its own, as when a separate pass stored it).
+struct ConvEpilogueRowOp: ConvRowOp {
+    let src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>
+    var preScale: Float? = nil
+    let scale: Float, shift: Float
+    let residual: UnsafePointer<Float>?
+    let relu: Bool
+
+    @inline(__always) func vector<V: ConvFloatVector>(_: V.Type, at i: Int) {
+        var v = UnsafeRawPointer(src + i).loadUnaligned(as: V.self)
+        if let preScale { v *= preScale }
+        var y = V(repeating: shift)
+        y.addProduct(v, V(repeating: scale))
+        if let residual { y += UnsafeRawPointer(residual + i).loadUnaligned(as: V.self) }
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: relu ? y.relu() : y, as: V.self)
+    }
+
+    @inline(__always) func scalar(at i: Int) {
+        let v = preScale.map { src[i] * $0 } ?? src[i]
+        var y = shift.addingProduct(v, scale)
+        if let residual { y += residual[i] }
+        dst[i] = relu ? (y > 0 ? y : 0) : y
+    }
 }
 
 /// Applies the epilogue in place to images n0..<n0+count of a [N, C, plane] output.
@@ -124,8 +122,9 @@ func convApplyEpilogue(_ e: ConvEpilogue, channels: Int, plane: Int, images n0: 
     for i in n0..<(n0 + count) {
         for c in 0..<channels {
             let off = (i * channels + c) * plane
-            convEpilogueRun(plane, output + off, output + off, scale: e.scale[c], shift: e.shift[c],
-                            residual: e.residual.map { $0 + off }, relu: e.relu)
+            convRowInPlace(plane, ConvEpilogueRowOp(src: output + off, dst: output + off, scale: e.scale[c],
+                                                    shift: e.shift[c], residual: e.residual.map { $0 + off },
+                                                    relu: e.relu))
         }
     }
 }
