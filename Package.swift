@@ -44,8 +44,11 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CBuildInfo", path: "Sources/CBuildInfo",
                 cSettings: [.define("GDQR_TARGET_CPU", to: "\"\(targetCPU)\"")]),
+        // Float lane shuffles through the compiler's shufflevector builtin (hence -parse-stdlib).
+        .target(name: "VectorShuffles", swiftSettings: [.unsafeFlags(["-parse-stdlib"])] + fastFlags),
         .target(name: "TensorEngine",
-                dependencies: ["CBuildInfo", .product(name: "Atomics", package: "swift-atomics")], swiftSettings: fastFlags),
+                dependencies: ["CBuildInfo", "VectorShuffles", .product(name: "Atomics", package: "swift-atomics")],
+                swiftSettings: fastFlags),
         .target(name: "EngineBench", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
         .target(name: "Layers", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
         .target(name: "IntegerSIMD", swiftSettings: integerSIMDFlags),

@@ -8,7 +8,8 @@
 // threads. A 1x1 stride-1 unpadded convolution skips im2col (the image already
 // is the column matrix). Depthwise convolutions (groups == Cin == Cout) use
 // direct SIMD loops (Conv2dDepthwise.swift). 3x3 stride-1 "same" convolutions run
-// forward and backward-data as Winograd F(2x2, 3x3) (Conv2dWinograd.swift). When
+// forward and backward-data as Winograd F(4x4, 3x3) (Conv2dWinograd4.swift), their
+// forward on integer levels and their weight gradient as F(2x2, 3x3). When
 // the batch is smaller than the thread count, images run one after another and the
 // pool goes to the GEMM.
 //
@@ -103,8 +104,13 @@ public final class Conv2dWorkspace {
     let biasPartials: UnsafeMutablePointer<Float>
     /// Padded planes and offset tables of the implicit-GEMM path (nil: im2col path).
     let implicit: ConvImplicitBuffers?
-    /// Buffers of the Winograd path for forward and backward-data (nil: not a Winograd shape).
-    let winograd: ConvWinogradBuffers?
+    /// Buffers of the Winograd paths (nil: not a Winograd shape), made on first use: F(4x4,
+    /// 3x3) for the float forward and backward-data; F(2x2, 3x3) for the forward on
+    /// integer levels and the weight gradient (evaluation never needs it).
+    private(set) lazy var winograd4: ConvWinograd4Buffers? = shape.usesWinograd
+        ? ConvWinograd4Buffers(shape, threads: threads) : nil
+    private(set) lazy var winograd: ConvWinogradBuffers? = shape.usesWinograd
+        ? ConvWinogradBuffers(shape, threads: threads) : nil
 
     public init(shape s: Conv2dShape, threads: Int) {
         s.validate()
@@ -113,7 +119,6 @@ public final class Conv2dWorkspace {
         self.threads = threads
         let padded = (s.height + 2 * s.padH) * (s.width + 2 * s.padW)
         implicit = s.usesImplicitGemm ? ConvImplicitBuffers(s, threads: threads) : nil
-        winograd = s.usesWinograd ? ConvWinogradBuffers(s, threads: threads) : nil
         let need = s.isDepthwise ? padded : (s.isPointwise || implicit != nil ? 0 : s.colRows * s.colCols)
         imagesPerGemm = convImagesPerGemm(s)
         colStride = (imagesPerGemm * need + 15) & ~15
@@ -204,7 +209,7 @@ public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight:
                                   buffers: buffers, pool: pool)
         return
     }
-    if winograd, let buffers = workspace.winograd {
+    if winograd, let buffers = workspace.winograd4 {
         convWinogradForward(s, input: input, weight: weight, bias: bias, epilogue: epilogue, output: output,
                             buffers: buffers, pool: pool)
         return
@@ -294,7 +299,7 @@ public func conv2dBackwardData(_ s: Conv2dShape, gradOutput: UnsafePointer<Float
                                   workspace: workspace, pool: pool)
         return
     }
-    if let winograd = workspace.winograd {
+    if let winograd = workspace.winograd4 {
         convWinogradBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
                                  buffers: winograd, pool: pool)
         return

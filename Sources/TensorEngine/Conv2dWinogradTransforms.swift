@@ -15,6 +15,8 @@
 //
 // The input and output transforms run on 16 tiles at once, one SIMD16 lane per tile.
 
+import VectorShuffles
+
 /// The 1-D kernel transform G (g0, g1, g2).
 @inline(__always) func winogradKernel1D(_ g0: Float, _ g1: Float, _ g2: Float) -> (Float, Float, Float, Float) {
     (g0, (0.5 * g0 + 0.5 * g1) + 0.5 * g2, (0.5 * g0 - 0.5 * g1) + 0.5 * g2, g2)
@@ -54,7 +56,8 @@ typealias WinogradLanes = SIMD16<Float>
     -> (WinogradLanes, WinogradLanes, WinogradLanes, WinogradLanes) {
     let a = UnsafeRawPointer(p).loadUnaligned(as: SIMD32<Float>.self)
     let b = UnsafeRawPointer(p + 2).loadUnaligned(as: SIMD32<Float>.self)
-    return winogradInput1D(a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+    let (a0, a1) = deinterleave(a), (b0, b1) = deinterleave(b)
+    return winogradInput1D(a0, a1, b0, b1)
 }
 
 /// V[xi] of 16 consecutive tiles whose patches start at p (even row plane) and
@@ -85,18 +88,6 @@ typealias WinogradColumn = (WinogradLanes, WinogradLanes, WinogradLanes, Winogra
     convStore16(c2.3, dst + 14 * xiStride); convStore16(c3.3, dst + 15 * xiStride)
 }
 
-/// (a0, b0, a1, b1, ...): a tile's two output columns side by side.
-///
-/// Splitting 32 lanes into even and odd ones rotates a lane's 5 index bits right by
-/// one, so four splits of (a, b) rotate them left by one: the interleave. The
-/// compiler folds the four into one two-source shuffle per half (a loop of lane
-/// assignments was instead compiled to scalar code, 3x slower than direct convolution).
-@inline(__always) func winogradInterleave(_ a: WinogradLanes, _ b: WinogradLanes) -> SIMD32<Float> {
-    var x = SIMD32<Float>(lowHalf: a, highHalf: b)
-    for _ in 0..<4 { x = SIMD32(lowHalf: x.evenHalf, highHalf: x.oddHalf) }
-    return x
-}
-
 /// One row of M (4 values, xiStride apart) of 16 tiles, transformed along its columns.
 @inline(__always) func winogradOutputRow(_ q: UnsafePointer<Float>, _ xiStride: Int) -> (WinogradLanes, WinogradLanes) {
     winogradOutput1D(convLoad16(q), convLoad16(q + xiStride), convLoad16(q + 2 * xiStride), convLoad16(q + 3 * xiStride))
@@ -109,8 +100,8 @@ typealias WinogradColumn = (WinogradLanes, WinogradLanes, WinogradLanes, Winogra
     let t0 = winogradOutputRow(m, xiStride), t1 = winogradOutputRow(m + 4 * xiStride, xiStride)
     let t2 = winogradOutputRow(m + 8 * xiStride, xiStride), t3 = winogradOutputRow(m + 12 * xiStride, xiStride)
     let y0 = winogradOutput1D(t0.0, t1.0, t2.0, t3.0), y1 = winogradOutput1D(t0.1, t1.1, t2.1, t3.1)
-    UnsafeMutableRawPointer(even).storeBytes(of: winogradInterleave(y0.0, y1.0), as: SIMD32<Float>.self)
-    UnsafeMutableRawPointer(odd).storeBytes(of: winogradInterleave(y0.1, y1.1), as: SIMD32<Float>.self)
+    UnsafeMutableRawPointer(even).storeBytes(of: interleave(y0.0, y1.0), as: SIMD32<Float>.self)
+    UnsafeMutableRawPointer(odd).storeBytes(of: interleave(y0.1, y1.1), as: SIMD32<Float>.self)
 }
 
 /// The 1-D adjoint of the output transform, A (y0, y1).

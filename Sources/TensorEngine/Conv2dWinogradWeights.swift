@@ -26,7 +26,7 @@ extension ConvWinogradBuffers {
     /// transform does, made the optimiser stop inlining the standard library's even/odd
     /// split, and the forward's input transform ran 3x slower.)
     func transformGradient(_ t: Int, from dy: UnsafePointer<Float>, images: Int, rows: Int) {
-        let mt = m + t * mStride, st = staging + t * stagingStride
+        let mt = store.m + t * store.mStride, st = store.staging + t * store.stagingStride
         let half = rowStride / 2, quarter = tileRows * half + 16   // 4 quarters fit the staging
         let q00 = st, q01 = st + quarter, q10 = st + 2 * quarter, q11 = st + 3 * quarter
         let h = height, w = width
@@ -65,7 +65,7 @@ extension ConvWinogradBuffers {
     /// 4.8 with the dot kernel, 5.9 packed.
     func multiplyGradient(_ t: Int, images: Int, rows: Int, k: Int, first: Bool) {
         let used = images * tilesPerImage
-        let vt = UnsafePointer(v + t * vStride), mt = UnsafePointer(m + t * mStride)
+        let vt = UnsafePointer(store.v + t * store.vStride), mt = UnsafePointer(store.m + t * store.mStride)
         let du = gradU + t * gradUStride
         for xi in 0..<16 {
             let a = mt + xi * rows * ld, b = vt + xi * k * ld, c = du + xi * rows * k
@@ -97,8 +97,8 @@ func convWinogradBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>, 
     convChunks(pool, s.batch) { range, t in
         let db = workspace.biasGradient(t, gradBias)
         var first = true
-        convImageGroups(range, b.imagesPerGroup) { n0, count in
-            b.fill(t, from: input + n0 * cin * plane, images: count, channels: cin)
+        convImageGroups(range, b.store.imagesPerGroup) { n0, count in
+            b.fill(t, from: input + n0 * cin * plane, images: count, channels: cin, levels: nil)
             b.transformInput(t, images: count, k: cin)
             b.transformGradient(t, from: gradOutput + n0 * cout * plane, images: count, rows: cout)
             b.multiplyGradient(t, images: count, rows: cout, k: cin, first: first)
