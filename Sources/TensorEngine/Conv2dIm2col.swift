@@ -5,6 +5,8 @@
 // window reads padding; col2im adds such a matrix back into an image (the adjoint).
 // For stride 1 every row of a column-matrix row is a contiguous run of an input row.
 
+import VectorShuffles
+
 /// Unaligned 16-float load / store.
 @inline(__always) func convLoad16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
@@ -123,15 +125,7 @@ func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutabl
                     if sw == 1 {
                         convCopy(ox.count, srow + ox.lowerBound, d + ox.lowerBound)
                     } else if sw == 2 {
-                        // Even lanes of 16 loaded floats; the load's last lane (one past the
-                        // last element used) must stay inside the plane.
-                        var i = ox.lowerBound
-                        while i + 8 <= ox.upperBound && srow + 2 * i + 16 <= planeEnd {
-                            UnsafeMutableRawPointer(d + i).storeBytes(of: convLoad16(srow + 2 * i).evenHalf,
-                                                                      as: SIMD8<Float>.self)
-                            i += 8
-                        }
-                        while i < ox.upperBound { d[i] = srow[2 * i]; i += 1 }
+                        convGatherEven(srow, d, ox, planeEnd: planeEnd)
                     } else {
                         for i in ox { d[i] = srow[i * sw] }
                     }
@@ -208,5 +202,32 @@ func convPadPlane(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ dst: UnsafeMuta
         let d = dst + (y + s.padH) * wp
         for i in 0..<s.padW { d[i] = 0; d[s.padW + w + i] = 0 }
         convCopy(w, x + y * w, d + s.padW)
+    }
+}
+
+/// d[i] = srow[2i] for i in `range`: even lanes of 16 (or 8) loaded floats, the last
+/// vector overlapping the one before (rows of 14 or 7 outputs would otherwise end in
+/// up to 7 scalar steps). A load's last lane, one past the last element used, must stay
+/// inside the plane; rows whose loads would not go scalar.
+@inline(__always) func convGatherEven(_ srow: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>,
+                                      _ range: Range<Int>, planeEnd: UnsafePointer<Float>) {
+    let lo = range.lowerBound, hi = range.upperBound
+    if hi - lo >= 8 && srow + 2 * hi <= planeEnd {
+        var i = lo
+        while i + 8 <= hi {
+            UnsafeMutableRawPointer(d + i).storeBytes(of: evenLanes(convLoad16(srow + 2 * i)), as: SIMD8<Float>.self)
+            i += 8
+        }
+        if i < hi {
+            UnsafeMutableRawPointer(d + hi - 8).storeBytes(of: evenLanes(convLoad16(srow + 2 * (hi - 8))),
+                                                           as: SIMD8<Float>.self)
+        }
+    } else if hi - lo >= 4 && srow + 2 * hi <= planeEnd {
+        let first = evenLanes(UnsafeRawPointer(srow + 2 * lo).loadUnaligned(as: SIMD8<Float>.self))
+        let last = evenLanes(UnsafeRawPointer(srow + 2 * (hi - 4)).loadUnaligned(as: SIMD8<Float>.self))
+        UnsafeMutableRawPointer(d + lo).storeBytes(of: first, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(d + hi - 4).storeBytes(of: last, as: SIMD4<Float>.self)
+    } else {
+        for i in range { d[i] = srow[2 * i] }
     }
 }

@@ -45,7 +45,7 @@ final class ConvWinograd4Buffers: ConvWinogradTiling {
     /// Whether images' tile rows follow each other in the planes, and the entries per image there.
     let stacked: Bool, imageStride: Int
     /// Floats per phase plane (16 per channel), and per output phase plane in the staging
-    /// (after the 80-float input row).
+    /// (after the 80-float input row, and followed by one H x W output plane).
     let phaseStride: Int, outputPhaseStride: Int
     let store: ConvWinogradStorage
     /// Per column phase q: the lanes M whose padded column 4M + q lies inside the row (1 ... W).
@@ -73,8 +73,9 @@ final class ConvWinograd4Buffers: ConvWinogradTiling {
             phase = (images * perImage + 32 + 15) & ~15
             return 16 * phase * channels
         }, stagingFloats: { images in
+            // 16 floats of slack after the phases and the plane: rows are copied in whole vectors.
             outputPhase = 4 * ((images * tiles + 15) & ~15)
-            return 80 + 4 * outputPhase
+            return 80 + 4 * outputPhase + 16 + s.height * s.width + 16
         })
         phaseStride = phase
         outputPhaseStride = outputPhase
@@ -144,11 +145,15 @@ final class ConvWinograd4Buffers: ConvWinogradTiling {
         }
     }
 
+    /// Each output plane is first gathered row by row from the phase planes into one
+    /// contiguous H x W plane (whole 8- or 16-float copies, each row's overhang
+    /// overwritten by the next), then stored with one winogradStoreRow over all of it:
+    /// the epilogue then runs on long vectors instead of rows of 7 or 14 floats.
     func transformOutput(_ t: Int, images: Int, rows: Int, levelScale: UnsafePointer<Float>?,
                          bias: UnsafePointer<Float>?, epilogue: ConvEpilogue?, out: UnsafeMutablePointer<Float>) {
         let mt = UnsafePointer(store.m + t * store.mStride), phases = store.staging + t * store.stagingStride + 80
         let h = height, w = width, tiles = store.tilesPerImage, ld = store.ld, phase = outputPhaseStride
-        let rowFloats = 4 * rowTiles
+        let plane = phases + 4 * phase + 16, rowFloats = 4 * rowTiles
         let (runs, runTiles) = runs(images)
         let perRun = images / runs
         for r in 0..<rows {
@@ -160,14 +165,28 @@ final class ConvWinograd4Buffers: ConvWinogradTiling {
                     v0 += 16
                 }
                 for j in 0..<perRun {
-                    let off = ((run * perRun + j) * rows + r) * h * w, first = j * tileRows
+                    let first = j * tileRows
                     for y in 0..<h {
-                        winogradStoreRow(phases + (y & 3) * phase + (first + (y >> 2)) * rowFloats, w, channel: r,
-                                         levelScale: levelScale, bias: bias, epilogue: epilogue, out: out,
-                                         at: off + y * w)
+                        winograd4CopyRow(phases + (y & 3) * phase + (first + (y >> 2)) * rowFloats, plane + y * w, w)
                     }
+                    winogradStoreRow(plane, h * w, channel: r, levelScale: levelScale, bias: bias, epilogue: epilogue,
+                                     out: out, at: ((run * perRun + j) * rows + r) * h * w)
                 }
             }
         }
+    }
+}
+
+/// dst[0 ..< n] = src[0 ..< n] in whole 16- and 8-float vectors: up to 7 floats past n
+/// are read and written too.
+@inline(__always) func winograd4CopyRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 < n {
+        convStore16(convLoad16(src + i), dst + i)
+        i += 16
+    }
+    if i < n {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self),
+                                                    as: SIMD8<Float>.self)
     }
 }

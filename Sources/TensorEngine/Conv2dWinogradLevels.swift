@@ -36,7 +36,7 @@ func convWinogradForwardLevels(_ s: Conv2dShape, input: UnsafePointer<Float>, we
                                levels: ConvLevels, epilogue: ConvEpilogue?, output: UnsafeMutablePointer<Float>,
                                buffers b: ConvWinogradBuffers, pool: ThreadPool?) {
     let cin = s.inChannels, steps = levels.weightSteps
-    b.transformWeights(rows: s.outChannels, k: cin) { co, ci, kh, kw in
+    b.prepareWeights(rows: s.outChannels, k: cin, source: nil) { co, ci, kh, kw in
         (weight[((co * cin + ci) * 3 + kh) * 3 + kw] / steps[co]).rounded(.toNearestOrEven)
     }
     for co in 0..<s.outChannels { b.levelScales[co] = levels.inputStep * steps[co] }

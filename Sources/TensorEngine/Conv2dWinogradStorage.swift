@@ -7,6 +7,8 @@
 // A tiling with n x n patches has xiCount = n^2 GEMMs. V[xi] is [k, ld] and M[xi]
 // [rows, ld], one column per (virtual) tile of the group's images side by side.
 
+import Foundation
+
 /// A Winograd tiling: its layout of the input planes, its transforms, and the storage they use.
 protocol ConvWinogradTiling: AnyObject {
     var store: ConvWinogradStorage { get }
@@ -22,15 +24,35 @@ protocol ConvWinogradTiling: AnyObject {
                          bias: UnsafePointer<Float>?, epilogue: ConvEpilogue?, out: UnsafeMutablePointer<Float>)
 }
 
+/// Which function of a convolution's weights the packed U holds.
+enum ConvWinogradWeights: Equatable {
+    case forward, backwardData
+}
+
 extension ConvWinogradTiling {
-    /// U[xi] [rows, k] of weights g(r, q, kh, kw) into store.transformed.
-    func transformWeights(rows: Int, k: Int, _ g: (Int, Int, Int, Int) -> Float) {
+    /// Transforms weights g(r, q, kh, kw) of `rows` x `k` channel pairs (U[xi] [rows, k])
+    /// and packs them for the GEMMs. With `source` (the raw [.., .., 3, 3] weights, and
+    /// which function of them g is), nothing is redone when the packed U already is that
+    /// function of bit-identical weights: evaluation transforms each layer's weights once,
+    /// not once per batch. Training changes the weights every step, and the comparison
+    /// stops at the first changed float.
+    func prepareWeights(rows: Int, k: Int, source: (UnsafePointer<Float>, ConvWinogradWeights)?,
+                        _ g: (Int, Int, Int, Int) -> Float) {
+        let count = rows * k * 9
+        if let (weights, kind) = source, store.packedKind == kind, store.packedRows == rows, store.packedK == k,
+           memcmp(weights, store.packedSource, count * MemoryLayout<Float>.size) == 0 {
+            return
+        }
         let u = store.transformed
         for r in 0..<rows {
             for q in 0..<k {
                 kernelTransform({ g(r, q, $0, $1) }) { xi, value in u[(xi * rows + r) * k + q] = value }
             }
         }
+        store.packTransformed(rows: rows, k: k)
+        store.packedKind = source?.1
+        store.packedRows = rows; store.packedK = k
+        if let (weights, _) = source { store.packedSource.update(from: weights, count: count) }
     }
 }
 
@@ -51,6 +73,10 @@ final class ConvWinogradStorage {
     /// U[xi] [rows, k] of the current call, and U packed as xiCount A operands of MR-row micro-panels.
     let transformed: UnsafeMutablePointer<Float>
     let packed: UnsafeMutablePointer<Float>
+    /// What `packed` was made from: the function, its shape, a copy of the raw weights
+    /// (prepareWeights; kind nil: not reusable).
+    var packedKind: ConvWinogradWeights?, packedRows = 0, packedK = 0
+    let packedSource: UnsafeMutablePointer<Float>
 
     /// Per thread: planeFloats(imagesPerGroup) floats of input planes (the storage adds 128
     /// of slack: a last chunk of 16 tiles reads past its plane) and stagingFloats(imagesPerGroup).
@@ -74,11 +100,12 @@ final class ConvWinogradStorage {
         tiles = Tensor.allocate(threads * gemmMR * gemmNR)
         transformed = Tensor.allocate(xiCount * channels * channels)
         packed = Tensor.allocate(xiCount * ((channels + gemmMR - 1) / gemmMR * gemmMR) * channels)
+        packedSource = Tensor.allocate(9 * s.inChannels * s.outChannels)
     }
 
     deinit {
         planes.deallocate(); v.deallocate(); m.deallocate(); staging.deallocate(); tiles.deallocate()
-        transformed.deallocate(); packed.deallocate()
+        transformed.deallocate(); packed.deallocate(); packedSource.deallocate()
     }
 
     static func zeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -101,7 +128,7 @@ final class ConvWinogradStorage {
         return best
     }
 
-    /// Packs U[xi] [rows, k] (store.transformed) as xiCount GEMM A operands.
+    /// Packs U[xi] [rows, k] (transformed) as xiCount GEMM A operands.
     func packTransformed(rows: Int, k: Int) {
         let panels = (rows + gemmMR - 1) / gemmMR * gemmMR * k
         for xi in 0..<xiCount {
@@ -150,7 +177,7 @@ final class ConvWinogradStorage {
 }
 
 /// dst = conv(src) over images split over the pool's threads, groups of images at a time;
-/// the weights are already transformed (srcChannels = k, dstChannels = rows).
+/// the weights are already prepared (srcChannels = k, dstChannels = rows).
 /// With inputLevels and levelScale: the planes hold src's integer levels (src times
 /// inputLevels, rounded) and each output row is scaled back by levelScale[row].
 func convWinogradRun<T: ConvWinogradTiling>(_ s: Conv2dShape, _ b: T, src: UnsafePointer<Float>, srcChannels: Int,
@@ -159,7 +186,6 @@ func convWinogradRun<T: ConvWinogradTiling>(_ s: Conv2dShape, _ b: T, src: Unsaf
                                             epilogue: ConvEpilogue? = nil, dst: UnsafeMutablePointer<Float>,
                                             pool: ThreadPool?) {
     let plane = s.height * s.width
-    b.store.packTransformed(rows: dstChannels, k: srcChannels)
     convChunks(pool, s.batch) { range, t in
         convImageGroups(range, b.store.imagesPerGroup) { n0, count in
             b.fill(t, from: src + n0 * srcChannels * plane, images: count, channels: srcChannels, levels: inputLevels)
@@ -177,7 +203,9 @@ func convWinogradForward<T: ConvWinogradTiling>(_ s: Conv2dShape, input: UnsafeP
                                                epilogue: ConvEpilogue? = nil, output: UnsafeMutablePointer<Float>,
                                                buffers b: T, pool: ThreadPool?) {
     let cin = s.inChannels
-    b.transformWeights(rows: s.outChannels, k: cin) { co, ci, kh, kw in weight[((co * cin + ci) * 3 + kh) * 3 + kw] }
+    b.prepareWeights(rows: s.outChannels, k: cin, source: (weight, .forward)) { co, ci, kh, kw in
+        weight[((co * cin + ci) * 3 + kh) * 3 + kw]
+    }
     convWinogradRun(s, b, src: input, srcChannels: cin, dstChannels: s.outChannels, bias: bias, epilogue: epilogue,
                     dst: output, pool: pool)
 }
@@ -189,7 +217,7 @@ func convWinogradBackwardData<T: ConvWinogradTiling>(_ s: Conv2dShape, gradOutpu
                                                     gradInput: UnsafeMutablePointer<Float>, buffers b: T,
                                                     pool: ThreadPool?) {
     let cin = s.inChannels
-    b.transformWeights(rows: cin, k: s.outChannels) { ci, co, kh, kw in
+    b.prepareWeights(rows: cin, k: s.outChannels, source: (weight, .backwardData)) { ci, co, kh, kw in
         weight[((co * cin + ci) * 3 + 2 - kh) * 3 + 2 - kw]
     }
     convWinogradRun(s, b, src: gradOutput, srcChannels: s.outChannels, dstChannels: cin, bias: nil,

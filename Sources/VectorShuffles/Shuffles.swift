@@ -70,3 +70,23 @@ public func interleave4(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Floa
         ac._storage._value, bd._storage._value, high._storage._value)
     return (first, second)
 }
+
+/// Lanes 0, 2, .. 14 of a.
+@inlinable @inline(__always)
+public func evenLanes(_ a: SIMD16<Float>) -> SIMD8<Float> {
+    let index = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+    var out = SIMD8<Float>()
+    out._storage._value = Builtin.shufflevector_Vec16xFPIEEE32_Vec8xInt32(
+        a._storage._value, a._storage._value, index._storage._value)
+    return out
+}
+
+/// Lanes 0, 2, 4, 6 of a.
+@inlinable @inline(__always)
+public func evenLanes(_ a: SIMD8<Float>) -> SIMD4<Float> {
+    let index = SIMD4<Int32>(0, 2, 4, 6)
+    var out = SIMD4<Float>()
+    out._storage._value = Builtin.shufflevector_Vec8xFPIEEE32_Vec4xInt32(
+        a._storage._value, a._storage._value, index._storage._value)
+    return out
+}

@@ -36,10 +36,10 @@ final class Conv2dWinogradTests: XCTestCase {
     struct Case {
         let shape: Conv2dShape
         let x: [Float], w: [Float], b: [Float], dy: [Float]
-        init(_ s: Conv2dShape, _ i: Int) {
+        init(_ s: Conv2dShape, _ i: Int, weights: [Float]? = nil) {
             shape = s
             x = Conv2dTests.random(s.inputCount, seed: UInt64(100 + i))
-            w = Conv2dTests.random(s.weightCount, seed: UInt64(200 + i))
+            w = weights ?? Conv2dTests.random(s.weightCount, seed: UInt64(200 + i))
             b = Conv2dTests.random(s.outChannels, seed: UInt64(300 + i))
             dy = Conv2dTests.random(s.outputCount, seed: UInt64(400 + i))
         }
@@ -205,5 +205,30 @@ final class Conv2dWinogradTests: XCTestCase {
         XCTAssertFalse(Conv2dShape(batch: 1, inChannels: 16, height: 32, width: 33, outChannels: 16, kernelH: 3,
                                    kernelW: 3, padH: 1, padW: 1).usesWinograd)
         XCTAssertFalse(Conv2dShape(batch: 1, inChannels: 4, outChannels: 16, size: 28, kernel: 3, pad: 1).usesWinograd)
+    }
+
+    /// A workspace reuses its packed transformed weights only for bit-identical weights
+    /// and the same use: an in-place change of one weight (as an optimizer step makes),
+    /// a backward-data in between, and new weights each give the fresh result.
+    func testPackedWeightsFollowTheWeights() {
+        let s = Conv2dShape(batch: 2, inChannels: 16, outChannels: 24, size: 14, kernel: 3, pad: 1)
+        var c = Case(s, 7)
+        let ws = Conv2dWorkspace(shape: s, threads: 1)
+        func forward() -> [UInt32] {
+            var y = [Float](repeating: .nan, count: s.outputCount)
+            conv2dForward(s, input: c.x, weight: c.w, bias: nil, output: &y, workspace: ws)
+            return y.map(\.bitPattern)
+        }
+        func fresh() -> [UInt32] { c.forward(bias: false, pool: nil, f4: true).map(\.bitPattern) }
+        XCTAssertEqual(forward(), fresh(), "first call")
+        XCTAssertEqual(ws.winograd4?.store.packedKind, .forward)
+        XCTAssertEqual(forward(), fresh(), "same weights again")
+        c = Case(s, 7, weights: c.w.indices.map { i in i == c.w.count - 1 ? c.w[i] + 0.5 : c.w[i] })
+        XCTAssertEqual(forward(), fresh(), "last weight changed")
+        var dx = [Float](repeating: .nan, count: s.inputCount)
+        conv2dBackwardData(s, gradOutput: c.dy, weight: c.w, gradInput: &dx, workspace: ws)
+        XCTAssertEqual(dx.map(\.bitPattern), c.backwardData(pool: nil, f4: true).map(\.bitPattern), "backward-data")
+        XCTAssertEqual(ws.winograd4?.store.packedKind, .backwardData)
+        XCTAssertEqual(forward(), fresh(), "forward after backward-data")
     }
 }
