@@ -132,15 +132,23 @@ def main() -> int:
         with open(args.json, "w") as f:
             json.dump(report, f, sort_keys=True, indent=1)
     ok = True
-    if abs(report["accuracy_diff_pp"]) > args.max_acc_diff_pp:
+    # Limits in images, not in floats: 0.05 pp of 2000 images is one image, and
+    # 100 * (0.493 - 0.4935) is 0.0500000000000005 in floating point.
+    def too_far(diff_pp):
+        return round(abs(diff_pp) * n / 100) > round(args.max_acc_diff_pp * n / 100, 6)
+
+    def too_few(agree):
+        return round(agree * n) < round(args.min_agreement * n, 6)
+
+    if too_far(report["accuracy_diff_pp"]):
         print(f"FAIL: onnxruntime accuracy {100 * acc_ort:.2f}% vs gdqr {100 * acc_gdqr:.2f}% "
               f"(|diff| {abs(report['accuracy_diff_pp']):.3f} pp > {args.max_acc_diff_pp})")
         ok = False
-    if agreement < args.min_agreement:
+    if too_few(agreement):
         print(f"FAIL: top-1 agreement {100 * agreement:.2f}% < {100 * args.min_agreement:.2f}%")
         ok = False
     acc_folded = report["accuracy_onnxruntime_folded"]
-    if abs(100 * (acc_folded - acc_gdqr)) > args.max_acc_diff_pp or report["agreement_folded"] < args.min_agreement:
+    if too_far(100 * (acc_folded - acc_gdqr)) or too_few(report["agreement_folded"]):
         print(f"FAIL: folded session: accuracy {100 * acc_folded:.2f}%, agreement {100 * report['agreement_folded']:.2f}%")
         ok = False
     if n_int4 == 0:
