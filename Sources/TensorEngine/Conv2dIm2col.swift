@@ -87,6 +87,10 @@ import VectorShuffles
 func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int = 0) {
     let h = s.height, w = s.width, oh = s.outHeight, ow = s.outWidth, n = oh * ow
     let ld = ld == 0 ? n : ld
+    if let plan = ConvParityPlan(s) {
+        convIm2colParity(s, plan, x, col, ld: ld)
+        return
+    }
     let sh = s.strideH, sw = s.strideW, ph = s.padH, pw = s.padW
     // Stride 1 with ow == w: a column-matrix row is the input plane shifted by a constant.
     let shifted = sh == 1 && sw == 1 && ow == w
@@ -104,17 +108,8 @@ func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutabl
                 if oyRange.lowerBound > 0 { convFill(oyRange.lowerBound * ow, 0, dst) }
                 if oyRange.upperBound < oh { convFill((oh - oyRange.upperBound) * ow, 0, dst + oyRange.upperBound * ow) }
                 if shifted {
-                    // dst[j] = x[j + off] over the valid rows in one long copy, clamped to the
-                    // plane; what the clamp leaves out lies in the padding columns zeroed next.
-                    let off = (ky - ph) * w + kx - pw
-                    let jLo = oyRange.lowerBound * ow, jHi = oyRange.upperBound * ow
-                    let cLo = max(jLo, -off), cHi = min(jHi, h * w - off)
-                    if cLo < cHi { convCopy(cHi - cLo, xc + cLo + off, dst + cLo) }
-                    for oy in oyRange {
-                        let d = dst + oy * ow
-                        convZeroFew(ox.lowerBound, d)
-                        convZeroFew(ow - ox.upperBound, d + ox.upperBound)
-                    }
+                    convShiftedCopy(xc, count: h * w, offset: (ky - ph) * w + kx - pw, rows: oyRange, columns: ox,
+                                    width: ow, dst)
                     continue
                 }
                 for oy in oyRange {
@@ -229,5 +224,20 @@ func convPadPlane(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ dst: UnsafeMuta
         UnsafeMutableRawPointer(d + hi - 4).storeBytes(of: last, as: SIMD4<Float>.self)
     } else {
         for i in range { d[i] = srow[2 * i] }
+    }
+}
+
+/// dst[j] = src[j + offset] for the rows `rows` of a plane `width` wide, in one long
+/// copy clamped to src[0 ..< count]; what the clamp leaves out lies outside `columns`,
+/// which are zeroed next (the rows outside `rows` are the caller's).
+@inline(__always) func convShiftedCopy(_ src: UnsafePointer<Float>, count: Int, offset: Int, rows: Range<Int>,
+                                       columns: Range<Int>, width: Int, _ dst: UnsafeMutablePointer<Float>) {
+    let jLo = rows.lowerBound * width, jHi = rows.upperBound * width
+    let cLo = max(jLo, -offset), cHi = min(jHi, count - offset)
+    if cLo < cHi { convCopy(cHi - cLo, src + cLo + offset, dst + cLo) }
+    for oy in rows {
+        let d = dst + oy * width
+        convZeroFew(columns.lowerBound, d)
+        convZeroFew(width - columns.upperBound, d + columns.upperBound)
     }
 }

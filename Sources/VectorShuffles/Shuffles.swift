@@ -90,3 +90,29 @@ public func evenLanes(_ a: SIMD8<Float>) -> SIMD4<Float> {
         a._storage._value, a._storage._value, index._storage._value)
     return out
 }
+
+/// Lanes 0, 2, .. 14 and 1, 3, .. 15 of a.
+@inlinable @inline(__always)
+public func deinterleave(_ a: SIMD16<Float>) -> (even: SIMD8<Float>, odd: SIMD8<Float>) {
+    let evenIndex = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+    let oddIndex = SIMD8<Int32>(1, 3, 5, 7, 9, 11, 13, 15)
+    var even = SIMD8<Float>(), odd = SIMD8<Float>()
+    even._storage._value = Builtin.shufflevector_Vec16xFPIEEE32_Vec8xInt32(
+        a._storage._value, a._storage._value, evenIndex._storage._value)
+    odd._storage._value = Builtin.shufflevector_Vec16xFPIEEE32_Vec8xInt32(
+        a._storage._value, a._storage._value, oddIndex._storage._value)
+    return (even, odd)
+}
+
+/// Lanes 0, 2, 4, 6 and 1, 3, 5, 7 of a.
+@inlinable @inline(__always)
+public func deinterleave(_ a: SIMD8<Float>) -> (even: SIMD4<Float>, odd: SIMD4<Float>) {
+    let evenIndex = SIMD4<Int32>(0, 2, 4, 6)
+    let oddIndex = SIMD4<Int32>(1, 3, 5, 7)
+    var even = SIMD4<Float>(), odd = SIMD4<Float>()
+    even._storage._value = Builtin.shufflevector_Vec8xFPIEEE32_Vec4xInt32(
+        a._storage._value, a._storage._value, evenIndex._storage._value)
+    odd._storage._value = Builtin.shufflevector_Vec8xFPIEEE32_Vec4xInt32(
+        a._storage._value, a._storage._value, oddIndex._storage._value)
+    return (even, odd)
+}

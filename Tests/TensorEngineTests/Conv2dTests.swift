@@ -43,6 +43,14 @@ final class Conv2dTests: XCTestCase {
             Conv2dShape(batch: 2, inChannels: 9, height: 5, width: 16, outChannels: 3, kernelH: 3, kernelW: 3,
                         padH: 1, padW: 1),
             Conv2dShape(batch: 3, inChannels: 16, outChannels: 16, size: 28, kernel: 3, pad: 1),
+            // stride 2 on even planes, im2col through parity planes (Conv2dIm2colStride2.swift):
+            // ResNet's 3x3 and 1x1 downsampling, 5x5 (two base rows per parity), groups, and
+            // 3x3 unpadded on 10x10 (4x4 outputs: not half the plane, the general path)
+            Conv2dShape(batch: 2, inChannels: 5, outChannels: 7, size: 28, kernel: 3, stride: 2, pad: 1),
+            Conv2dShape(batch: 2, inChannels: 16, outChannels: 8, size: 14, kernel: 1, stride: 2),
+            Conv2dShape(batch: 1, inChannels: 3, outChannels: 4, size: 12, kernel: 5, stride: 2, pad: 2),
+            Conv2dShape(batch: 2, inChannels: 8, outChannels: 6, size: 16, kernel: 3, stride: 2, pad: 1, groups: 2),
+            Conv2dShape(batch: 2, inChannels: 4, outChannels: 4, size: 10, kernel: 3, stride: 2),
         ]
         var rng = CounterRNG(seed: 42, stream: 7)
         let channels = [1, 3, 5, 16], sizes = [1, 3, 7, 9, 17], kernels = [1, 3, 5]
