@@ -189,7 +189,7 @@ func convImagesPerGemm(_ s: Conv2dShape) -> Int {
 /// and weights on quantization grids, no bias), a Winograd shape sums their integer
 /// levels exactly (Conv2dWinogradLevels.swift). `winograd: false` keeps the direct sums on a
 /// Winograd shape: fake-quantized layers ask for it, because Winograd's rounding (about
-/// 10x the direct sum's) moves values that sit on a quantization step's edge to the other
+/// 10x the direct sum's for F(2x2, 3x3), more for F(4x4, 3x3)) moves values that sit on a quantization step's edge to the other
 /// level, and the integer engine, which sums exactly, must see the fake-quant model's levels.
 public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,

@@ -101,8 +101,10 @@ final class ConvWinogradBuffers: ConvWinogradTiling {
         blockStride = block
         // Staging: the output transform's rows (even output rows, then odd) before the copy-out.
         let staging = 2 * (tileRows * rowStride + 32)
-        store = ConvWinogradStorage(s, threads: threads, xiCount: 16, tilesPerImage: tileRows * rowStride / 2,
-                                    planeFloats: { $0 * channels * block }, stagingFloats: { _ in staging })
+        let tiles = tileRows * rowStride / 2
+        let images = ConvWinogradStorage.imagesPerGroup(s, xiCount: 16, tiles: tiles)
+        store = ConvWinogradStorage(s, threads: threads, xiCount: 16, tilesPerImage: tiles, imagesPerGroup: images,
+                                    planeFloats: images * channels * block, stagingFloats: staging)
         levelScales = Tensor.allocate(s.outChannels)
         gradUStride = 16 * s.inChannels * s.outChannels
         gradU = Tensor.allocate(threads * gradUStride)

@@ -66,19 +66,14 @@ final class ConvWinograd4Buffers: ConvWinogradTiling {
         let perImage = (stacked ? tileRows : tileRows + 1) * rowTiles
         imageStride = perImage
         let tiles = tileRows * rowTiles, channels = max(s.inChannels, s.outChannels)
-        var phase = 0, outputPhase = 0
-        store = ConvWinogradStorage(s, threads: threads, xiCount: 36, tilesPerImage: tiles,
-                                    planeFloats: { images in
-            // Reads reach rowTiles + 1 past the last 16-tile chunk, a row's 16-lane store 15 past its row.
-            phase = (images * perImage + 32 + 15) & ~15
-            return 16 * phase * channels
-        }, stagingFloats: { images in
-            // 16 floats of slack after the phases and the plane: rows are copied in whole vectors.
-            outputPhase = 4 * ((images * tiles + 15) & ~15)
-            return 80 + 4 * outputPhase + 16 + s.height * s.width + 16
-        })
-        phaseStride = phase
-        outputPhaseStride = outputPhase
+        let images = ConvWinogradStorage.imagesPerGroup(s, xiCount: 36, tiles: tiles)
+        // Reads reach rowTiles + 1 past the last 16-tile chunk, a row's 16-lane store 15 past its row.
+        phaseStride = (images * perImage + 32 + 15) & ~15
+        outputPhaseStride = 4 * ((images * tiles + 15) & ~15)
+        // 16 floats of slack after the phases and the plane: rows are copied in whole vectors.
+        store = ConvWinogradStorage(s, threads: threads, xiCount: 36, tilesPerImage: tiles, imagesPerGroup: images,
+                                    planeFloats: 16 * phaseStride * channels,
+                                    stagingFloats: 80 + 4 * outputPhaseStride + 16 + s.height * s.width + 16)
     }
 
     func kernelTransform(_ g: (Int, Int) -> Float, _ store: (Int, Float) -> Void) {

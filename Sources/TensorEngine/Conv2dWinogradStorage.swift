@@ -78,21 +78,22 @@ final class ConvWinogradStorage {
     var packedKind: ConvWinogradWeights?, packedRows = 0, packedK = 0
     let packedSource: UnsafeMutablePointer<Float>
 
-    /// Per thread: planeFloats(imagesPerGroup) floats of input planes (the storage adds 128
-    /// of slack: a last chunk of 16 tiles reads past its plane) and stagingFloats(imagesPerGroup).
-    init(_ s: Conv2dShape, threads: Int, xiCount: Int, tilesPerImage: Int, planeFloats: (Int) -> Int,
-         stagingFloats: (Int) -> Int) {
+    /// `imagesPerGroup` from ConvWinogradStorage.imagesPerGroup; per thread `planeFloats`
+    /// of input planes (the storage adds 128 of slack: a last chunk of 16 tiles reads past
+    /// its plane) and `stagingFloats`.
+    init(_ s: Conv2dShape, threads: Int, xiCount: Int, tilesPerImage: Int, imagesPerGroup: Int, planeFloats: Int,
+         stagingFloats: Int) {
         self.xiCount = xiCount
         channels = max(s.inChannels, s.outChannels)
         self.tilesPerImage = tilesPerImage
         tilesChunked = (tilesPerImage + 15) & ~15
-        imagesPerGroup = Self.imagesPerGroup(s, xiCount: xiCount, channels: channels, tiles: tilesPerImage)
+        self.imagesPerGroup = imagesPerGroup
         // The GEMM reads whole 32-column tiles; the transforms touch whole 16-tile chunks.
         ld = max((imagesPerGroup * tilesPerImage + 31) & ~31, (imagesPerGroup - 1) * tilesPerImage + tilesChunked)
-        planesStride = planeFloats(imagesPerGroup) + 128
+        planesStride = planeFloats + 128
         vStride = xiCount * channels * ld
         mStride = xiCount * channels * ld
-        stagingStride = stagingFloats(imagesPerGroup)
+        stagingStride = stagingFloats
         planes = Self.zeroed(threads * planesStride)
         v = Self.zeroed(threads * vStride)
         m = Self.zeroed(threads * mStride)
@@ -118,7 +119,8 @@ final class ConvWinogradStorage {
     /// is 1 MB per core here), and of those the fewest that waste the smallest share of
     /// the last 32-wide GEMM tile (F(2x2) at 14x14: 4 images of 56 tiles fill 7 tiles
     /// exactly, 2 would compute 128 columns for 112).
-    static func imagesPerGroup(_ s: Conv2dShape, xiCount: Int, channels: Int, tiles: Int) -> Int {
+    static func imagesPerGroup(_ s: Conv2dShape, xiCount: Int, tiles: Int) -> Int {
+        let channels = max(s.inChannels, s.outChannels)
         let most = max(1, min(s.batch, 131072 / (xiCount * channels * tiles)))
         var best = 1, bestWaste = 1.0
         for g in 1...most {
