@@ -11,6 +11,10 @@ PACKAGES=(
   dataset-fashion-mnist        # the default training data
   python3-venv                 # benchmark and interop scripts build a virtual environment
   chromium                     # renders report.html headless in Tests/scripts/report-test.sh
+  libpng-dev libjpeg62-turbo-dev  # image-folder data sets (PNG, JPEG decoding)
+  qemu-user                    # runs the default binary as an AVX2-only and a pre-AVX2 CPU in tests
+  iproute2                     # network namespaces: simulated hosts for the multi-host tests
+  bc procps                    # arithmetic and pgrep/pkill in the script tests
 )
 
 missing=()
