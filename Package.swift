@@ -3,22 +3,25 @@
 import PackageDescription
 import Foundation
 
-// Kernels are written with SIMD16<Float> and must be compiled for a CPU that has
-// FMA: without a CPU target, SIMD.addProduct lowers to a software FMA about 100x
-// slower. The default is the build machine's CPU; GDQR_TARGET_CPU names another
-// (haswell, skylake-avx512, znver4, ...) for a cluster's lowest common node.
-let targetCPU = ProcessInfo.processInfo.environment["GDQR_TARGET_CPU"] ?? "native"
+// Kernels are written with SIMD types and must be compiled for a CPU that has FMA:
+// without a CPU target, SIMD.addProduct lowers to a software FMA about 100x slower.
+// Every module is compiled for x86-64-v3 ("haswell": AVX2, FMA, F16C, BMI1/2, LZCNT,
+// MOVBE; swiftc does not take the name x86-64-v3), so one binary runs
+// on every such CPU whatever CPU built it; the kernels that depend on the register
+// file (GEMM micro-kernels, integer dot products) also exist per level and are
+// chosen at start-up from CPUID (TensorEngine/CPULevel.swift). GDQR_TARGET_CPU=NAME
+// is an opt-in host-specific build of the rest (the level dispatch stays).
+let targetCPU = ProcessInfo.processInfo.environment["GDQR_TARGET_CPU"] ?? "haswell"
 let fastFlags: [SwiftSetting] = [
     .unsafeFlags(["-target-cpu", targetCPU, "-enforce-exclusivity=unchecked"]),
 ]
-// IntegerSIMD reaches the VNNI dot-product instruction through the compiler's builtins
-// (hence -parse-stdlib); without VNNI on the target CPU it uses its plain Swift path.
-let vnniCPUs = ["icelake-server", "icelake-client", "tigerlake", "cascadelake", "cooperlake", "sapphirerapids",
-                "graniterapids", "znver4", "znver5"]
-let hasVNNI = targetCPU == "native"
-    ? ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx512_vnni") ?? false)
-    : vnniCPUs.contains(targetCPU)
-let integerSIMDFlags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])] + fastFlags + (hasVNNI ? [.define("GDQR_VNNI")] : [])
+func levelFlags(_ cpu: String) -> [SwiftSetting] {
+    [.unsafeFlags(["-target-cpu", cpu, "-enforce-exclusivity=unchecked"])]
+}
+// The integer dot products reach vpmaddubsw / vpdpbusd through the compiler's
+// builtins (hence -parse-stdlib).
+let integerV3Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])] + levelFlags("haswell")
+let integerVNNIFlags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])] + levelFlags("icelake-server")
 
 
 let package = Package(
@@ -46,17 +49,27 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg62-turbo-dev"])]),
+        // CPUID / XGETBV, and the start-up check that refuses a CPU below x86-64-v3
+        // (compiled for the baseline x86-64, like every C target here).
+        .target(name: "CPUFeatures", path: "Sources/CPUFeatures"),
+        .target(name: "GemmKernelsV3", swiftSettings: levelFlags("haswell")),
+        .target(name: "GemmKernelsV4", swiftSettings: levelFlags("skylake-avx512")),
         .target(name: "CBuildInfo", path: "Sources/CBuildInfo",
                 cSettings: [.define("GDQR_TARGET_CPU", to: "\"\(targetCPU)\"")]),
         // Float lane shuffles through the compiler's shufflevector builtin (hence -parse-stdlib).
         .target(name: "VectorShuffles", swiftSettings: [.unsafeFlags(["-parse-stdlib"])] + fastFlags),
         .target(name: "TensorEngine",
-                dependencies: ["CBuildInfo", "VectorShuffles", .product(name: "Atomics", package: "swift-atomics")],
+                dependencies: ["CBuildInfo", "CPUFeatures", "GemmKernelsV3", "GemmKernelsV4", "VectorShuffles", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: fastFlags),
         .target(name: "EngineBench", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
         .target(name: "Layers", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
-        .target(name: "IntegerSIMD", swiftSettings: integerSIMDFlags),
-        .target(name: "GDQR", dependencies: ["Layers", "IntegerSIMD"], swiftSettings: fastFlags),
+        .target(name: "IntegerSIMD", swiftSettings: integerV3Flags),
+        // The integer engine's register tiles per level: AVX2 pair products and the exact
+        // portable step (x86-64-v3), VPDPBUSD (compiled for an AVX512-VNNI CPU, called only on one).
+        .target(name: "IntegerTilesV3", dependencies: ["IntegerSIMD"], swiftSettings: levelFlags("haswell")),
+        .target(name: "IntegerTilesVNNI", swiftSettings: integerVNNIFlags),
+        .target(name: "GDQR", dependencies: ["Layers", "IntegerSIMD", "IntegerTilesV3", "IntegerTilesVNNI"],
+                swiftSettings: fastFlags),
         .target(name: "Datasets", dependencies: ["TensorEngine", "CZlib", "CPNG", "CJPEG"], swiftSettings: fastFlags),
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastFlags),
         .target(name: "Checkpoint", dependencies: ["Layers", "GDQR", "CZstd"], swiftSettings: fastFlags),
@@ -76,7 +89,7 @@ let package = Package(
                           swiftSettings: fastFlags),
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Checkpoint"], swiftSettings: fastFlags),
-        .testTarget(name: "GDQRTests", dependencies: ["GDQR"], swiftSettings: fastFlags),
+        .testTarget(name: "GDQRTests", dependencies: ["GDQR", "IntegerSIMD", "IntegerTilesV3", "TensorEngine"], swiftSettings: fastFlags),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: fastFlags),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: fastFlags),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], swiftSettings: fastFlags),

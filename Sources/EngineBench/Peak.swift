@@ -107,7 +107,7 @@ public struct BenchResult: Sendable {
         s += ",\"gflops\":\(fmt(gflops, 2)),\"peak_gflops\":\(fmt(peakGflops, 2))"
         s += ",\"fraction_of_peak\":\(fmt(fractionOfPeak, 4))"
         for (k, v) in extra { s += ",\(JSONText.quoted(k)):\(JSONText.quoted(v))" }
-        return s + "}"
+        return s + "," + BuildInfo.cpuJSONFields + "}"
     }
 
     /// Column titles matching `textLine`.

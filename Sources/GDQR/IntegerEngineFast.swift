@@ -102,7 +102,8 @@ final class FastIntegerRunner {
             let plan: ConvPlan
             if x.kind == .image {
                 let kk = op.inChannels * k * k, width = (kk + 3) / 4 * 4
-                let w = PackedConvWeights(outChannels: op.outChannels, inChannels: kk, taps: 1, channelsPerTap: width) { co, _, i in
+                let w = PackedConvWeights(outChannels: op.outChannels, inChannels: kk, taps: 1, channelsPerTap: width,
+                                          maxInput: x.maxInput) { co, _, i in
                     op.weights[co * kk + i]
                 }
                 let po = UnsafeMutablePointer<Int>.allocate(capacity: pixels)
@@ -122,7 +123,7 @@ final class FastIntegerRunner {
                 plan = pl
             } else {
                 let w = PackedConvWeights(outChannels: op.outChannels, inChannels: op.inChannels, taps: k * k,
-                                          channelsPerTap: lx.stride) { co, t, ci in
+                                          channelsPerTap: lx.stride, maxInput: x.maxInput) { co, t, ci in
                     op.weights[((co * op.inChannels + ci) * k + t / k) * k + t % k]
                 }
                 let po = UnsafeMutablePointer<Int>.allocate(capacity: pixels)

@@ -4,35 +4,38 @@
 // (four unsigned activation bytes times four signed weight bytes, summed in Int32
 // with wrap-around, no intermediate saturation).
 //
-// Swift's SIMD types do not lower byte-to-int widening of 64-byte vectors to vector
-// code, and LLVM matches VPDPBUSD only inside loop reductions to a scalar (measured:
-// a scalar `s += Int32(u8) * Int32(s8)` loop becomes zero-extended VPDPWSSD, 16 useful
-// products per instruction). So with VNNI the instruction is called through the
-// compiler builtin (this module is built with -parse-stdlib, GDQR_VNNI is defined by
-// Package.swift when the target CPU has it); otherwise the same arithmetic is done
-// with Int32 shifts and multiplies. `dotProductReference` is the scalar definition
-// both are tested against.
+// Swift's SIMD types do not lower byte-to-int widening to vector code, so the fast
+// steps are called through compiler builtins (this module is built with -parse-stdlib
+// for x86-64-v3): AVX2's VPMADDUBSW / VPMADDWD pair products here, VPDPBUSD in the
+// IntegerTileVNNI module (compiled for an AVX512-VNNI CPU, chosen at run time).
+// `dotProductReference` is the scalar definition all are tested against.
 import Swift
 
-#if GDQR_VNNI
-public let integerDotProductIsVNNI = true
-
-/// acc + Σ_{i<4} u8(a.byte i) · s8(b.byte i), per Int32 lane (VPDPBUSD).
-@inlinable @inline(__always)
-public func dotProductAccumulate(_ acc: SIMD16<Int32>, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
-    var out = SIMD16<Int32>()
-    out._storage._value = Builtin.int_x86_avx512_vpdpbusd_512(acc._storage._value, a._storage._value, b._storage._value)
-    return out
-}
-#else
-public let integerDotProductIsVNNI = false
-
-/// acc + Σ_{i<4} u8(a.byte i) · s8(b.byte i), per Int32 lane (portable).
+/// acc + Σ_{i<4} u8(a.byte i) · s8(b.byte i), per Int32 lane, in plain Swift SIMD
+/// (exact for any operands; the 8-bit layers' path on CPUs without VNNI). The fast
+/// paths are the AVX2 pair products below and the VNNI tile in IntegerTileVNNI.
 @inlinable @inline(__always)
 public func dotProductAccumulate(_ acc: SIMD16<Int32>, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
     dotProductAccumulatePortable(acc, a, b)
 }
-#endif
+
+/// VPMADDUBSW: per Int16 lane j, u8(a byte 2j) · s8(w byte 2j) + u8(a byte 2j+1) · s8(w byte 2j+1),
+/// saturated to Int16. Exact when every pair sum fits: 2 · max(a) · max|w| <= 32767.
+@inlinable @inline(__always)
+public func pairProducts(_ a: SIMD8<Int32>, _ w: SIMD8<Int32>) -> SIMD16<Int16> {
+    var out = SIMD16<Int16>()
+    out._storage._value = Builtin.int_x86_avx2_pmadd_ub_sw(Builtin.bitcast_Vec8xInt32_Vec32xInt8(a._storage._value),
+                                                           Builtin.bitcast_Vec8xInt32_Vec32xInt8(w._storage._value))
+    return out
+}
+
+/// VPMADDWD by ones: per Int32 lane j, Int32(v[2j]) + Int32(v[2j+1]).
+@inlinable @inline(__always)
+public func widenPairs(_ v: SIMD16<Int16>) -> SIMD8<Int32> {
+    var out = SIMD8<Int32>()
+    out._storage._value = Builtin.int_x86_avx2_pmadd_wd(v._storage._value, SIMD16<Int16>(repeating: 1)._storage._value)
+    return out
+}
 
 /// The same step in plain Swift SIMD (the path without VNNI; compiled everywhere so
 /// that it is tested on VNNI machines too).

@@ -37,6 +37,21 @@ public final class Conv2dLayer: Layer {
         workspace = Conv2dWorkspace(shape: geometry, threads: threads)
         out = BatchBuffer(outputShape, maxBatch: maxBatch)
         gradIn = needsInputGradient ? BatchBuffer(input, maxBatch: maxBatch) : nil
+        Conv2dLayer.report?("conv \(name) [\(geometry)]: \(algorithms)")
+    }
+
+    /// Receives each convolution's algorithms as it is built (the trainer's --verbose).
+    nonisolated(unsafe) public static var report: ((String) -> Void)?
+
+    /// The algorithm of each pass (TensorEngine/ConvAlgorithm.swift); a fake-quantized
+    /// layer's forward sums levels exactly when its input is on a quantization grid.
+    public var algorithms: String {
+        let quantized = weightTransform != nil
+        var forward = convAlgorithm(geometry, pass: .forward, winograd: !quantized).rawValue
+        let levels = convAlgorithm(geometry, pass: .forward, winograd: false, exactLevels: bias == nil)
+        if quantized && levels == .winogradF2x2Levels { forward = "\(levels.rawValue) on quantized inputs, else \(forward)" }
+        return "forward \(forward), backward-data \(convAlgorithm(geometry, pass: .backwardData).rawValue), "
+            + "backward-weights \(convAlgorithm(geometry, pass: .backwardWeights).rawValue)"
     }
 
     public var macsPerSample: Int { geometry.colRows * geometry.colCols * geometry.outChannels }

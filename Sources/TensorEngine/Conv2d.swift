@@ -199,25 +199,26 @@ public func conv2dForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight:
     precondition(bias == nil || epilogue == nil, "conv2dForward: a bias and an epilogue together are not supported")
     if s.batch == 0 { return }
     let outPlane = s.outHeight * s.outWidth
-    if s.isDepthwise {
+    let exact = bias == nil && (levels?.isExact(inChannels: s.inChannels) ?? false)
+    switch convAlgorithm(s, pass: .forward, winograd: winograd, exactLevels: exact) {
+    case .depthwise:
         convDepthwiseForward(s, input: input, weight: weight, bias: bias, output: output, workspace: workspace, pool: pool)
         if let e = epilogue { convApplyEpilogue(e, channels: s.outChannels, plane: outPlane, images: 0, s.batch, output) }
         return
-    }
-    if let levels, bias == nil, let buffers = workspace.winograd, levels.isExact(inChannels: s.inChannels) {
-        convWinogradForwardLevels(s, input: input, weight: weight, levels: levels, epilogue: epilogue, output: output,
-                                  buffers: buffers, pool: pool)
+    case .winogradF2x2Levels:
+        convWinogradForwardLevels(s, input: input, weight: weight, levels: levels!, epilogue: epilogue, output: output,
+                                  buffers: workspace.winograd!, pool: pool)
         return
-    }
-    if winograd, let buffers = workspace.winograd4 {
+    case .winogradF4x4:
         convWinogradForward(s, input: input, weight: weight, bias: bias, epilogue: epilogue, output: output,
-                            buffers: buffers, pool: pool)
+                            buffers: workspace.winograd4!, pool: pool)
         return
-    }
-    if let implicit = workspace.implicit {
+    case .implicitGemm:
         convImplicitForward(s, input: input, weight: weight, bias: bias, epilogue: epilogue, output: output,
-                            buffers: implicit, pool: pool)
+                            buffers: workspace.implicit!, pool: pool)
         return
+    case .im2col, .winogradF2x2:
+        break
     }
     func finish(_ n0: Int, _ count: Int) {
         if let e = epilogue { convApplyEpilogue(e, channels: s.outChannels, plane: outPlane, images: n0, count, output) }
@@ -294,20 +295,21 @@ public func conv2dBackwardData(_ s: Conv2dShape, gradOutput: UnsafePointer<Float
                                pool: ThreadPool? = nil) {
     workspace.check(s, pool)
     if s.batch == 0 { return }
-    if s.isDepthwise {
+    switch convAlgorithm(s, pass: .backwardData) {
+    case .depthwise:
         convDepthwiseBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
                                   workspace: workspace, pool: pool)
         return
-    }
-    if let winograd = workspace.winograd4 {
+    case .winogradF4x4:
         convWinogradBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
-                                 buffers: winograd, pool: pool)
+                                 buffers: workspace.winograd4!, pool: pool)
         return
-    }
-    if let implicit = workspace.implicit {
+    case .implicitGemm:
         convImplicitBackwardData(s, gradOutput: gradOutput, weight: weight, gradInput: gradInput,
-                                 buffers: implicit, pool: pool)
+                                 buffers: workspace.implicit!, pool: pool)
         return
+    case .im2col, .winogradF2x2, .winogradF2x2Levels:
+        break
     }
     let threads = pool?.threads ?? 1
     let per = workspace.imagesPerGemm
@@ -382,15 +384,17 @@ public func conv2dBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>,
         if let gradBias { convFill(s.outChannels, 0, gradBias) }
         return
     }
-    if s.isDepthwise {
+    switch convAlgorithm(s, pass: .backwardWeights) {
+    case .depthwise:
         convDepthwiseBackwardWeights(s, input: input, gradOutput: gradOutput, gradWeight: gradWeight,
                                      gradBias: gradBias, workspace: workspace, pool: pool)
         return
-    }
-    if let buffers = workspace.winograd, s.usesWinogradWeightGradient {
+    case .winogradF2x2:
         convWinogradBackwardWeights(s, input: input, gradOutput: gradOutput, gradWeight: gradWeight, gradBias: gradBias,
-                                    workspace: workspace, buffers: buffers, pool: pool)
+                                    workspace: workspace, buffers: workspace.winograd!, pool: pool)
         return
+    case .im2col, .implicitGemm, .winogradF4x4, .winogradF2x2Levels:
+        break   // the implicit and im2col weight gradients share the per-thread partials below
     }
     let threads = pool?.threads ?? 1
     if s.batch >= threads {

@@ -10,6 +10,7 @@
 // checks for 2 would miss them.
 
 import ArgumentParser
+import TensorEngine
 import Distributed
 import Foundation
 
@@ -27,6 +28,21 @@ public struct OutputOptions: ParsableArguments {
 
     public func validate() throws {
         if quiet && verbose { throw ValidationError("--quiet and --verbose exclude each other") }
+    }
+}
+
+/// `--isa LEVEL`: the kernel level (as GDQR_ISA), refused before any work when this
+/// CPU lacks it.
+public struct EngineOptions: ParsableArguments {
+    @Option(name: .long, help: "Kernel level: auto (default: the best this CPU has), v3 (AVX2), v4 (AVX-512), v4-vnni.")
+    public var isa: String?
+
+    public init() {}
+
+    public func validate() throws {
+        if let isa {
+            do { try CPULevel.force(isa) } catch { throw ValidationError("--isa: \(error)") }
+        }
     }
 }
 

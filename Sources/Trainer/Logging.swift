@@ -11,6 +11,7 @@
 
 import Foundation
 import Logging
+import Layers
 import Distributed
 
 public enum Verbosity: Sendable {
@@ -39,6 +40,8 @@ public enum Log {
         bootstrapOnce
         state.level = verbosity.level
         state.prefix = worldSize > 1 ? "[rank \(rank)] " : ""
+        // --verbose: each convolution's algorithm per pass, as the model is built.
+        Conv2dLayer.report = verbosity == .verbose ? { Log.debug($0) } : nil
     }
 
     public static func warning(_ message: @autoclosure () -> String) { logger.warning("\(message())") }

@@ -29,6 +29,7 @@ public struct TrainCommand: ParsableCommand {
     var seed: Int?
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var engine: EngineOptions
 
     public init() {}
 

@@ -128,7 +128,7 @@ public final class TrainingContext {
                 + "ranks will compete for cores (set train.threads so that ranks x threads <= cores)")
         }
         guard !options.quiet else { return }
-        progress.line("gdqr \(BuildInfo.version)  cpu target \(BuildInfo.targetCPU)  world \(comm.size) x \(threads) threads  config \(config.hashHex)")
+        progress.line("gdqr \(BuildInfo.version)  \(BuildInfo.cpuLine)  world \(comm.size) x \(threads) threads  config \(config.hashHex)")
         progress.line("phase \(phase): model \(model.description), \(model.arena.parameterCount) parameters, "
             + String(format: "%.1f MFLOPs/image forward", Double(model.macsPerSample) * 2e-6))
         let sc = config.data.scenes

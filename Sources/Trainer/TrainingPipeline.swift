@@ -4,6 +4,7 @@
 // models and summary.json.
 
 import Foundation
+import TensorEngine
 import Layers
 import GDQR
 import Checkpoint
@@ -168,6 +169,10 @@ public final class TrainingPipeline {
         }
         if let resume { summary["resumed_from"] = resume.path }
         summary["wall_seconds"] = now() - start
+        summary["cpu_model"] = BuildInfo.hostCPUModel
+        summary["cpu_features"] = CPULevel.cpuFeatures.joined(separator: " ")
+        summary["isa_level"] = CPULevel.current.description
+        for (name, kernel) in CPULevel.current.kernels { summary["kernel_" + name] = kernel }
         try ctx.folder?.write("summary.json", JSON.pretty(summary))
         return summary
     }

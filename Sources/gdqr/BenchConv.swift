@@ -1,4 +1,5 @@
 import ArgumentParser
+import Trainer
 import EngineBench
 import TensorEngine
 
@@ -9,6 +10,8 @@ struct BenchConv: ParsableCommand {
 
     @Flag(help: "One JSON object per line.")
     var json = false
+
+    @OptionGroup var engine: EngineOptions
 
     @Option(help: "Threads for the multi-threaded run (default: GDQR_THREADS or all cores); 1 thread is always measured.")
     var threads: Int?

@@ -1,5 +1,6 @@
 // `gdqr bench gemm`: GEMM GFLOP/s against the measured FMA peak.
 import ArgumentParser
+import Trainer
 import EngineBench
 import Foundation
 
@@ -10,6 +11,8 @@ struct BenchGemm: ParsableCommand {
 
     @Flag(help: "One JSON object per line (bench, shape, threads, gflops, peak_gflops, fraction_of_peak).")
     var json = false
+
+    @OptionGroup var engine: EngineOptions
 
     @Option(help: "Comma-separated square sizes.")
     var sizes: String = "256,512,1024,2048"

@@ -7,6 +7,7 @@ import TensorEngine
 import Layers
 import GDQR
 import Checkpoint
+import Trainer
 
 struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Model: resnet (ResNet-20, width 16) or cnn (width 32).")
@@ -23,6 +24,8 @@ struct ModelBenchOptions: ParsableArguments {
 
     @Flag(help: "One JSON object per line.")
     var json = false
+
+    @OptionGroup var engine: EngineOptions
 
     func spec() throws -> ModelSpec {
         switch model {
@@ -51,7 +54,7 @@ struct ModelBenchOptions: ParsableArguments {
             print("{\"framework\":\"gdqr\",\"model\":\"\(model)\",\"mode\":\"\(mode)\",\"threads\":\(t),"
                 + "\"batch\":\(batch),\"images_per_s\":\(String(format: "%.1f", ips)),"
                 + "\"ms_per_batch\":\(String(format: "%.3f", dt * 1000)),\"cpu_ms_per_batch\":\(String(format: "%.3f", cpu * 1000)),"
-                + "\"batches\":\(n)}")
+                + "\"batches\":\(n),\(BuildInfo.cpuJSONFields)}")
         } else {
             print(String(format: "%@ %@  batch %d  threads %d  %.1f images/s  (%.2f ms/batch, CPU %.2f ms/batch, %d batches)",
                          model, mode, batch, t, ips, dt * 1000, cpu * 1000, n))

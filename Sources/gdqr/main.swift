@@ -3,11 +3,16 @@ import TensorEngine
 import Trainer
 
 struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the version, CPU target, SIMD width and threads.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print the version, the CPU, the kernel level and kernels chosen, and threads.")
     func run() {
+        let level = CPULevel.current
         print("gdqr \(BuildInfo.version)")
-        print("cpu target: \(BuildInfo.targetCPU) (host: \(BuildInfo.hostCPUModel))")
-        print("simd width: \(BuildInfo.simdWidthFloats) floats")
+        print("cpu: \(BuildInfo.hostCPUModel)")
+        print("cpu features: \(CPULevel.cpuFeatures.joined(separator: " "))")
+        print("isa level: \(level)" + (level == CPULevel.best ? "" : " (forced by GDQR_ISA; best \(CPULevel.best))"))
+        print("compiled for: \(BuildInfo.targetCPU), kernels for v3 and v4")
+        for (name, kernel) in level.kernels.sorted(by: { $0.key < $1.key }) { print("kernel \(name): \(kernel)") }
         print("threads: \(Engine.defaultThreads)")
     }
 }

@@ -6,6 +6,8 @@
 // logits and identical levels of every integer value.
 import XCTest
 import IntegerSIMD
+import IntegerTilesV3
+import TensorEngine
 @testable import GDQR
 
 final class IntegerEngineFastTests: XCTestCase {
@@ -22,7 +24,7 @@ final class IntegerEngineFastTests: XCTestCase {
             let r = dotProductAccumulate(acc, a, b), portable = dotProductAccumulatePortable(acc, a, b)
             for j in 0..<16 {
                 let expected = dotProductReference(acc[j], UInt32(bitPattern: a[j]), UInt32(bitPattern: b[j]))
-                XCTAssertEqual(r[j], expected, "trial \(trial) lane \(j) (VNNI: \(integerDotProductIsVNNI))")
+                XCTAssertEqual(r[j], expected, "trial \(trial) lane \(j)")
                 XCTAssertEqual(portable[j], expected, "portable, trial \(trial) lane \(j)")
             }
         }
@@ -31,17 +33,66 @@ final class IntegerEngineFastTests: XCTestCase {
         XCTAssertEqual(dotProductReference(5, 0x0403_0201, 0xFF02_FE01), 4)
     }
 
+    /// VPMADDUBSW and VPMADDWD against their definitions, including the largest pair
+    /// sums that do not saturate (255 · 64 · 2 = 32640) and ones that do.
+    func testPairProductsMatchDefinition() {
+        var g = SystemRandomNumberGenerator()
+        for trial in 0..<2000 {
+            var a = SIMD8<Int32>(), w = SIMD8<Int32>()
+            for j in 0..<8 {
+                a[j] = trial == 0 ? -1 : Int32.random(in: .min ... .max, using: &g)
+                w[j] = trial == 0 ? 0x4040_4040 : Int32.random(in: .min ... .max, using: &g)
+            }
+            let pairs = pairProducts(a, w), wide = widenPairs(pairs)
+            for j in 0..<8 {
+                let ua = UInt32(bitPattern: a[j]), uw = UInt32(bitPattern: w[j])
+                var sums: [Int] = []
+                for h in 0..<2 {
+                    var s = 0
+                    for i in (2 * h)..<(2 * h + 2) {
+                        s += Int((ua >> (8 * UInt32(i))) & 0xff) * Int(Int8(truncatingIfNeeded: uw >> (8 * UInt32(i))))
+                    }
+                    sums.append(min(32767, max(-32768, s)))   // VPMADDUBSW saturates
+                }
+                XCTAssertEqual(Int(pairs[2 * j]), sums[0], "trial \(trial) lane \(j) low pair")
+                XCTAssertEqual(Int(pairs[2 * j + 1]), sums[1], "trial \(trial) lane \(j) high pair")
+                XCTAssertEqual(Int(wide[j]), sums[0] + sums[1], "trial \(trial) lane \(j) widened")
+            }
+        }
+        XCTAssertEqual(pairChunk(maxInput: 15, maxWeight: 7), 156)
+        XCTAssertEqual(pairChunk(maxInput: 255, maxWeight: 64), 1)
+        XCTAssertNil(pairChunk(maxInput: 255, maxWeight: 65))
+        XCTAssertEqual(pairChunk(maxInput: 255, maxWeight: 0), Int.max)
+    }
+
+    /// Every register tile this CPU runs against the plain loop: the portable step with
+    /// full int8 ranges, AVX2 pair products with 4-bit ranges (156 steps per widening)
+    /// and with the largest exact range (a widening after every step), VNNI where the CPU
+    /// has it. The path is asserted, so a range change that silently picks another fails.
     func testConvKernelMatchesReference() {
+        var cases: [(Int8TilePath, Int, Int)] = [(.portable, 255, 127), (.pairs(chunk: 156), 15, 7),
+                                                (.pairs(chunk: 1), 255, 64)]
+        if CPULevel.best == .v4VNNI { cases.append((.vnni, 255, 127)) }
+        for (path, maxInput, maxWeight) in cases {
+            convKernelCase(path: path, maxInput: maxInput, maxWeight: maxWeight)
+        }
+    }
+
+    private func convKernelCase(path: Int8TilePath, maxInput: Int, maxWeight: Int) {
         var g = SystemRandomNumberGenerator()
         // (pixels, output channels, taps, channels per tap): tails of 6 pixels, 1 ... 5 blocks.
         for (pixels, cout, taps, cpt) in [(1, 1, 1, 4), (7, 16, 9, 8), (13, 33, 9, 16), (49, 64, 9, 64),
                                           (25, 70, 1, 12), (6, 100, 4, 4), (11, 48, 9, 20)] {
-            let w = PackedConvWeights(outChannels: cout, inChannels: cpt, taps: taps, channelsPerTap: cpt) { _, _, _ in
-                Int8.random(in: -128...127, using: &g)
+            let w = PackedConvWeights(outChannels: cout, inChannels: cpt, taps: taps, channelsPerTap: cpt,
+                                      maxInput: maxInput) { co, t, ci in
+                // The extremes first, so every range's largest products occur.
+                co == 0 && t == 0 && ci < 2 ? Int8(ci == 0 ? maxWeight : -maxWeight)
+                    : Int8.random(in: Int8(-maxWeight)...Int8(maxWeight), using: &g)
             }
             defer { w.deallocate() }
+            XCTAssertEqual(Int8TilePath.choose(w, level: path == .vnni ? .v4VNNI : .v3), path)
             let srcCount = pixels * 3 + taps * 5 + cpt + 64
-            let src = (0..<srcCount).map { _ in UInt8.random(in: 0...255, using: &g) }
+            let src = (0..<srcCount).map { i in i < 8 ? UInt8(maxInput) : UInt8.random(in: 0...UInt8(maxInput), using: &g) }
             let po = (0..<pixels).map { _ in Int.random(in: 0...(pixels * 3), using: &g) }
             let to = (0..<taps).map { _ in Int.random(in: 0...(taps * 5), using: &g) }
             let ld = w.blocks * 16
@@ -49,10 +100,10 @@ final class IntegerEngineFastTests: XCTestCase {
             var ref: [Int64] = []
             src.withUnsafeBufferPointer { s in po.withUnsafeBufferPointer { p in to.withUnsafeBufferPointer { t in
                 let geo = ConvGeometry(src: s.baseAddress!, pixelOffsets: p.baseAddress!, pixels: pixels, tapOffsets: t.baseAddress!)
-                acc.withUnsafeMutableBufferPointer { convolveInt8(geo, w, acc: $0.baseAddress!, ldAcc: ld) }
+                acc.withUnsafeMutableBufferPointer { convolveInt8(geo, w, path: path, acc: $0.baseAddress!, ldAcc: ld) }
                 ref = convolveReference(geo, w)
             } } }
-            XCTAssertEqual(acc.map { Int64($0) }, ref, "pixels \(pixels) cout \(cout) taps \(taps) cpt \(cpt)")
+            XCTAssertEqual(acc.map { Int64($0) }, ref, "\(path): pixels \(pixels) cout \(cout) taps \(taps) cpt \(cpt)")
             XCTAssertTrue(ref.contains { $0 != 0 })
         }
     }

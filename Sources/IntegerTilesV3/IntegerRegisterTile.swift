@@ -1,0 +1,1 @@
+../IntegerTilesVNNI/IntegerRegisterTile.swift
