@@ -24,11 +24,11 @@ for steps in 2 20; do
     "$train" "${args[@]}" --set train.threads=2 --out "$tmp/r1t2-$steps"
     for n in 2 4; do "$run" "$n" "$train" "${args[@]}" --out "$tmp/r$n-$steps"; done
     echo "-- $steps steps, 1 rank x 1 thread vs:"
-    baseline=$(python3 "$cmp" --rtol 1 "$tmp/r1t1-$steps/model-fp32.safetensors" "$tmp/r1t2-$steps/model-fp32.safetensors")
+    baseline=$("$py" "$cmp" --rtol 1 "$tmp/r1t1-$steps/model-fp32.safetensors" "$tmp/r1t2-$steps/model-fp32.safetensors")
     echo "   1 rank x 2 threads: $baseline"
     b=$(echo "$baseline" | sed -E 's/relative difference ([^ ]+).*/\1/')
     for n in 2 4; do
-        if [ "$steps" = 2 ]; then tol=1e-5; else tol=$(python3 -c "print(max(10 * $b, 1e-5))"); fi
+        if [ "$steps" = 2 ]; then tol=1e-5; else tol=$("$py" -c "print(max(10 * $b, 1e-5))"); fi
         compare_params "$tol" "$tmp/r1t1-$steps/model-fp32.safetensors" "$tmp/r$n-$steps/model-fp32.safetensors" \
             "   $n ranks (SyncBN)" "$n ranks after $steps steps"
     done
@@ -36,7 +36,7 @@ done
 
 echo "-- 16 ranks, 10 steps"
 "$run" 16 "$train" "${base[@]}" --set train.batch_size=128 --set data.train_limit=1280 --out "$tmp/r16"
-python3 -c "import json,sys; s=json.load(open('$tmp/r16/summary.json')); print('   world_size', s['world_size'], 'test_accuracy', s['test_accuracy']); sys.exit(0 if s['world_size']==16 else 1)" \
+"$py" -c "import json,sys; s=json.load(open('$tmp/r16/summary.json')); print('   world_size', s['world_size'], 'test_accuracy', s['test_accuracy']); sys.exit(0 if s['world_size']==16 else 1)" \
     || fail "16-rank summary"
 
 echo "-- SIGKILL of one rank ends the job"
