@@ -163,6 +163,17 @@ public final class TrainingPhase {
                 if c.checkpoint.everySteps > 0 && (step + 1) % c.checkpoint.everySteps == 0 {
                     try checkpoint(epoch: epoch, stepInEpoch: batch.step + 1, metric: nil)
                 }
+                // Preemption (SIGTERM/SIGUSR1, Distributed/StopSignal.swift): every rank stops
+                // after this same step; rank 0 checkpoints it before any rank exits.
+                if try StopSignal.agreed(ctx.comm) {
+                    try checkpoint(epoch: epoch, stepInEpoch: batch.step + 1, metric: nil)
+                    try checkpoints?.finish()
+                    try ctx.comm.barrier()
+                    let global = stepOffset + step + 1
+                    throw Preempted(step: global, checkpoint: checkpoints == nil ? nil
+                                        : String(format: "checkpoints/step-%08d.gdqrckpt", global),
+                                    signal: StopSignal.received)
+                }
             }
             var metric: Double?
             if (epoch + 1) % c.train.evalEveryEpochs == 0 || epoch == epochs - 1 {
