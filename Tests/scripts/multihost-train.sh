@@ -44,4 +44,17 @@ python3 -c "import json,sys; s=json.load(open('$tmp/hosts/summary.json')); print
 echo "-- refusals"
 expect 2 "no simulated host 7" on_hosts --hosts 1,7 true
 expect 2 "not a tc rate" sim rate 1 fast
+if command -v setpriv > /dev/null 2>&1; then
+    nobody=(setpriv --reuid 65534 --regid 65534 --clear-groups)
+    expect 2 "must run as root" "${nobody[@]}" bash "$root/Cluster/sim-hosts.sh" up 2
+    expect 2 "must run as root" "${nobody[@]}" bash "$root/Cluster/run-hosts.sh" true
+fi
+# up is idempotent: a second `up 2` keeps the hosts, addresses and the hostfile.
+before=$(sim status 2>&1; cat "$GDQR_SIM_DIR/hostfile")
+sim up 2 --rate 1gbit 2> /dev/null
+after=$(sim status 2>&1; cat "$GDQR_SIM_DIR/hostfile")
+[ "$before" = "$after" ] && echo "   second 'up 2' changed nothing" || fail "second up changed: $before // $after"
+# The root namespace got nothing: no interface or address of the test subnet.
+if ip -o addr | grep -q "$GDQR_SIM_SUBNET\."; then fail "an address of $GDQR_SIM_SUBNET.0/24 in the root namespace"
+else echo "   root namespace has no address of $GDQR_SIM_SUBNET.0/24"; fi
 exit $status
