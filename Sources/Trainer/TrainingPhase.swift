@@ -209,6 +209,7 @@ public final class TrainingPhase {
     /// Forward, loss, backward, gradient average across ranks, SGD update.
     func trainStep(_ batch: Batch, sgd: SGD, lr: Float, result: inout PhaseResult) throws -> StepLoss {
         rt.training = true
+        if let ms = faultStepDelayMS { usleep(UInt32(ms * 1000)) }   // a slow rank, for the straggler test
         sync?.beginStep()
         let r = try model.trainStep(batch, rt: rt, gradientScale: 1 / Float(ctx.comm.size))
         gradientHook?(rt)
@@ -317,6 +318,15 @@ public final class TrainingPhase {
                                      "data_wait_fraction": w.dataWait / max(w.seconds + w.dataWait, 1e-9),
                                      "data_wait_ms_per_step": w.dataWait * 1000 / Double(max(w.steps, 1))]
         if model.reportsAccuracy { record["accuracy"] = acc }
+        if comm.size > 1 {
+            // Per rank, ms per step blocked in all-reduces and computing: the ranks wait
+            // for the slowest, so a straggler shows as the rank that waits least.
+            let n = Double(max(w.steps, 1))
+            let waits = try comm.allGather(exposedWindow / n * 1000)
+            let computes = try comm.allGather((w.seconds - exposedWindow) / n * 1000)
+            record["comm_wait_ms_per_step_by_rank"] = waits
+            record["compute_ms_per_step_by_rank"] = computes
+        }
         try ctx.folder?.appendMetrics(record)
         exposedWindow = 0
         let totalSteps = steps * epochs
@@ -334,6 +344,10 @@ public final class TrainingPhase {
 /// GDQR_FAULT_NAN_AT_STEP=N puts a NaN into a gradient at global step N of a
 /// phase (1-based), to test the `checkpoint.nonfinite` policy end to end.
 let faultNaNStep = ProcessInfo.processInfo.environment["GDQR_FAULT_NAN_AT_STEP"].flatMap(Int.init)
+
+/// GDQR_FAULT_STEP_DELAY_MS=N makes this process sleep N ms at the start of every training
+/// step (set on one rank only: a straggler for Tests/scripts/multihost-straggler.sh).
+let faultStepDelayMS = ProcessInfo.processInfo.environment["GDQR_FAULT_STEP_DELAY_MS"].flatMap(Int.init)
 
 extension PhaseResult {
     /// Takes an evaluation's results (the primary metric as the accuracy slot).
