@@ -24,9 +24,10 @@
 #   --mca oob_tcp_keepalive_time 5         a host whose link is cut sends no reset: the
 #   --mca oob_tcp_keepalive_intvl 2        daemon's idle connection to mpirun then fails
 #   --mca oob_tcp_keepalive_probes 3       after ~5 + 3 x 2 s instead of 300 + 9 x 20 s
-#   --mca odls_base_sigkill_timeout 30     on SIGTERM mpirun sends SIGTERM to the ranks and
-#                                          waits this long before SIGKILL, so the trainer
-#                                          can finish its step and write its checkpoint
+# Not odls_base_sigkill_timeout: a daemon sleeps that long per process it kills, so a
+# longer grace after SIGTERM (measured: 30 s) makes every failed job hang for minutes.
+# A preemption notice reaches the ranks through SIGUSR1 instead, which mpirun forwards
+# (SIGTERM to mpirun kills the ranks 1 s later); see docs/multi-host.md.
 #   --mca mpi_yield_when_idle 1            waiting ranks yield (see run-local.sh)
 #   --allow-run-as-root                    only as root
 #   --oversubscribe                        K ranks on a host with fewer cores
@@ -86,7 +87,6 @@ args=(-n "$n" --hostfile "$hostfile" --map-by "ppr:$per_host:node" --bind-to non
       --mca plm_rsh_agent "$dir/agent" --mca plm_rsh_no_tree_spawn 1 --mca routed direct
       --mca btl tcp,self,vader --mca oob_tcp_if_include eth0 --mca btl_tcp_if_include eth0
       --mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 2 --mca oob_tcp_keepalive_probes 3
-      --mca odls_base_sigkill_timeout "${GDQR_SIGKILL_TIMEOUT:-30}"
       --mca mpi_yield_when_idle 1 --oversubscribe)
 [ "$(id -u)" = 0 ] && args+=(--allow-run-as-root)
 # shellcheck disable=SC2206
@@ -105,7 +105,7 @@ if [ "$code" != 0 ]; then
     # Open MPI names a lost daemon by its address and a dead rank by its node name.
     lost=""
     while read -r ns addr; do
-        if grep -E "lost communication|unable to reach|noticed that process rank|exited on signal|daemon .* (died|failed)" "$log" \
+        if grep -E "Remote daemon|noticed that process rank|exited on signal|connect\(\) to|unable to reach" "$log" \
                 | grep -qE "(^|[^0-9.])($addr|$ns)([^0-9]|$)"; then
             lost="$lost $ns"
         fi

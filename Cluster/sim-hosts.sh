@@ -198,21 +198,21 @@ status() {
 [ $# -ge 1 ] || usage
 cmd=$1; shift
 case "$cmd" in
-    up)       need_root "$cmd"; [ $# -ge 1 ] || usage; up "$@" ;;
-    down)     need_root "$cmd"; down ;;
-    rate)     need_root "$cmd"; [ $# = 2 ] || usage; check_rate "$2"; ns=$(host_ns "$1")
+    up)       need_root "$cmd" "$@"; [ $# -ge 1 ] || usage; up "$@" ;;
+    down)     need_root "$cmd" "$@"; down ;;
+    rate)     need_root "$cmd" "$@"; [ $# = 2 ] || usage; check_rate "$2"; ns=$(host_ns "$1")
               shape "$ns" eth0 "$2"; shape "$sw" "h$1" "$2"
               echo "sim-hosts: host $1 at $2" >&2 ;;
-    link)     need_root "$cmd"; [ $# = 2 ] || usage; ns=$(host_ns "$1")
+    link)     need_root "$cmd" "$@"; [ $# = 2 ] || usage; ns=$(host_ns "$1")
               case "$2" in up|down) ;; *) die "link state must be up or down, got '$2'" ;; esac
               # The switch side too: a cut cable, not an interface the host itself disabled.
               ip -n "$ns" link set eth0 "$2"; ip -n "$sw" link set "h$1" "$2"
               echo "sim-hosts: host $1 link $2" >&2 ;;
-    kill)     need_root "$cmd"; [ $# = 1 ] || usage; ns=$(host_ns "$1")
+    kill)     need_root "$cmd" "$@"; [ $# = 1 ] || usage; ns=$(host_ns "$1")
               pids=$(ip netns pids "$ns" || true)
               if [ -n "$pids" ]; then kill -9 $pids 2>/dev/null || true; fi
               echo "sim-hosts: killed $(echo $pids | wc -w) processes on host $1" >&2 ;;
-    status)   need_root "$cmd"; status ;;
+    status)   need_root "$cmd" "$@"; status ;;
     hostfile) echo "$dir/hostfile" ;;
     *)        usage ;;
 esac

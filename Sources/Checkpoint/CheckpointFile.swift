@@ -22,7 +22,9 @@
 // exceeds what the file can justify; the tensor table must lie inside its sections
 // with shapes matching counts. Sections are read one at a time with pread, each
 // frame's recorded size must equal the table's, and three checksums are checked:
-// header, each section (after decompression and unshuffling) and the trailer.
+// header, the trailer (over every byte before it, checked before any section is
+// decompressed, so a damaged file is called corrupt) and each section (after
+// decompression and unshuffling, for a file forged with a matching trailer).
 
 import Foundation
 #if canImport(Glibc)
@@ -288,7 +290,7 @@ public enum CheckpointFile {
         let json = try readBytes(src, prefixSize, h)
         let crc = CRC32C.checksum(json)
         guard crc == headerCRC else {
-            throw CheckpointError(file: file, "header checksum mismatch (stored \(hex(headerCRC)), computed \(hex(crc)))")
+            throw CheckpointError(file: file, "corrupt: header checksum mismatch (stored \(hex(headerCRC)), computed \(hex(crc)))")
         }
         let header = try json.withUnsafeBytes { try CheckpointJSON.decode($0, file: file, base: prefixSize, version: formatVersion) }
         try validate(header, file: file, size: size, dataStart: prefixSize + h)
@@ -347,21 +349,18 @@ public enum CheckpointFile {
 
     static func decode(_ src: Source, file: String, keep: Bool) throws -> (header: CheckpointHeader, contents: CheckpointContents?) {
         let (header, prefix, json) = try decodeHeaderAndBytes(src, file: file)
-        var crc = CRC32C()
-        crc.update(prefix)
-        crc.update(json)
-        var sections: [CheckpointSection] = []
         var frame = [UInt8]()
+        try checkTrailer(src, file: file, header: header, prefix: prefix, json: json, frame: &frame)
+        var sections: [CheckpointSection] = []
         var plain = [UInt8]()       // shuffled planes, before unshuffling
         var scratch = [Float]()     // output when the data is not kept
         for s in header.sections {
             if frame.count < s.compressedLength { frame = [UInt8](repeating: 0, count: s.compressedLength) }
             try frame.withUnsafeMutableBytes { try src.read(s.offset, UnsafeMutableRawBufferPointer(rebasing: $0[0..<s.compressedLength])) }
-            frame.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<s.compressedLength])) }
             // The frame must record the table's size before anything is allocated for it.
             let recorded = frame.withUnsafeBytes { Zstd.frameContentSize(UnsafeRawBufferPointer(rebasing: $0[0..<s.compressedLength])) }
             guard recorded == UInt64(s.uncompressedLength) else {
-                throw CheckpointError(file: file, section: s.name, "cannot decompress section '\(s.name)': the zstd frame records "
+                throw CheckpointError(file: file, section: s.name, "corrupt: cannot decompress section '\(s.name)': the zstd frame records "
                     + (recorded.map { "\($0) bytes" } ?? "no valid size") + ", the table says \(s.uncompressedLength)")
             }
             var floats: [Float]
@@ -385,14 +384,32 @@ public enum CheckpointFile {
                     }
                 }
             } catch let e as ZstdError {
-                throw CheckpointError(file: file, section: s.name, "cannot decompress section '\(s.name)': \(e.message)")
+                throw CheckpointError(file: file, section: s.name, "corrupt: cannot decompress section '\(s.name)': \(e.message)")
             }
             let got = floats.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<s.uncompressedLength])) }
             guard got == s.checksum else {
                 throw CheckpointError(file: file, section: s.name,
-                    "checksum mismatch in section '\(s.name)' (stored \(hex(s.checksum)), computed \(hex(got)))")
+                    "corrupt: checksum mismatch in section '\(s.name)' (stored \(hex(s.checksum)), computed \(hex(got)))")
             }
             if keep { sections.append(CheckpointSection(name: s.name, floats: floats)) } else { swap(&floats, &scratch) }
+        }
+        return (header, keep ? CheckpointContents(run: header.run, sections: sections, tensors: header.tensors) : nil)
+    }
+
+    /// The trailer, checked before any section is decompressed: its CRC-32C covers the
+    /// compressed frames, so a changed byte is reported as corruption here instead of as
+    /// whatever zstd makes of the damaged frame ("Destination buffer is too small").
+    /// Each frame is read once for this and once more to decompress it (from the page
+    /// cache; the frames are not all held at once, so verify() stays small).
+    static func checkTrailer(_ src: Source, file: String, header: CheckpointHeader, prefix: [UInt8], json: [UInt8],
+                             frame: inout [UInt8]) throws {
+        var crc = CRC32C()
+        crc.update(prefix)
+        crc.update(json)
+        for s in header.sections {
+            if frame.count < s.compressedLength { frame = [UInt8](repeating: 0, count: s.compressedLength) }
+            try frame.withUnsafeMutableBytes { try src.read(s.offset, UnsafeMutableRawBufferPointer(rebasing: $0[0..<s.compressedLength])) }
+            frame.withUnsafeBytes { crc.update(UnsafeRawBufferPointer(rebasing: $0[0..<s.compressedLength])) }
         }
         let trailer = try readBytes(src, src.size - trailerSize, trailerSize)
         let (stored, reserved) = trailer.withUnsafeBytes { (UInt32(loadLE($0, 0, bytes: 4)), loadLE($0, 4, bytes: 4)) }
@@ -401,8 +418,8 @@ public enum CheckpointFile {
         }
         guard reserved == 0 else { throw CheckpointError(file: file, "reserved trailer bytes are not zero") }
         guard stored == crc.value else {
-            throw CheckpointError(file: file, "trailer checksum mismatch (stored \(hex(stored)), computed \(hex(crc.value)))")
+            throw CheckpointError(file: file, "corrupt: trailer checksum mismatch over bytes 0..<\(src.size - trailerSize) "
+                + "(stored \(hex(stored)), computed \(hex(crc.value))); the file changed after it was written")
         }
-        return (header, keep ? CheckpointContents(run: header.run, sections: sections, tensors: header.tensors) : nil)
     }
 }

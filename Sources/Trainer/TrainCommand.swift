@@ -39,6 +39,7 @@ public struct TrainCommand: ParsableCommand {
             throw TrainerError("cannot start MPI: \(error)")
         }
         Log.configure(output.verbosity, rank: comm.rank, worldSize: comm.size)
+        StopSignal.install()   // SIGTERM/SIGUSR1: checkpoint after the step, exit 75
         let code: Int32 = runOrAbort(comm) {
             var sets = overrides
             if let seed { sets.append("seed=\(seed)") }
@@ -47,7 +48,10 @@ public struct TrainCommand: ParsableCommand {
             options.quiet = output.quiet
             options.resume = resume
             let ctx = try TrainingContext(config: cfg, comm: comm, options: options)
-            _ = try TrainingPipeline(ctx).run()
+            do { _ = try TrainingPipeline(ctx).run() } catch let p as Preempted {
+                if comm.rank == 0 { writeStderr("gdqr-train: \(p)\n") }
+                return Preempted.status
+            }
             // report.html is a convenience: failing to write it warns but does not fail the run.
             if let folder = ctx.folder {
                 do { try RunReport.write(runDirectory: folder.path) } catch {

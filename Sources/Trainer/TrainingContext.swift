@@ -25,8 +25,14 @@ public final class TrainingContext {
     public let options: TrainOptions
     public let threads: Int
     public let pool: ThreadPool?
-    public let train: ImageDataset
-    public let test: ImageDataset
+    /// The in-memory splits; nil for data.dataset image-folder, which streams from files
+    /// (`folderTrain` / `folderTest`; use trainCount / testCount, makeTrainLoader, makeEvalBatches).
+    public let train: ImageDataset!
+    public let test: ImageDataset!
+    public let folderTrain: ImageFolderSource?
+    public let folderTest: ImageFolderSource?
+    /// Files skipped under data.skip_bad (image-folder).
+    public let badFiles: BadFileLog?
     /// The rendered scenes (targets by scene index) for the scene models; their
     /// images are `train` and `test`.
     public let trainScenes: SceneSet?
@@ -51,11 +57,21 @@ public final class TrainingContext {
         }
         localBatch = config.train.batchSize / comm.size
         let c = config
-        if c.model.isScene {
+        normalization = Self.normalization(c)
+        if c.data.dataset == .imageFolder {
+            trainScenes = nil
+            testScenes = nil
+            train = nil
+            test = nil
+            let bad = c.data.folder.skipBad ? BadFileLog(warn: { Log.warning($0) }) : nil
+            (folderTrain, folderTest) = try Self.imageFolder(c, normalization: normalization, badFiles: bad)
+            badFiles = bad
+        } else if c.model.isScene {
             trainScenes = try Self.scenes(c, split: .train)
             testScenes = try Self.scenes(c, split: .test)
             train = trainScenes!.images
             test = testScenes!.images
+            folderTrain = nil; folderTest = nil; badFiles = nil
         } else {
             trainScenes = nil
             testScenes = nil
@@ -63,13 +79,13 @@ public final class TrainingContext {
                                                  classes: c.model.numClasses)
             test = try ImageDataset.mnistLayout(directory: c.data.root, split: .test, limit: c.data.testLimit,
                                                 classes: c.model.numClasses)
+            folderTrain = nil; folderTest = nil; badFiles = nil
         }
         let m = c.model
-        guard train.channels == m.inChannels, train.height == m.imageSize, train.width == m.imageSize else {
+        guard train == nil || (train.channels == m.inChannels && train.height == m.imageSize && train.width == m.imageSize) else {
             throw TrainerError("data \(train.source) has images \(train.channels)x\(train.height)x\(train.width), "
                 + "but model.in_channels/image_size say \(m.inChannels)x\(m.imageSize)x\(m.imageSize)")
         }
-        normalization = Normalization(mean: Float(c.data.normalizeMean), std: Float(c.data.normalizeStd))
         augmentation = Augmentation(cropPadding: c.data.cropPadding, horizontalFlip: c.data.hflip)
         if comm.rank == 0 {
             folder = try RunFolder(path: options.outDir ?? "runs/\(c.name)")
@@ -133,7 +149,7 @@ public final class TrainingContext {
             + String(format: "%.1f MFLOPs/image forward", Double(model.macsPerSample) * 2e-6))
         let sc = config.data.scenes
         let what = config.model.isScene ? "\(sc.size)x\(sc.size) scenes (seed \(sc.seed)) of items" : "samples"
-        progress.line("data \(train.count) train / \(test.count) test \(what) from \(config.data.root); "
+        progress.line("data \(trainCount) train / \(testCount) test \(what) from \(config.data.root); "
             + "batch \(config.train.batchSize) (\(localBatch) per rank)")
         if let folder { progress.line("run folder \(folder.path)") }
     }

@@ -24,6 +24,8 @@ public struct PhaseResult {
     public var steps = 0
     public var skippedSteps = 0
     public var checkpointStalls: [Double] = []
+    /// Seconds the training loop waited for batches (not part of trainSeconds).
+    public var dataWaitSeconds = 0.0
     public var imagesPerSecond: Double { Double(trainImages) / max(trainSeconds, 1e-9) }
 }
 
@@ -39,8 +41,10 @@ public final class TrainingPhase {
     private let sync: GradientSync?
     /// Exposed communication seconds since the last log line.
     private var exposedWindow = 0.0
-    private let loader: BatchLoader
-    private let evalBatches: EvalBatches
+    private let loader: TrainBatchSource
+    private let evalBatches: EvalBatchSource
+    /// A data error met by calibrate() (which cannot throw), thrown by the next evaluate().
+    private var calibrationError: Error?
     /// Global step offset of this phase within the run (metrics keep counting across phases).
     public let stepOffset: Int
     /// The quantizers, for quantized phases (TensorBoard and quantization.json).
@@ -78,11 +82,8 @@ public final class TrainingPhase {
                 }
             }
         }
-        loader = try BatchLoader(dataset: ctx.train, globalBatchSize: c.train.batchSize, rank: ctx.comm.rank,
-                                 worldSize: ctx.comm.size, seed: UInt64(c.seed), augmentation: ctx.augmentation,
-                                 augment: !ctx.augmentation.isIdentity, normalization: ctx.normalization)
-        evalBatches = try EvalBatches(dataset: ctx.test, batchSize: ctx.localBatch, rank: ctx.comm.rank,
-                                      worldSize: ctx.comm.size, normalization: ctx.normalization)
+        loader = try ctx.makeTrainLoader()
+        evalBatches = try ctx.makeEvalBatches()
     }
 
     public var stepsPerEpoch: Int { loader.stepsPerEpoch }
@@ -145,7 +146,12 @@ public final class TrainingPhase {
         for epoch in firstEpoch..<epochs {
             loader.startEpoch(epoch, fromStep: epoch == firstEpoch ? firstStep : 0)
             let epochStart = now()
-            while let batch = loader.next() {
+            while true {
+                // Time blocked waiting for the data (decoding behind, or the in-memory fill).
+                let w0 = now()
+                guard let batch = try loader.next() else { break }
+                let wait = now() - w0
+                result.dataWaitSeconds += wait
                 let step = epoch * steps + batch.step
                 let lr = schedule.lr(at: step)
                 rt.step = step
@@ -155,13 +161,24 @@ public final class TrainingPhase {
                 result.trainSeconds += dt
                 result.trainImages += c.train.batchSize
                 result.steps += 1
-                window.add(loss: Double(r.loss) * Double(r.counted), correct: r.correct, count: r.counted, seconds: dt)
+                window.add(loss: Double(r.loss) * Double(r.counted), correct: r.correct, count: r.counted, seconds: dt, dataWait: wait)
                 if (step + 1) % c.train.logEverySteps == 0 || batch.step == steps - 1 {
                     try logTrain(&window, step: step + 1, epoch: epoch, lr: lr, stepInEpoch: batch.step + 1,
                                  steps: steps, runStart: start)
                 }
                 if c.checkpoint.everySteps > 0 && (step + 1) % c.checkpoint.everySteps == 0 {
                     try checkpoint(epoch: epoch, stepInEpoch: batch.step + 1, metric: nil)
+                }
+                // Preemption (SIGTERM/SIGUSR1, Distributed/StopSignal.swift): every rank stops
+                // after this same step; rank 0 checkpoints it before any rank exits.
+                if try StopSignal.agreed(ctx.comm) {
+                    try checkpoint(epoch: epoch, stepInEpoch: batch.step + 1, metric: nil)
+                    try checkpoints?.finish()
+                    try ctx.comm.barrier()
+                    let global = stepOffset + step + 1
+                    throw Preempted(step: global, checkpoint: checkpoints == nil ? nil
+                                        : String(format: "checkpoints/step-%08d.gdqrckpt", global),
+                                    signal: StopSignal.received)
                 }
             }
             var metric: Double?
@@ -192,6 +209,7 @@ public final class TrainingPhase {
     /// Forward, loss, backward, gradient average across ranks, SGD update.
     func trainStep(_ batch: Batch, sgd: SGD, lr: Float, result: inout PhaseResult) throws -> StepLoss {
         rt.training = true
+        if let ms = faultStepDelayMS { usleep(UInt32(ms * 1000)) }   // a slow rank, for the straggler test
         sync?.beginStep()
         let r = try model.trainStep(batch, rt: rt, gradientScale: 1 / Float(ctx.comm.size))
         gradientHook?(rt)
@@ -248,7 +266,8 @@ public final class TrainingPhase {
         let actQuantizers = quantPolicy?.activationQuantizers ?? []
         for q in actQuantizers { q.resetEvaluationCounts() }
         let evaluator = model.makeEvaluator()
-        while let b = evalBatches.next() { evaluator.add(b, rt: rt) }
+        if let e = calibrationError { calibrationError = nil; throw e }
+        while let b = try evalBatches.next() { evaluator.add(b, rt: rt) }
         var totals = evaluator.totals
         let n = totals.count
         // Activation clip counts ride along with the totals (one all-reduce).
@@ -275,9 +294,13 @@ public final class TrainingPhase {
         rt.training = false
         defer { rt.training = true }
         var done = 0
-        while done < batches, let b = loader.next() {
-            model.forward(b, rt: rt)
-            done += 1
+        do {
+            while done < batches, let b = try loader.next() {
+                model.forward(b, rt: rt)
+                done += 1
+            }
+        } catch {
+            calibrationError = error
         }
     }
 
@@ -291,8 +314,19 @@ public final class TrainingPhase {
         var record: [String: Any] = ["phase": name, "split": "train", "step": stepOffset + step,
                                      "epoch": Double(epoch) + Double(stepInEpoch) / Double(steps),
                                      "loss": loss, "lr": lr, "images_per_second": ips,
-                                     "comm_exposed_fraction": exposedWindow / max(w.seconds, 1e-9)]
+                                     "comm_exposed_fraction": exposedWindow / max(w.seconds, 1e-9),
+                                     "data_wait_fraction": w.dataWait / max(w.seconds + w.dataWait, 1e-9),
+                                     "data_wait_ms_per_step": w.dataWait * 1000 / Double(max(w.steps, 1))]
         if model.reportsAccuracy { record["accuracy"] = acc }
+        if comm.size > 1 {
+            // Per rank, ms per step blocked in all-reduces and computing: the ranks wait
+            // for the slowest, so a straggler shows as the rank that waits least.
+            let n = Double(max(w.steps, 1))
+            let waits = try comm.allGather(exposedWindow / n * 1000)
+            let computes = try comm.allGather((w.seconds - exposedWindow) / n * 1000)
+            record["comm_wait_ms_per_step_by_rank"] = waits
+            record["compute_ms_per_step_by_rank"] = computes
+        }
         try ctx.folder?.appendMetrics(record)
         exposedWindow = 0
         let totalSteps = steps * epochs
@@ -311,6 +345,10 @@ public final class TrainingPhase {
 /// phase (1-based), to test the `checkpoint.nonfinite` policy end to end.
 let faultNaNStep = ProcessInfo.processInfo.environment["GDQR_FAULT_NAN_AT_STEP"].flatMap(Int.init)
 
+/// GDQR_FAULT_STEP_DELAY_MS=N makes this process sleep N ms at the start of every training
+/// step (set on one rank only: a straggler for Tests/scripts/multihost-straggler.sh).
+let faultStepDelayMS = ProcessInfo.processInfo.environment["GDQR_FAULT_STEP_DELAY_MS"].flatMap(Int.init)
+
 extension PhaseResult {
     /// Takes an evaluation's results (the primary metric as the accuracy slot).
     mutating func record(_ e: Evaluation) {
@@ -323,8 +361,8 @@ extension PhaseResult {
 
 /// Training statistics since the last log line.
 struct StepWindow {
-    var lossSum = 0.0, correct = 0, count = 0, steps = 0, seconds = 0.0
-    mutating func add(loss: Double, correct c: Int, count n: Int, seconds s: Double) {
-        lossSum += loss; correct += c; count += n; steps += 1; seconds += s
+    var lossSum = 0.0, correct = 0, count = 0, steps = 0, seconds = 0.0, dataWait = 0.0
+    mutating func add(loss: Double, correct c: Int, count n: Int, seconds s: Double, dataWait d: Double) {
+        lossSum += loss; correct += c; count += n; steps += 1; seconds += s; dataWait += d
     }
 }

@@ -160,6 +160,10 @@ public final class TrainingPipeline {
         summary["train_seconds"] = final.trainSeconds
         summary["images_per_second"] = final.imagesPerSecond
         summary["skipped_steps"] = final.skippedSteps
+        summary["data_wait_seconds"] = final.dataWaitSeconds
+        summary["data_wait_fraction"] = final.dataWaitSeconds / max(final.trainSeconds + final.dataWaitSeconds, 1e-9)
+        if let names = ctx.classNames { summary["class_names"] = names }
+        if let bad = try ctx.badFileCount() { summary["data_bad_files"] = bad }
         summary["parameters"] = finalModel.arena.parameterCount
         summary["model"] = finalModel.description
         summary["checkpoints_written"] = stalls.count

@@ -205,11 +205,12 @@ final class CheckpointFileTests: CheckpointFileTestCase {
         let good = try CheckpointFile.encode(sampleContents())
         let h = try good.withUnsafeBytes { try CheckpointFile.decode($0, name: "x", keep: false).header }
         func flipped(_ at: Int, _ mask: UInt8 = 0x10) -> [UInt8] { var b = good; b[at] ^= mask; return b }
+        // A flipped byte in a frame is caught by the trailer checksum before zstd sees the
+        // frame, and called corrupt (not "Destination buffer is too small").
         for s in h.sections {
             for at in [s.offset + s.compressedLength / 2, s.offset + s.compressedLength - 1] {
-                // An empty section's frame has no data to check: a flip the decoder
-                // tolerates is caught by the trailer checksum.
-                assertRejected(flipped(at), s.count > 0 ? ["section '\(s.name)'"] : [], name: "flip-\(s.name)-\(at).gdqrckpt")
+                assertRejected(flipped(at), ["corrupt: trailer checksum mismatch", "the file changed after it was written"],
+                               name: "flip-\(s.name)-\(at).gdqrckpt")
             }
         }
         for at in [24, 24 + 50, h.sections[0].offset - 1] {
@@ -220,14 +221,25 @@ final class CheckpointFileTests: CheckpointFileTestCase {
         assertRejected(flipped(good.count - 3), ["bad end magic"])
         assertRejected(flipped(0), ["bad magic"])
         assertRejected(flipped(20), ["header checksum mismatch"])
-        // A flip that zstd decodes without complaint is caught by the section checksum.
+        // Every flip in the params frame: corrupt, by the trailer checksum.
         let p = h.sections[0]
-        var caught = 0
         for at in stride(from: p.offset + 20, to: p.offset + p.compressedLength, by: 97) {
             let path = put(flipped(at), "flip-scan.gdqrckpt")
             XCTAssertThrowsError(try CheckpointFile.verify(path)) { e in
-                XCTAssertTrue("\(e)".contains("section 'params'"), "\(e)")
-                if "\(e)".contains("checksum mismatch in section 'params'") { caught += 1 }
+                XCTAssertTrue("\(e)".hasPrefix(path + ": corrupt: trailer checksum mismatch"), "\(e)")
+            }
+        }
+        // A frame changed and the trailer recomputed to match (a forged or mis-written
+        // file): zstd may decode it without complaint, the section checksum still fails.
+        var caught = 0
+        for at in stride(from: p.offset + 20, to: p.offset + p.compressedLength, by: 97) {
+            var b = flipped(at)
+            let crc = CRC32C.checksum(Array(b[0..<(b.count - 16)]))
+            for i in 0..<4 { b[b.count - 16 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+            let path = put(b, "flip-forged.gdqrckpt")
+            XCTAssertThrowsError(try CheckpointFile.verify(path)) { e in
+                XCTAssertTrue("\(e)".contains("corrupt: ") && "\(e)".contains("section 'params'"), "\(e)")
+                if "\(e)".contains("corrupt: checksum mismatch in section 'params'") { caught += 1 }
             }
         }
         XCTAssertGreaterThan(caught, 0)

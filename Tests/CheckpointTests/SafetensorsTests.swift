@@ -221,9 +221,11 @@ final class SafetensorsTests: XCTestCase {
 
     /// Writes a file for the Python interop check when GDQR_SAFETENSORS_OUT is set:
     /// PATH (the tensors) and PATH.expected.json ({name: {shape, sum}}).
+    /// Tests/scripts/safetensors-python-check.sh runs it with the variable set and checks
+    /// the file with the reference `safetensors` package.
     func testWriteFileForPythonCheck() throws {
         guard let out = ProcessInfo.processInfo.environment["GDQR_SAFETENSORS_OUT"], !out.isEmpty else {
-            throw XCTSkip("GDQR_SAFETENSORS_OUT not set")
+            throw XCTSkip("run by Tests/scripts/safetensors-python-check.sh, which sets GDQR_SAFETENSORS_OUT")
         }
         let tensors = sampleTensors() + [SafeTensor(name: "big", shape: [3, 5, 7], floats: (0..<105).map { Float($0) * 0.5 - 10 })]
         try SafetensorsFile.write(tensors: tensors, metadata: ["format": "pt", "writer": "gdqr"], to: URL(fileURLWithPath: out))

@@ -66,14 +66,8 @@ final class DetectionHeadTests: XCTestCase {
         }
     }
     func assertClose(_ got: [Float], _ want: [Double], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(got.count, want.count, what, file: file, line: line)
-        var worst = 0.0
-        for (g, w) in zip(got, want) {
-            let err: Double = abs(Double(g) - w)
-            let tol: Double = 1e-4 + 1e-3 * abs(w)
-            worst = max(worst, err / tol)
-        }
-        XCTAssertLessThanOrEqual(worst, 1, "\(what): worst error ratio \(worst)", file: file, line: line)
+        // NaN-aware (NumericAssertions.swift): max(worst, NaN) kept worst in the loop this replaced.
+        assertAllClose(got, want, atol: 1e-4, rtol: 1e-3, what, file: file, line: line)
     }
     func dot(_ a: [Double], _ b: [Double]) -> Double {
         var s = 0.0

@@ -219,10 +219,6 @@ final class Conv2dTests: XCTestCase {
 
     func assertClose(_ a: [Float], _ b: [Float], _ tol: Float, _ message: String,
                      file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.count, b.count, message, file: file, line: line)
-        for i in 0..<min(a.count, b.count) where !(abs(a[i] - b[i]) <= tol) {
-            XCTFail("\(message): element \(i) got \(a[i]) expected \(b[i]) (tol \(tol))", file: file, line: line)
-            return
-        }
+        assertAllClose(a, b, atol: Double(tol), message, file: file, line: line)
     }
 }

@@ -49,18 +49,11 @@ enum FiniteDifference {
         return grad
     }
 
-    /// Asserts |a - n| <= absTol + relTol * |n| elementwise; reports the worst element.
+    /// Asserts |a - n| <= absTol + relTol * |n| elementwise, every value finite; reports the worst element.
     static func assertClose(_ analytic: [Double], _ numeric: [Double], absTol: Double, relTol: Double,
                             _ message: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(analytic.count, numeric.count, message, file: file, line: line)
-        var worst = 0.0, worstIndex = -1
-        for i in 0..<min(analytic.count, numeric.count) {
-            let excess = abs(analytic[i] - numeric[i]) - (absTol + relTol * abs(numeric[i]))
-            if excess > worst { worst = excess; worstIndex = i }
-        }
-        if worstIndex >= 0 {
-            XCTFail("\(message): element \(worstIndex) analytic \(analytic[worstIndex]) numeric \(numeric[worstIndex])",
-                    file: file, line: line)
-        }
+        // NaN-aware (NumericAssertions.swift): a NaN analytic gradient fails.
+        assertAllClose(analytic, numeric, atol: absTol, rtol: relTol, "\(message) (analytic vs numeric)",
+                       file: file, line: line)
     }
 }

@@ -28,18 +28,10 @@ func opsNaNTensor(_ count: Int) -> Tensor {
     let t = Tensor(shape: [count]); t.fill(.nan); return t
 }
 
-/// Asserts |got - want| <= atol + rtol * |want| elementwise.
+/// Asserts |got - want| <= atol + rtol * |want| elementwise, every value finite (NumericAssertions.swift).
 func opsAssertClose(_ got: [Float], _ want: [Double], rtol: Double, atol: Double, _ message: String,
                     file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(got.count, want.count, "\(message): count", file: file, line: line)
-    var worst = 0.0, worstAt = -1
-    for i in 0..<min(got.count, want.count) {
-        let err = abs(Double(got[i]) - want[i]) - (atol + rtol * abs(want[i]))
-        if !(err <= 0) && (worstAt < 0 || err > worst || err.isNaN) { worst = err; worstAt = i }
-    }
-    if worstAt >= 0 {
-        XCTFail("\(message): element \(worstAt) got \(got[worstAt]) want \(want[worstAt])", file: file, line: line)
-    }
+    assertAllClose(got, want, atol: atol, rtol: rtol, message, file: file, line: line)
 }
 
 /// Central finite differences of f at x, in Double: (f(x + h e_i) - f(x - h e_i)) / 2h.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the checkpoint and safetensors readers with libFuzzer + AddressSanitizer.
-#   Tests/scripts/fuzz-readers.sh                 60 s per reader
+# Fuzzes the checkpoint, safetensors, IDX (raw and gzip) and PGM readers with
+# libFuzzer + AddressSanitizer.
+#   Tests/scripts/fuzz-readers.sh                 30 s per reader (the test command)
 #   FUZZ_SECONDS=300 FUZZ_TARGETS=checkpoint Tests/scripts/fuzz-readers.sh
 # Builds Tests/fuzz/FuzzCheckpointReader.swift with the format sources only (no
 # Layers), writes a seed corpus (valid small files and truncated variants), runs
@@ -8,8 +9,8 @@
 # non-zero if libFuzzer reports a crash (the reproducer is left in the work dir).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-"checkpoint safetensors"}
+SECONDS_PER_TARGET=${FUZZ_SECONDS:-30}
+TARGETS=${FUZZ_TARGETS:-"checkpoint safetensors idx pgm"}
 WORK=${FUZZ_WORK:-.build-fuzz}
 mkdir -p "$WORK"
 BIN="$WORK/fuzz-readers"
@@ -23,16 +24,25 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzReaders \
     -I Sources/CZstd -Xcc -fmodule-map-file=Sources/CZstd/module.modulemap \
     $(pkg-config --cflags-only-I libzstd | sed 's/-I/-Xcc -I/g') $(pkg-config --libs-only-L libzstd) -lzstd \
     "${SOURCES[@]}" -o "$BIN" >"$WORK/build.log" 2>&1 || { grep -v 'Cannot export local symbol' "$WORK/build.log"; exit 2; }
-echo "built $BIN"
+# The dataset readers (IDX raw and gzip, PGM): a second binary, zlib instead of zstd.
+DATA_BIN="$WORK/fuzz-data-readers"
+DATA_SOURCES=(Sources/Datasets/DataError.swift Sources/Datasets/Gzip.swift Sources/Datasets/IDX.swift
+              Sources/Datasets/ScenesPGM.swift Tests/fuzz/FuzzDataReaders.swift)
+swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzDataReaders \
+    -I Sources/CZlib -Xcc -fmodule-map-file=Sources/CZlib/module.modulemap -lz \
+    "${DATA_SOURCES[@]}" -o "$DATA_BIN" >"$WORK/build-data.log" 2>&1 \
+    || { grep -v 'Cannot export local symbol' "$WORK/build-data.log"; exit 2; }
+echo "built $BIN and $DATA_BIN"
 
 status=0
 for t in $TARGETS; do
+    case $t in idx|pgm) bin=$DATA_BIN ;; *) bin=$BIN ;; esac
     corpus="$WORK/corpus-$t"; seeds="$WORK/seeds-$t"
     rm -rf "$seeds"; mkdir -p "$corpus"
-    FUZZ_TARGET=$t GDQR_FUZZ_WRITE_SEEDS="$seeds" "$BIN"
+    FUZZ_TARGET=$t GDQR_FUZZ_WRITE_SEEDS="$seeds" "$bin"
     log="$WORK/fuzz-$t.log"
     set +e
-    FUZZ_TARGET=$t "$BIN" "$corpus" "$seeds" -max_total_time="$SECONDS_PER_TARGET" -max_len=16384 \
+    FUZZ_TARGET=$t "$bin" "$corpus" "$seeds" -max_total_time="$SECONDS_PER_TARGET" -max_len=16384 \
         -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$WORK/crash-$t-" >"$log" 2>&1
     rc=$?
     set -e

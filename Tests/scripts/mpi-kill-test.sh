@@ -55,6 +55,12 @@ for mode in kill abort; do
     elif [ $rc = 0 ]; then
         echo "FAIL $mode: job exited 0"
         status=1
+    elif [ $mode = kill ] && ! grep -qiE "signal 9|killed" "$tmp/out"; then
+        echo "FAIL kill: the job ended (status $rc) but mpirun reports no rank killed by signal 9: $(tail -3 "$tmp/out")"
+        status=1
+    elif [ $mode = abort ] && ! grep -q "deliberate failure" "$tmp/out"; then
+        echo "FAIL abort: the job ended (status $rc) without the aborting rank's message: $(tail -3 "$tmp/out")"
+        status=1
     else
         printf 'ok   %s on rank %d of %d: job ended with status %d after %.2f s (failure at ~1 s)\n' \
             "$mode" $((n - 1)) "$n" "$rc" "$secs"

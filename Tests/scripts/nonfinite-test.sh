@@ -19,7 +19,7 @@ else
 fi
 
 GDQR_FAULT_NAN_AT_STEP=3 "$train" "${args[@]}" --set checkpoint.nonfinite=skip --out "$tmp/skip" > "$tmp/skip.log" 2>&1 || status=1
-skipped=$(python3 -c "import json; print(json.load(open('$tmp/skip/summary.json'))['skipped_steps'])" 2>/dev/null || echo none)
+skipped=$("$py" -c "import json; print(json.load(open('$tmp/skip/summary.json'))['skipped_steps'])" 2>/dev/null || echo none)
 if [ "$skipped" = 1 ]; then
     echo "skip: finished with skipped_steps 1"
 else

@@ -21,10 +21,10 @@ common=(--quiet --set data.train_limit=1920 --set data.test_limit=128 --set quan
 for r in resnet cnn; do
     if "$root/Cluster/check-onnx.sh" "$tmp/$r" 2000 > "$tmp/$r.check" 2>&1; then
         # A model near chance could agree by predicting one class: require 3x chance.
-        acc=$(python3 -c "import json; print(json.load(open('$tmp/$r/onnx-check.json'))['accuracy_gdqr_integer'])")
-        line="$r: $(python3 -c "import json; d = json.load(open('$tmp/$r/onnx-check.json'))
+        acc=$("$py" -c "import json; print(json.load(open('$tmp/$r/onnx-check.json'))['accuracy_gdqr_integer'])")
+        line="$r: $("$py" -c "import json; d = json.load(open('$tmp/$r/onnx-check.json'))
 print(', '.join(f'{k} {d[k]}' for k in ['accuracy_gdqr_integer', 'accuracy_onnxruntime', 'accuracy_diff_pp', 'agreement']))")"
-        if python3 -c "import sys; sys.exit(0 if $acc >= 0.3 else 1)"; then
+        if "$py" -c "import sys; sys.exit(0 if $acc >= 0.3 else 1)"; then
             echo "$line"
         else
             fail "$r: the tiny model is too weak to test with (accuracy $acc < 0.3): $line"

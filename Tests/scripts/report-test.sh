@@ -26,13 +26,10 @@ echo "training wrote report.html ($(wc -c < "$run/report.html") bytes)"
 model=$(ls "$run"/model-w*a*.gdqr | head -1)
 "$gdqr" eval "$model" --compare "$run" --json --limit 256 > "$run/parity.json" || fail "eval --compare failed"
 
-# quantization.json: the trainer's if it wrote one, otherwise a fixture in the same format.
-if [ -s "$run/quantization.json" ]; then
-    echo "quantization.json written by the trainer"
-else
-    echo "no quantization.json from the trainer: writing a fixture"
-    "$PY" "$root/Tests/scripts/python/report_check.py" fixture "$run/quantization.json"
-fi
+# quantization.json is the trainer's to write for a quantized run: no substitute file,
+# its absence is the regression this test exists to catch.
+[ -s "$run/quantization.json" ] || fail "the W4A4 run wrote no quantization.json: $(ls "$run" | tr '\n' ' ')"
+echo "quantization.json written by the trainer ($(wc -c < "$run/quantization.json") bytes)"
 "$PY" "$root/Tests/scripts/python/report_check.py" pictures "$run/pictures"
 
 "$gdqr" report "$run" > "$tmp/report.log" 2>&1 || fail "gdqr report: $(cat "$tmp/report.log")"

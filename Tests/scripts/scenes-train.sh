@@ -23,7 +23,7 @@ tiny=(--quiet --set data.scene_size=32 --set model.image_size=32 --set model.wid
 
 # check_run DIR TASK WORLD: summary keys and ranges, pictures and their PNGs.
 check_run() {
-    python3 - "$@" <<'PY'
+    "$py" - "$@" <<'PY'
 import base64, json, os, re, struct, sys, zlib
 run, task, world = sys.argv[1], sys.argv[2], int(sys.argv[3])
 s = json.load(open(os.path.join(run, "summary.json")))

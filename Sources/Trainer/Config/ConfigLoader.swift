@@ -328,6 +328,7 @@ struct Resolution {
             throw fail("model.depth", "is not 6n+2 as model.arch resnet requires (8, 14, 20, 32, 44, 56, 110, ...)")
         }
         try crossCheckScenes(int: int, float: float, string: string, bool: bool, fail: fail)
+        try crossCheckImageFolder(int: int, string: string, list: { v($0) }, fail: fail)
         let epochs = int("train.epochs")
         if case .intList(let steps) = v("schedule.step_epochs") {
             if zip(steps, steps.dropFirst()).contains(where: { $0 >= $1 }) {
@@ -394,5 +395,22 @@ extension Resolution {
         // Augmentation would move the pixels but not the boxes and masks.
         if int("data.crop_padding") != 0 { throw fail("data.crop_padding", "must be 0 for fashion-scenes (no random crops of scenes)") }
         if bool("data.hflip") { throw fail("data.hflip", "must be false for fashion-scenes (no flips of scenes)") }
+    }
+}
+
+extension Resolution {
+    /// image-folder gives grey or RGB images, and per-channel statistics must match the channels.
+    func crossCheckImageFolder(int: (String) -> Int, string: (String) -> String, list: (String) -> ConfigValue,
+                               fail: (String, String) -> ConfigError) throws {
+        guard string("data.dataset") == DataConfig.Dataset.imageFolder.rawValue else { return }
+        let channels = int("model.in_channels")
+        if channels != 1 && channels != 3 {
+            throw fail("model.in_channels", "must be 1 (grey) or 3 (RGB) for data.dataset image-folder")
+        }
+        for key in ["data.channel_mean", "data.channel_std"] {
+            if case .floatList(let xs) = list(key), !xs.isEmpty, xs.count != channels {
+                throw fail(key, "has \(xs.count) values, expected none or \(channels) (model.in_channels)")
+            }
+        }
     }
 }

@@ -173,6 +173,9 @@ public struct ConfigKey: Sendable {
     static func intList(_ name: String, _ def: [Int], _ range: ConfigRange? = nil, _ doc: String) -> ConfigKey {
         ConfigKey(name: name, type: .intList, defaultValue: .intList(def), range: range, doc: doc)
     }
+    static func floatList(_ name: String, _ def: [Double], _ range: ConfigRange? = nil, _ doc: String) -> ConfigKey {
+        ConfigKey(name: name, type: .floatList, defaultValue: .floatList(def), range: range, doc: doc)
+    }
     static func stringList(_ name: String, _ def: [String], rule: ConfigRule? = nil, _ doc: String) -> ConfigKey {
         ConfigKey(name: name, type: .stringList, defaultValue: .stringList(def), rule: rule, doc: doc)
     }

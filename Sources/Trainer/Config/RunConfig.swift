@@ -31,6 +31,7 @@ public struct DataConfig: Equatable, Sendable {
         case fashionMNIST = "fashion-mnist"
         case idx
         case fashionScenes = "fashion-scenes"
+        case imageFolder = "image-folder"
     }
     public var dataset: Dataset
     public var root: String
@@ -44,6 +45,25 @@ public struct DataConfig: Equatable, Sendable {
     public var hflip: Bool
     /// The fashion-scenes settings (unused by the image datasets).
     public var scenes = SceneConfig()
+    /// The image-folder settings (unused by the other datasets).
+    public var folder = ImageFolderConfig()
+}
+
+/// The image-folder reader's settings, from the data section.
+public struct ImageFolderConfig: Equatable, Sendable {
+    /// Empty = the scalar normalize_mean / normalize_std for every channel.
+    public var channelMean: [Double] = []
+    public var channelStd: [Double] = []
+    public var crop = ImageFolderCrop.padCrop
+    public var cropMinScale = 0.08
+    public var skipBad = false
+    public var workers = 2
+    public var prefetchBatches = 2
+}
+
+public enum ImageFolderCrop: String, CaseIterable, Sendable {
+    case padCrop = "pad-crop"
+    case randomResizedCrop = "random-resized-crop"
 }
 
 /// The scene composer's settings, from the data section's scene_* keys.
@@ -270,6 +290,13 @@ struct ConfigValueReader {
         if case .intList(let x) = get(p) { return x }
         preconditionFailure("config: '\(p)' is not a list of int")
     }
+    mutating func floats(_ p: String) -> [Double] {
+        switch get(p) {
+        case .floatList(let x): return x
+        case .intList(let x): return x.map(Double.init)
+        default: preconditionFailure("config: '\(p)' is not a list of float")
+        }
+    }
     mutating func strings(_ p: String) -> [String] {
         if case .stringList(let x) = get(p) { return x }
         preconditionFailure("config: '\(p)' is not a list of string")
@@ -290,10 +317,14 @@ extension RunConfig {
                                  testScenes: r.int("data.test_scenes"), minItems: r.int("data.scene_min_items"),
                                  maxItems: r.int("data.scene_max_items"), minScale: r.float("data.scene_min_scale"),
                                  maxScale: r.float("data.scene_max_scale"), seed: r.int("data.scene_seed"))
+        let folder = ImageFolderConfig(channelMean: r.floats("data.channel_mean"), channelStd: r.floats("data.channel_std"),
+                                       crop: r.choice("data.crop"), cropMinScale: r.float("data.crop_min_scale"),
+                                       skipBad: r.bool("data.skip_bad"), workers: r.int("data.workers"),
+                                       prefetchBatches: r.int("data.prefetch_batches"))
         data = DataConfig(dataset: r.choice("data.dataset"), root: r.string("data.root"),
                           trainLimit: r.int("data.train_limit"), testLimit: r.int("data.test_limit"),
                           normalizeMean: r.float("data.normalize_mean"), normalizeStd: r.float("data.normalize_std"),
-                          cropPadding: r.int("data.crop_padding"), hflip: r.bool("data.hflip"), scenes: scenes)
+                          cropPadding: r.int("data.crop_padding"), hflip: r.bool("data.hflip"), scenes: scenes, folder: folder)
         train = TrainConfig(epochs: r.int("train.epochs"), batchSize: r.int("train.batch_size"),
                             threads: r.int("train.threads"), logEverySteps: r.int("train.log_every_steps"),
                             evalEveryEpochs: r.int("train.eval_every_epochs"))

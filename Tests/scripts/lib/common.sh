@@ -12,6 +12,9 @@
 #   run          Cluster/run-local.sh, which starts N ranks with the mpirun
 #                flags this machine needs (root, oversubscription, transport)
 #   cmp          Tests/scripts/python/compare_safetensors.py
+#   py           the project venv's python with numpy (Cluster/python-env.sh):
+#                scripts run Python only through it, never the python3 on the
+#                PATH, so a stock Debian with install-deps.sh is enough
 #   tmp          a scratch folder, removed when the script exits
 #   status       0 until a check fails; scripts end with `exit $status`
 # and the functions fail, need_built, compare_params and expect below.
@@ -22,6 +25,7 @@ gdqr=${GDQR_BIN:-$bin_dir/gdqr}
 train=${GDQR_TRAIN_BIN:-$bin_dir/gdqr-train}
 run=$root/Cluster/run-local.sh
 cmp=$root/Tests/scripts/python/compare_safetensors.py
+py=$("$root/Cluster/python-env.sh" numpy)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Open MPI refuses to start as root (containers) without both of these.
@@ -43,7 +47,7 @@ need_built() {
 # or fails with "FAILED: <the comparison>".
 compare_params() {
     local rtol=$1 a=$2 b=$3 passed=$4 failed=$5 out
-    if out=$(python3 "$cmp" --rtol "$rtol" "$a" "$b" 2>&1); then
+    if out=$("$py" "$cmp" --rtol "$rtol" "$a" "$b" 2>&1); then
         if [ "$rtol" = 0 ]; then echo "$passed: bit-identical"; else echo "$passed: $out"; fi
     else
         fail "$failed: $out"

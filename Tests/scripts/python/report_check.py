@@ -1,8 +1,5 @@
 """Helpers of Tests/scripts/report-test.sh.
 
-  fixture FILE        a quantization.json in the trainer's format (for a run whose
-                      trainer does not write one): 3 layers, histograms of Gaussian
-                      weights before and after 4-bit quantization
   pictures DIR        a PNG (boxes drawn with Pillow) and an SVG, as a detection run
                       would leave them
   check RUN DOM PNG   the rendered DOM (chromium --dump-dom) holds every section,
@@ -11,7 +8,6 @@
 """
 import json
 import os
-import random
 import sys
 from html.parser import HTMLParser
 
@@ -19,33 +15,6 @@ from html.parser import HTMLParser
 def fail(msg):
     print(f"FAIL report-test: {msg}")
     sys.exit(1)
-
-
-def histogram(values, lo, hi, bins=32):
-    counts = [0] * bins
-    for v in values:
-        counts[min(bins - 1, max(0, int((v - lo) / (hi - lo) * bins)))] += 1
-    return {"edges": [lo + (hi - lo) * i / bins for i in range(bins + 1)], "counts": counts}
-
-
-def fixture(path):
-    rnd = random.Random(7)
-    layers = []
-    for name, kind, wb, ab in [("conv1", "conv", 8, None), ("layer1.0.conv1", "conv", 4, 4), ("fc", "linear", 8, 4)]:
-        w = [rnd.gauss(0, 0.1) for _ in range(2000)]
-        m = max(abs(x) for x in w)
-        t = 2 * 0.1
-        levels = 2 ** (wb - 1) - 1
-        q = [max(-t, min(t, round(x / t * levels) / levels * t)) for x in w]
-        layers.append({"name": name, "kind": kind, "weight_bits": wb, "activation_bits": ab, "groups": 4,
-                       "weight_thresholds": [t] * 4,
-                       "weight_clip_fraction": sum(abs(x) > t for x in w) / len(w),
-                       "activation_threshold": 1.83 if ab else None,
-                       "activation_clip_fraction": 0.02 if ab else None,
-                       "weight_histogram_before": histogram(w, -m, m),
-                       "weight_histogram_after": histogram(q, -m, m)})
-    with open(path, "w") as f:
-        json.dump({"phase": "w4a4", "step": 8, "epoch": 1, "layers": layers}, f)
 
 
 def pictures(d):
@@ -143,9 +112,7 @@ def check(run, dom_path, png_path):
 
 if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
-    if cmd == "fixture":
-        fixture(sys.argv[2])
-    elif cmd == "pictures":
+    if cmd == "pictures":
         pictures(sys.argv[2])
     elif cmd == "check":
         check(*sys.argv[2:5])

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The data-parallel scaling model, measured and checked on simulated hosts
+# (docs/multi-host.md, "Scaling model"). Root only (network namespaces).
+#
+#   Cluster/scaling-model.sh [OUT_DIR] [RATES]     default runs/scaling-model, "100mbit 1gbit 10gbit"
+#
+# Measures, on 2 simulated hosts (Cluster/sim-hosts.sh, prefix gdqrscale):
+#   1. compute: ResNet-20 FP32 training on 1 rank x 1 thread at batch 64 and 32 (the
+#      per-rank batches of the checked runs), no communication;
+#   2. the all-reduce: Cluster/mpi-allreduce-bench.c from 4 KB to 4 MB (x4) at each
+#      link rate, with 2 ranks (1 per host) and 4 ranks (2 per host);
+#   3. the real thing: gdqr-train on 2 hosts x 1 rank and 2 hosts x 2 ranks, global batch
+#      128, 1 thread per rank, at each rate.
+# Then Cluster/scaling_model.py fits t(bytes) = alpha + beta * bytes per (ranks, rate),
+# predicts each real run's step time from (1) and (2), prints prediction against
+# measurement, and extrapolates (ranks 2-256, 1-100 Gbit/s, a latency parameter) into
+# OUT_DIR/scaling.md and OUT_DIR/scaling.svg.
+# Step times are medians of the logged windows after the first (5 steps each). The check
+# compares the predicted step time, and the predicted communication against the exposed
+# communication the trainer measured (which CPU contention from other work distorts less).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$root/runs/scaling-model}
+rates=${2:-100mbit 1gbit 10gbit}
+train=${GDQR_TRAIN_BIN:-$root/.build/release/gdqr-train}
+[ -x "$train" ] || { echo "scaling-model: $train not built" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "scaling-model: must run as root (network namespaces)" >&2; exit 2; }
+mkdir -p "$out"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gdqr-scaling.XXXXXX")
+export GDQR_SIM_PREFIX=gdqrscale GDQR_SIM_SUBNET=10.213.80 GDQR_SIM_DIR=$tmp/sim
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+trap '"$root/Cluster/sim-hosts.sh" down > /dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+"$root/Cluster/sim-hosts.sh" up 2 --rate 10gbit
+mpicc -O2 -o "$tmp/allreduce" "$root/Cluster/mpi-allreduce-bench.c"
+
+steps=25
+args=(--config "$root/configs/fashion-mnist-resnet20-fp32.yaml" --quiet --set train.epochs=1
+      --set data.test_limit=64 --set train.threads=1 --set train.log_every_steps=5
+      --set checkpoint.every_steps=0)
+# step_fields RUN_DIR BATCH: "step_seconds":S,"exposed_seconds":E -- medians over the train
+# windows after the first of the step time and of the exposed communication per step
+# (the trainer's comm_exposed_fraction x step time: time blocked in all-reduces).
+step_fields() {
+    "$py" - "$1/metrics.jsonl" "$2" <<'PY'
+import json, statistics, sys
+rows = [r for r in map(json.loads, open(sys.argv[1])) if r.get("split") == "train"][1:]
+b = int(sys.argv[2])
+step = statistics.median(b / r["images_per_second"] for r in rows)
+exposed = statistics.median(b / r["images_per_second"] * r.get("comm_exposed_fraction", 0) for r in rows)
+print('"step_seconds":%.6f,"exposed_seconds":%.6f' % (step, exposed))
+PY
+}
+py=$("$root/Cluster/python-env.sh" numpy)
+results=$out/measurements.jsonl
+: > "$results"
+
+for b in 64 32; do
+    "$train" "${args[@]}" --set train.batch_size=$b --set data.train_limit=$((steps * b)) --out "$tmp/c$b"
+    echo "{\"kind\":\"compute\",\"batch\":$b,$(step_fields "$tmp/c$b" $b)}" | tee -a "$results"
+done
+for rate in $rates; do
+    "$root/Cluster/sim-hosts.sh" rate 1 "$rate"
+    "$root/Cluster/sim-hosts.sh" rate 2 "$rate"
+    for k in 1 2; do
+        "$root/Cluster/run-hosts.sh" --per-host $k "$tmp/allreduce" 4096 4194304 30 2> /dev/null \
+            | sed "s/^{/{\"kind\":\"allreduce\",\"rate\":\"$rate\",/" | tee -a "$results"
+        "$root/Cluster/run-hosts.sh" --per-host $k "$train" "${args[@]}" --set train.batch_size=128 \
+            --set data.train_limit=$((steps * 128)) --out "$tmp/t$k-$rate" 2> /dev/null
+        echo "{\"kind\":\"train\",\"rate\":\"$rate\",\"ranks\":$((2 * k)),\"batch\":128,$(step_fields "$tmp/t$k-$rate" 128)}" \
+            | tee -a "$results"
+    done
+done
+"$py" "$root/Cluster/scaling_model.py" "$results" "$out"

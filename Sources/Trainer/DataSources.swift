@@ -1,0 +1,86 @@
+// Where a phase's batches come from: the in-memory datasets (IDX files, scenes)
+// through BatchLoader / EvalBatches, or an image folder streamed from its files
+// through StreamingLoader / StreamingEvalBatches (data.dataset image-folder).
+
+import Foundation
+import TensorEngine
+import Datasets
+
+extension TrainingContext {
+    /// The config's normalisation: per-channel lists for image-folder when given, else the scalars.
+    static func normalization(_ c: RunConfig) -> Normalization {
+        let d = c.data, f = d.folder
+        let mean = f.channelMean.isEmpty || d.dataset != .imageFolder ? [Float(d.normalizeMean)] : f.channelMean.map(Float.init)
+        let std = f.channelStd.isEmpty || d.dataset != .imageFolder ? [Float(d.normalizeStd)] : f.channelStd.map(Float.init)
+        return Normalization(mean: mean, std: std)
+    }
+
+    /// The image folder's training (ROOT/train) and test (ROOT/val) splits.
+    static func imageFolder(_ c: RunConfig, normalization: Normalization,
+                            badFiles: BadFileLog?) throws -> (ImageFolderSource, ImageFolderSource) {
+        var (train, val) = try ImageFolderIndex.load(root: c.data.root)
+        guard train.classes.count == c.model.numClasses else {
+            throw TrainerError("\(c.data.root)/train has \(train.classes.count) class folders "
+                + "(\(train.classes.prefix(5).joined(separator: ", "))\(train.classes.count > 5 ? ", ..." : "")), "
+                + "but model.num_classes is \(c.model.numClasses)")
+        }
+        if c.data.trainLimit > 0 { train = train.prefix(c.data.trainLimit) }
+        if c.data.testLimit > 0 { val = val.prefix(c.data.testLimit) }
+        for split in [train, val] {
+            if split.ignoredCount > 0 {
+                Log.warning("\(split.directory): ignored \(split.ignoredCount) files without a .png/.jpg/.jpeg extension "
+                    + "(e.g. \(split.ignoredExamples.joined(separator: ", ")))")
+            }
+            if !split.emptyClasses.isEmpty {
+                Log.warning("\(split.directory): no images for class \(split.emptyClasses.joined(separator: ", "))")
+            }
+        }
+        var s = ImageFolderSettings(imageSize: c.model.imageSize, channels: c.model.inChannels, normalization: normalization)
+        s.crop = c.data.folder.crop == .padCrop ? .padCrop : .randomResizedCrop
+        s.cropPadding = c.data.cropPadding
+        s.minScale = c.data.folder.cropMinScale
+        s.horizontalFlip = c.data.hflip
+        s.seed = UInt64(c.seed)
+        s.skipBad = c.data.folder.skipBad
+        return (try ImageFolderSource(index: train, settings: s, badFiles: badFiles),
+                try ImageFolderSource(index: val, settings: s, badFiles: badFiles))
+    }
+
+    public var trainCount: Int { folderTrain?.count ?? train.count }
+    public var testCount: Int { folderTest?.count ?? test.count }
+    /// Class names (image-folder), in label order.
+    public var classNames: [String]? { folderTrain?.index.classes }
+
+    /// This rank's training batches for a phase.
+    func makeTrainLoader() throws -> TrainBatchSource {
+        let c = config
+        if let src = folderTrain {
+            let augment = c.data.hflip || c.data.cropPadding > 0 || c.data.folder.crop == .randomResizedCrop
+            return try StreamingLoader(source: src, globalBatchSize: c.train.batchSize, rank: comm.rank,
+                                       worldSize: comm.size, augment: augment, workers: c.data.folder.workers,
+                                       prefetch: c.data.folder.prefetchBatches)
+        }
+        return try BatchLoader(dataset: train, globalBatchSize: c.train.batchSize, rank: comm.rank,
+                               worldSize: comm.size, seed: UInt64(c.seed), augmentation: augmentation,
+                               augment: !augmentation.isIdentity, normalization: normalization)
+    }
+
+    /// This rank's evaluation batches of the test split for a phase.
+    func makeEvalBatches() throws -> EvalBatchSource {
+        if let src = folderTest {
+            return try StreamingEvalBatches(source: src, batchSize: localBatch, rank: comm.rank, worldSize: comm.size,
+                                            workers: config.data.folder.workers,
+                                            prefetch: config.data.folder.prefetchBatches)
+        }
+        return try EvalBatches(dataset: test, batchSize: localBatch, rank: comm.rank, worldSize: comm.size,
+                               normalization: normalization)
+    }
+
+    /// Files skipped under data.skip_bad, summed over ranks (a file met on two ranks counts twice).
+    func badFileCount() throws -> Int? {
+        guard let badFiles else { return nil }
+        var t = [Double(badFiles.count)]
+        if comm.size > 1 { t = try comm.allReduceSum(t) }
+        return Int(t[0])
+    }
+}

@@ -1,6 +1,0 @@
-import XCTest
-@testable import Trainer
-
-final class TrainerBuildsTests: XCTestCase {
-    func testModuleLinks() { XCTAssertTrue(true) }
-}
