@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's main job on a fresh machine: install the Debian packages, build
-# for this CPU, and train the default config end to end on Fashion-MNIST.
+# (one binary for every x86-64-v3 CPU), and train the default config end to end on Fashion-MNIST.
 #   Cluster/quickstart.sh [CONFIG] [gdqr-train options...]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -195,7 +195,7 @@ final class IntegerEngineTests: XCTestCase {
     }
 }
 
-/// Which fake-quantized convolutions sum integer levels (Conv2dWinogradLevels.swift):
+/// Which fake-quantized convolutions sum integer levels (WinogradF2x2Levels.swift):
 /// those whose input is a quantizer's output on its grid, once warm-up is over; never
 /// the stem, whose input is the image.
 final class QuantizedConvLevelsTests: XCTestCase {

@@ -43,7 +43,7 @@ final class Conv2dTests: XCTestCase {
             Conv2dShape(batch: 2, inChannels: 9, height: 5, width: 16, outChannels: 3, kernelH: 3, kernelW: 3,
                         padH: 1, padW: 1),
             Conv2dShape(batch: 3, inChannels: 16, outChannels: 16, size: 28, kernel: 3, pad: 1),
-            // stride 2 on even planes, im2col through parity planes (Conv2dIm2colStride2.swift):
+            // stride 2 on even planes, im2col through parity planes (Im2colStride2.swift):
             // ResNet's 3x3 and 1x1 downsampling, 5x5 (two base rows per parity), groups, and
             // 3x3 unpadded on 10x10 (4x4 outputs: not half the plane, the general path)
             Conv2dShape(batch: 2, inChannels: 5, outChannels: 7, size: 28, kernel: 3, stride: 2, pad: 1),

@@ -1,7 +1,7 @@
 // Implicit-GEMM convolution for stride-1 "same" convolutions: an odd square
 // kernel k > 1, padding k/2, groups 1, on planes at least convImplicitMinWidth wide
 // (ResNet's 3x3 convolutions at 28x28 and 14x14). Where Winograd applies
-// (Conv2dWinograd.swift), this path keeps the weight gradient, and the forward of
+// (WinogradF2x2.swift), this path keeps the weight gradient, and the forward of
 // fake-quantized layers (conv2dForward's `winograd: false`).
 //
 // Why: im2col writes every input value k*k times (9 stores per value for 3x3). With

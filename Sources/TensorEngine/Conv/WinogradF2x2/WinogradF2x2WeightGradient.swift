@@ -1,5 +1,5 @@
 // Winograd F(2x2, 3x3) weight gradient of the 3x3 stride-1 "same" convolutions that
-// take the Winograd path (Conv2dWinograd.swift). The forward is Y = A^T [U (.) V] A per
+// take the Winograd path (WinogradF2x2.swift). The forward is Y = A^T [U (.) V] A per
 // tile with U = G g G^T, so the kernel's gradient is
 //
 //   dU[xi] = sum over tiles of (A dY A^T)[xi] * V[xi]     16 GEMMs [Cout, tiles] x [tiles, Cin]

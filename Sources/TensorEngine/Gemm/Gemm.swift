@@ -5,7 +5,7 @@
 // Blocked in the usual way (loops jc over NC columns, pc over KC depth, ic over MC
 // rows, then NR x MR micro-tiles): a kc x nc block of op(B) and an mc x kc block
 // of op(A) are packed into micro-panels (GemmPacking.swift) and an 8 x 32 SIMD16
-// micro-kernel (GemmMicroKernel.swift) computes each tile. When B is not
+// micro-kernel (GemmKernels.swift) computes each tile. When B is not
 // transposed and M is small (the per-image convolution shapes), B's full-width
 // micro-panels are read in place instead of packed: with few rows of A, packing B
 // would cost about as much as the multiply itself.
@@ -21,7 +21,7 @@
 @usableFromInline let gemmNC = 1024
 /// Largest m for which a non-transposed B is read in place rather than packed.
 @usableFromInline let gemmDirectBMaxM = 96
-/// A.B^T with m <= this and k >= gemmDotMinK runs as dot products (GemmDotKernel.swift).
+/// A.B^T with m <= this and k >= gemmDotMinK runs as dot products (GemmKernelsV4/GemmDot.swift).
 @usableFromInline let gemmDotMaxM = 96
 @usableFromInline let gemmDotMinK = 384
 

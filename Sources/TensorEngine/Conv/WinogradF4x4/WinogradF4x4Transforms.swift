@@ -64,7 +64,7 @@ typealias Winograd4Four = (WinogradLanes, WinogradLanes, WinogradLanes, Winograd
     return ((m.0 + p) + r, winograd4FMA(q, 2, s), winograd4FMA(p, 4, r), winograd4FMA(q, 8, s) + m.5)
 }
 
-/// V = B^T d B of 16 consecutive tiles in the phase planes of Conv2dWinograd4.swift:
+/// V = B^T d B of 16 consecutive tiles in the phase planes of WinogradF4x4.swift:
 /// patch value (i, j) of the tiles at p + (4 (i mod 4) + j mod 4) * phase + (i / 4) *
 /// across + j / 4; V[6i + j] lanes stored at dst + (6i + j) * xiStride.
 @inline(__always) func winograd4InputTiles16(_ p: UnsafePointer<Float>, phase: Int, across: Int,

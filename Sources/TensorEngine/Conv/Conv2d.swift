@@ -7,8 +7,8 @@
 // one GEMM (single-threaded, pool nil) per image, images split over the pool's
 // threads. A 1x1 stride-1 unpadded convolution skips im2col (the image already
 // is the column matrix). Depthwise convolutions (groups == Cin == Cout) use
-// direct SIMD loops (Conv2dDepthwise.swift). 3x3 stride-1 "same" convolutions run
-// forward and backward-data as Winograd F(4x4, 3x3) (Conv2dWinograd4.swift), their
+// direct SIMD loops (Depthwise.swift). 3x3 stride-1 "same" convolutions run
+// forward and backward-data as Winograd F(4x4, 3x3) (WinogradF4x4.swift), their
 // forward on integer levels and their weight gradient as F(2x2, 3x3). When
 // the batch is smaller than the thread count, images run one after another and the
 // pool goes to the GEMM.
@@ -187,7 +187,7 @@ func convImagesPerGemm(_ s: Conv2dShape) -> Int {
 /// output = conv(input, weight) + bias, or epilogue(conv(input, weight)) (no bias then:
 /// an evaluation's batch norm, residual and ReLU; see ConvEpilogue). With `levels` (input
 /// and weights on quantization grids, no bias), a Winograd shape sums their integer
-/// levels exactly (Conv2dWinogradLevels.swift). `winograd: false` keeps the direct sums on a
+/// levels exactly (WinogradF2x2Levels.swift). `winograd: false` keeps the direct sums on a
 /// Winograd shape: fake-quantized layers ask for it, because Winograd's rounding (about
 /// 10x the direct sum's for F(2x2, 3x3), more for F(4x4, 3x3)) moves values that sit on a quantization step's edge to the other
 /// level, and the integer engine, which sums exactly, must see the fake-quant model's levels.

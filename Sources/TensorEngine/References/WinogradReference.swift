@@ -1,5 +1,5 @@
 // Plain scalar Winograd F(2x2, 3x3) and F(4x4, 3x3): the algorithms of
-// Conv2dWinograd.swift and Conv2dWinograd4.swift, written as matrix products tile by
+// WinogradF2x2.swift and WinogradF4x4.swift, written as matrix products tile by
 // tile, for tests. Every sum runs over its terms in index order, each 2-D transform does
 // the columns of every row first, and the channel sum is a chain of fused multiply-adds
 // in channel order. For F(2x2, 3x3) that is what the fast path computes, so the two
@@ -122,7 +122,7 @@ public func conv2dWinogradBackwardDataReference(_ s: Conv2dShape, gradOutput: Un
 }
 
 /// Winograd weight gradient in Double: dU = sum over images and tiles of (A dY A^T) (.) V,
-/// then dW = G^T dU G per channel pair (the algorithm of Conv2dWinogradWeights.swift,
+/// then dW = G^T dU G per channel pair (the algorithm of WinogradF2x2WeightGradient.swift,
 /// which sums in Float in another order; this checks the transforms, not the bits).
 public func conv2dWinogradBackwardWeightsReference(_ s: Conv2dShape, input: UnsafePointer<Float>,
                                                    gradOutput: UnsafePointer<Float>,

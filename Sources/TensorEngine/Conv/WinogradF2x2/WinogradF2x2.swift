@@ -1,5 +1,5 @@
 // Winograd F(2x2, 3x3) convolution for 3x3, stride-1, pad-1 convolutions (groups 1):
-// forward and backward-data (the weight gradient: Conv2dWinogradWeights.swift). Each 2x2 block of outputs (a "tile") costs 16
+// forward and backward-data (the weight gradient: WinogradF2x2WeightGradient.swift). Each 2x2 block of outputs (a "tile") costs 16
 // multiply-adds per channel pair instead of 36, so the GEMMs do 2.25x fewer
 // multiply-adds than the direct (implicit-GEMM or im2col) convolution.
 //
@@ -7,8 +7,8 @@
 //   V[xi] = B^T d B          the 4x4 patch d of the zero-bordered input under a tile
 //   M[xi] = U[xi] * V[xi]    16 GEMMs: [rows, k] x [k, tiles], k the input channels
 //   Y     = A^T M A (+ bias) the tile's 2x2 outputs
-// (Conv2dWinogradTransforms.swift holds G, B^T, A^T and their vector forms;
-// Conv2dWinogradReference.swift the same algorithm written plainly.)
+// (WinogradF2x2Transforms.swift holds G, B^T, A^T and their vector forms;
+// WinogradReference.swift the same algorithm written plainly.)
 //
 // Backward-data is the same convolution of gradOutput with W'[ci][co][kh][kw] =
 // W[co][ci][2-kh][2-kw] (the adjoint of a stride-1 "same" convolution), so it only
@@ -86,7 +86,7 @@ final class ConvWinogradBuffers: ConvWinogradTiling {
     let store: ConvWinogradStorage
     /// Per output channel: input step x weight step of a forward on integer levels.
     let levelScales: UnsafeMutablePointer<Float>
-    /// Per thread: the weight gradient's dU[xi] [Cout, Cin] (Conv2dWinogradWeights.swift).
+    /// Per thread: the weight gradient's dU[xi] [Cout, Cin] (WinogradF2x2WeightGradient.swift).
     let gradUStride: Int, gradU: UnsafeMutablePointer<Float>
 
     var tilesPerImage: Int { store.tilesPerImage }
@@ -120,7 +120,7 @@ final class ConvWinogradBuffers: ConvWinogradTiling {
 
     /// Copies `images` x `channels` planes of H x W into the interiors of thread t's row
     /// planes; with `levels`, the inverse of the input's quantization step, their integer
-    /// levels instead (Conv2dWinogradLevels.swift).
+    /// levels instead (WinogradF2x2Levels.swift).
     func fill(_ t: Int, from x: UnsafePointer<Float>, images: Int, channels c: Int, levels: Float?) {
         let h = height, w = width, base = store.planes + t * store.planesStride
         for b in 0..<(images * c) {

@@ -3,21 +3,21 @@
 // layer by `--verbose`) instead of being implied by which buffers a workspace made.
 //
 // The predicates and their measurements live beside each algorithm:
-// usesWinograd (WinogradF2x2/Conv2dWinograd.swift), usesWinogradWeightGradient
-// (Conv2dWinogradWeights.swift), usesImplicitGemm (Conv2dImplicit.swift).
+// usesWinograd (WinogradF2x2/WinogradF2x2.swift), usesWinogradWeightGradient
+// (WinogradF2x2WeightGradient.swift), usesImplicitGemm (ImplicitGemm.swift).
 
 public enum ConvAlgorithm: String, Sendable {
-    /// One filter per channel, direct loops (Conv2dDepthwise.swift).
+    /// One filter per channel, direct loops (Depthwise.swift).
     case depthwise
-    /// Winograd F(2x2, 3x3) on integer levels, exact in Float (Conv2dWinogradLevels.swift).
+    /// Winograd F(2x2, 3x3) on integer levels, exact in Float (WinogradF2x2Levels.swift).
     case winogradF2x2Levels = "winograd-f2x2-levels"
-    /// Winograd F(4x4, 3x3) for float forward and backward-data (Conv2dWinograd4.swift).
+    /// Winograd F(4x4, 3x3) for float forward and backward-data (WinogradF4x4.swift).
     case winogradF4x4 = "winograd-f4x4"
-    /// Winograd F(2x2, 3x3) weight gradient (Conv2dWinogradWeights.swift).
+    /// Winograd F(2x2, 3x3) weight gradient (WinogradF2x2WeightGradient.swift).
     case winogradF2x2 = "winograd-f2x2"
-    /// GEMM reading B rows in place from a zero-bordered image (Conv2dImplicit.swift).
+    /// GEMM reading B rows in place from a zero-bordered image (ImplicitGemm.swift).
     case implicitGemm = "implicit-gemm"
-    /// Column matrix then GEMM (Conv2dIm2col.swift; 1x1 stride 1 reads the image directly).
+    /// Column matrix then GEMM (Im2col.swift; 1x1 stride 1 reads the image directly).
     case im2col
 }
 

@@ -1,5 +1,5 @@
-// What the two Winograd tilings share (F(2x2, 3x3) in Conv2dWinograd.swift, F(4x4, 3x3)
-// in Conv2dWinograd4.swift): per-thread input planes, V and M, output staging; the
+// What the two Winograd tilings share (F(2x2, 3x3) in WinogradF2x2.swift, F(4x4, 3x3)
+// in WinogradF4x4.swift): per-thread input planes, V and M, output staging; the
 // transformed and packed weights; the GEMMs M[xi] = U[xi] V[xi]; the copy of an output
 // row out of the staging (+ bias, or the evaluation epilogue); and the driver that runs
 // fill, input transform, GEMMs and output transform over groups of images.

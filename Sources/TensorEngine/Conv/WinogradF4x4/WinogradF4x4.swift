@@ -4,8 +4,8 @@
 // convolution, 1.78x fewer than F(2x2, 3x3)'s 16 per 2x2 block. Its transforms have
 // larger coefficients (B^T up to 5, A^T up to 8, G's sixths), so it rounds more than
 // F(2x2, 3x3) (Conv2dWinogradTests states the bound); the fake-quantized forward on
-// integer levels and the weight gradient keep F(2x2, 3x3) (Conv2dWinogradLevels.swift,
-// Conv2dWinogradWeights.swift), whose transforms are exact on integers.
+// integer levels and the weight gradient keep F(2x2, 3x3) (WinogradF2x2Levels.swift,
+// WinogradF2x2WeightGradient.swift), whose transforms are exact on integers.
 //
 // Layout. A channel's zero-bordered plane (padded row r, column c) is split into 16
 // phase planes by (r mod 4, c mod 4); phase plane (p, q) holds entry (R, M) = padded
@@ -33,7 +33,7 @@
 // plane i, tiles side by side, so an output row is rowTiles * 4 consecutive floats
 // there; winogradStoreRow copies it out (+ bias, or the evaluation epilogue).
 //
-// Determinism as in Conv2dWinograd.swift: every GEMM column is one tile and each output
+// Determinism as in WinogradF2x2.swift: every GEMM column is one tile and each output
 // one fixed-order computation, so results do not depend on grouping or thread count.
 
 import VectorShuffles
