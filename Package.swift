@@ -9,9 +9,9 @@ import Foundation
 // MOVBE; swiftc does not take the name x86-64-v3), so one binary runs
 // on every such CPU whatever CPU built it; the kernels that depend on the register
 // file (GEMM micro-kernels, integer dot products) also exist per level and are
-// chosen at start-up from CPUID (TensorEngine/CPULevel.swift). GDQR_TARGET_CPU=NAME
-// is an opt-in host-specific build of the rest (the level dispatch stays).
-let targetCPU = ProcessInfo.processInfo.environment["GDQR_TARGET_CPU"] ?? "haswell"
+// chosen at start-up from CPUID (TensorEngine/CPU/CPULevel.swift). There is no
+// host-specific build: nothing reads the build host's CPU.
+let targetCPU = "haswell"
 let fastFlags: [SwiftSetting] = [
     .unsafeFlags(["-target-cpu", targetCPU, "-enforce-exclusivity=unchecked"]),
 ]

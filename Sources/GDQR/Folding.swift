@@ -1,4 +1,4 @@
-// Folding a quantized Network (eval semantics) into an IntegerModel (PAPER.md,
+// Folding a quantized Network (eval semantics) into an IntegerModel (the GDQR paper, see docs/method.md:
 // "Folding into batch norm"). For output channel c in weight group g:
 //
 //   z_c = γ'_c · (Ŵ_c ⊛ x̂) + β'_c,   γ'_c = s_c · Δ_g · Δ_a,   β'_c = β_c − μ_c · s_c

@@ -7,7 +7,7 @@ public enum BuildInfo {
     public static let version = "0.1.0"
 
     /// The `-target-cpu` of the Swift modules: x86-64-v3 by default (one binary for
-    /// every AVX2 CPU), or the opt-in GDQR_TARGET_CPU of a host-specific build.
+    /// every AVX2 CPU; swiftc names x86-64-v3 "haswell").
     public static var targetCPU: String { String(cString: gdqr_build_target_cpu()) }
 
     /// The running CPU's model name (from /proc/cpuinfo; only for display).

@@ -96,7 +96,7 @@ extension ConfigSchema {
             .float("step_gamma", 0.1, .between(0, 1), "Factor applied at each step epoch."),
             .float("min_lr_fraction", 0.0, .between(0, 1), "Final lr of the cosine schedule, as a fraction of lr."),
         ]),
-        ConfigSection(name: "quant", doc: "Quantization (GDQR: Scale-Clip plus group quantization; see PAPER.md).", keys: [
+        ConfigSection(name: "quant", doc: "Quantization (GDQR: Scale-Clip plus group quantization; see docs/method.md).", keys: [
             .bool("enabled", false, "Train (or calibrate) a quantized network; false = FP32."),
             .int("w_bits", 4, .between(2, 8), "Weight bits."),
             .int("a_bits", 4, .between(2, 8), "Activation bits."),
