@@ -8,6 +8,7 @@ import TensorEngine
 import Layers
 import GDQR
 import Checkpoint
+import Export
 
 public final class TrainingPipeline {
     public let ctx: TrainingContext
@@ -148,6 +149,7 @@ public final class TrainingPipeline {
             }
             try phase.writePicture()
             try save(phase.model, "model-\(tag).safetensors")
+            for (key, v) in exportIntegerModel(phase.model, tag: tag) { summary[key] = v }
             stalls += r.checkpointStalls
             final = r
             finalModel = phase.model
@@ -185,6 +187,41 @@ public final class TrainingPipeline {
         guard let folder = ctx.folder else { return }
         try ArenaSafetensors.save(model.arena, to: folder.file(file),
                                   metadata: ["config_hash": ctx.config.hashHex, "model": model.description])
+    }
+
+    /// Rank 0 folds the quantized phase into the integer model (batch norm folded, 4-bit
+    /// levels) and writes RUN/model-TAG.gdqr and RUN/model-TAG.onnx, the same files and
+    /// provenance as `gdqr export RUN` and `gdqr export --format onnx RUN`. A model the
+    /// integer engine cannot hold (a layer above 8 bits, an unquantized conv) is reported
+    /// as a warning and in summary.json ("integer_model_error"): the float model stays the
+    /// run's result, and the run does not fail after its training is done.
+    func exportIntegerModel(_ model: PhaseModel, tag: String) -> [String: Any] {
+        guard let folder = ctx.folder else { return [:] }
+        let c = ctx.config
+        let normalization = (mean: [Float(c.data.normalizeMean)], std: [Float(c.data.normalizeStd)])
+        var info = ["source": folder.file("model-\(tag).safetensors"), "config_hash": c.hashHex, "quant": tag]
+        do {
+            let integer: IntegerModel
+            if let m = model as? ClassifierModel {
+                info["model"] = m.net.spec.description
+                integer = try Folding.fold(m.net, normalization: normalization, info: info)
+            } else if let m = model as? SceneModel {
+                info["model"] = m.net.kind.rawValue
+                integer = try Folding.fold(m.net, normalization: normalization, info: info)
+            } else {
+                return [:]
+            }
+            let gdqr = folder.file("model-\(tag).\(ModelFile.fileExtension)")
+            try ModelFile.write(integer, to: gdqr)
+            let onnx = folder.file("model-\(tag).onnx")
+            let onnxBytes = try OnnxExport.write(integer, to: onnx)
+            let gdqrBytes = ((try? FileManager.default.attributesOfItem(atPath: gdqr))?[.size] as? NSNumber)?.intValue ?? 0
+            ctx.progress.line("wrote \(gdqr) (\(integer.ops.count) ops, \(gdqrBytes) bytes) and \(onnx) (\(onnxBytes) bytes)")
+            return ["integer_model_bytes": gdqrBytes, "onnx_bytes": onnxBytes]
+        } catch {
+            Log.warning("no integer model for \(tag): \(error)")
+            return ["integer_model_error": "\(error)"]
+        }
     }
 
     /// A phase's test results for summary.json: "test_NAME" for every metric of the

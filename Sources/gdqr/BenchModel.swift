@@ -6,7 +6,7 @@ import Foundation
 import TensorEngine
 import Layers
 import GDQR
-import Checkpoint
+import Export
 import Trainer
 
 struct ModelBenchOptions: ParsableArguments {

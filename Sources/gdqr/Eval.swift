@@ -8,7 +8,7 @@ import Foundation
 import TensorEngine
 import Layers
 import GDQR
-import Checkpoint
+import Export
 import Datasets
 
 private func seconds() -> Double {

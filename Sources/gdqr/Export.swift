@@ -6,6 +6,7 @@ import Foundation
 import Layers
 import GDQR
 import Checkpoint
+import Export
 import Trainer
 import Datasets
 

@@ -3,7 +3,7 @@
 import ArgumentParser
 import Foundation
 import GDQR
-import Checkpoint
+import Export
 import Datasets
 
 struct Infer: ParsableCommand {

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import GDQR
 import Checkpoint
+import Export
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -21,9 +21,10 @@ run=$tmp/run
 grep -q 'id="chart-loss"' "$run/report.html" || fail "the report written by training has no loss chart"
 echo "training wrote report.html ($(wc -c < "$run/report.html") bytes)"
 
-# The parity section's input: the integer model against the run's fake-quant model.
-"$gdqr" export "$run" --format gdqr > "$tmp/export.log" 2>&1 || fail "export: $(tail -2 "$tmp/export.log")"
-model=$(ls "$run"/model-w*a*.gdqr | head -1)
+# The parity section's input: the integer model the run wrote (model-w4a4.gdqr)
+# against the run's fake-quant model.
+model=$run/model-w4a4.gdqr
+[ -s "$model" ] || fail "training did not write $model"
 "$gdqr" eval "$model" --compare "$run" --json --limit 256 > "$run/parity.json" || fail "eval --compare failed"
 
 # quantization.json is the trainer's to write for a quantized run: no substitute file,

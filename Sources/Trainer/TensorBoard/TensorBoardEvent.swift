@@ -13,7 +13,7 @@
 // Fields are written in field-number order, as protobuf's own serializers do,
 // so the bytes can be compared with a reference writer's output.
 
-import Checkpoint
+import Export
 
 /// A histogram in HistogramProto form: bucket i counts the values in
 /// (bucketLimits[i-1], bucketLimits[i]] (the first bucket from `min`).

@@ -6,7 +6,7 @@
 import XCTest
 import Layers
 import GDQR
-@testable import Checkpoint
+@testable import Export
 
 final class OnnxExportTests: XCTestCase {
     func encoded(_ f: (inout ProtobufWriter) -> Void) -> [UInt8] {

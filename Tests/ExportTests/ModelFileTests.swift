@@ -4,7 +4,8 @@ import XCTest
 import Layers
 import TensorEngine
 import GDQR
-@testable import Checkpoint
+import Checkpoint
+@testable import Export
 
 final class ModelFileTests: XCTestCase {
     static func foldedModel(arch: ModelSpec.Arch = .resnet) throws -> IntegerModel {

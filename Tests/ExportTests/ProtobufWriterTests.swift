@@ -1,5 +1,5 @@
 import XCTest
-@testable import Checkpoint
+@testable import Export
 
 // Expected bytes are the worked examples of the protobuf encoding spec
 // (150 -> 08 96 01, "testing" -> 12 07 ...) and hand-derived encodings.

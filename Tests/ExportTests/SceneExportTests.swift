@@ -8,7 +8,8 @@ import XCTest
 import Layers
 import TensorEngine
 @testable import GDQR
-@testable import Checkpoint
+import Checkpoint
+@testable import Export
 
 final class SceneExportTests: XCTestCase {
     static let normalization: (mean: [Float], std: [Float]) = ([0.2860], [0.3530])

@@ -36,6 +36,7 @@
 
 import Foundation
 import GDQR
+import Checkpoint
 
 public struct ModelFileError: Error, CustomStringConvertible, Equatable {
     public let file: String
