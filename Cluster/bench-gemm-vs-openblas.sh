@@ -6,8 +6,8 @@
 #   e.g. Cluster/bench-gemm-vs-openblas.sh 256,512,1024,2048 1,2
 #
 # Prints, per size and thread count: gdqr GFLOP/s, OpenBLAS GFLOP/s, gdqr/OpenBLAS.
-# Environment: GDQR_BIN (default .build/release/gdqr), PYTHON (default python3; a
-# .venv with numpy is created if numpy is not importable), SKIP_BUILD=1.
+# Environment: GDQR_BIN (default .build/release/gdqr), PYTHON (default the project's
+# venv from Cluster/python-env.sh, with numpy), SKIP_BUILD=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,16 +15,8 @@ SIZES="${1:-256,512,1024,2048}"
 NPROC="$(nproc)"
 THREADS="${2:-1,$NPROC}"
 BIN="${GDQR_BIN:-.build/release/gdqr}"
-PY="${PYTHON:-python3}"
-
-if ! "$PY" -c 'import numpy' 2>/dev/null; then
-    if [ ! -x .venv/bin/python ]; then
-        echo "numpy not importable by $PY: creating .venv with numpy" >&2
-        python3 -m venv .venv
-        .venv/bin/pip install --quiet numpy
-    fi
-    PY=.venv/bin/python
-fi
+# numpy from the project's virtual environment (never the python3 on the PATH).
+PY="${PYTHON:-$(Cluster/python-env.sh numpy)}"
 
 if [ "${SKIP_BUILD:-0}" != 1 ] || [ ! -x "$BIN" ]; then
     swift build -c release --product gdqr >&2
