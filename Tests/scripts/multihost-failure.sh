@@ -77,7 +77,9 @@ else
     fail "no message naming host 3 and rank 2: $(tail -3 "$tmp/lost.log")"
 fi
 newest="$tmp/lost/checkpoints/$(cat "$tmp/lost/checkpoints/latest")"
-if "$gdqr" inspect "$newest" 2>&1 | grep -q "checksums OK"; then
+# The output is captured first: `inspect | grep -q` under pipefail fails whenever grep
+# exits before inspect has written everything (SIGPIPE).
+if inspected=$("$gdqr" inspect "$newest" 2>&1) && grep -q "checksums OK" <<< "$inspected"; then
     echo "   last checkpoint intact: $(basename "$newest") (checksums OK)"
 else
     fail "last checkpoint $newest does not verify"
