@@ -25,7 +25,7 @@ args=(--config "$root/configs/fashion-mnist-resnet20-fp32.yaml" --quiet
 # per_rank RUN_DIR: one line per train record, "wait w0 w1 w2 | compute c0 c1 c2"; fails
 # (exit 1) when a record lacks the lists, has the wrong length or a non-finite value.
 per_rank() {
-    python3 - "$1/metrics.jsonl" <<'PY'
+    "$py" - "$1/metrics.jsonl" <<'PY'
 import json, math, sys
 rows = [r for r in map(json.loads, open(sys.argv[1])) if r.get("split") == "train"]
 if not rows:

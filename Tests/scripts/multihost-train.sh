@@ -38,7 +38,7 @@ for i in 1 2; do
     grep -q "ranks $(( (i - 1) * 2 ))-$(( i * 2 - 1 )) on $GDQR_SIM_PREFIX-h$i" "$tmp/hosts.log" \
         || fail "run-hosts did not place ranks on host $i: $(head -3 "$tmp/hosts.log")"
 done
-python3 -c "import json,sys; s=json.load(open('$tmp/hosts/summary.json')); print('   world_size', s['world_size']); sys.exit(0 if s['world_size']==4 else 1)" \
+"$py" -c "import json,sys; s=json.load(open('$tmp/hosts/summary.json')); print('   world_size', s['world_size']); sys.exit(0 if s['world_size']==4 else 1)" \
     || fail "summary world_size"
 
 echo "-- refusals"
