@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # The module graph of Package.swift against the code and against docs/modules.md.
 # Fails when
-#   - a file of a library or executable target imports a project module its
-#     target does not declare (Swift lets a transitive import through, and the
-#     declared graph would then not be the real one),
+#   - a file of any target (library, executable or test) imports a project
+#     module its target does not declare (Swift lets a transitive import
+#     through, and the declared graph would then not be the real one),
 #   - a library or executable target declares a module of its own tier or of a
 #     higher one (arrows go down only; the tiers are the table in docs/modules.md),
 #   - a target has no tier, or the table names a module Package.swift lacks,
 #   - the dependency list in docs/modules.md differs from Package.swift.
-# Test targets have no tier, and their imports are not checked here yet (several
-# test targets import modules they reach only transitively).
+# Test targets have no tier; their imports are checked like the others.
 #   Tests/scripts/module-graph.sh           check (part of Cluster/test.sh)
 #   Tests/scripts/module-graph.sh --write   rewrite the list in docs/modules.md
 # Needs no build: it reads Package.swift and the sources as text (perl).
@@ -101,10 +100,10 @@ for my $t (@order) {
     }
 }
 
-# Imports: every project module a file of Sources imports is declared by the file'"'"'s target.
+# Imports: every project module a file of Sources or Tests imports is declared by the file'"'"'s target.
 my $files = 0;
 for my $t (@order) {
-    next if $kind{$t} eq "systemLibrary" || $kind{$t} eq "testTarget";
+    next if $kind{$t} eq "systemLibrary";
     my %declared = map { $_ => 1 } @{$deps{$t}};
     my @swift = split /\n/, `find "$path{$t}" -name "*.swift" 2>/dev/null | sort`;
     for my $f (@swift) {
@@ -120,6 +119,6 @@ for my $t (@order) {
 }
 my @libs = grep { $kind{$_} ne "testTarget" } @order;
 if ($errors) { print "module-graph: $errors problem(s)\n"; exit 1; }
-printf "module-graph: %d targets (%d libraries and executables, each with a tier), %d Swift files, every import of Sources declared, every arrow down\n",
+printf "module-graph: %d targets (%d libraries and executables, each with a tier), %d Swift files, every import of Sources and Tests declared, every arrow down\n",
     scalar(@order), scalar(@libs), $files;
 '
