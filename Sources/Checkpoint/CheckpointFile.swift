@@ -67,28 +67,37 @@ public enum CheckpointFile {
         let dir = url.deletingLastPathComponent().path
         let tmp = dir + "/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw CheckpointError(file: path, "cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var ok = false
+        guard fd >= 0 else { throw CheckpointError(file: path, storage: true, "cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        var tmpOpen = true  // until closed: an error thrown while open removes the temporary file
         defer {
-            if !ok { close(fd); unlink(tmp) }
+            if tmpOpen { close(fd); unlink(tmp) }
         }
-        var failure: String?
+        var failure: Int32?
+        var total = 0, written = 0
         let header = try encodeParts(contents, level: level, shuffle: shuffle, file: path) { bytes in
+            total += bytes.count
+            // After a failure the rest is still encoded (not written), so that the
+            // message can say how many bytes the whole file needs.
             guard failure == nil else { return }
             var done = 0
             while done < bytes.count {
                 let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + done, bytes.count - done) }
                 if n < 0 {
                     if errno == EINTR { continue }
-                    failure = "write failed: \(String(cString: strerror(errno)))"
+                    failure = errno
                     return
                 }
                 done += n
+                written += n
             }
         }
-        if let failure { throw CheckpointError(file: path, failure) }
-        guard fsync(fd) == 0 else { throw CheckpointError(file: path, "fsync failed: \(String(cString: strerror(errno)))") }
-        ok = true
+        if failure == nil && fsync(fd) != 0 { failure = errno }
+        if let failure {
+            // Removed before the message is made, so that the free space it states is real.
+            close(fd); unlink(tmp); tmpOpen = false
+            throw CheckpointError(file: path, storage: true, writeFailure(failure, directory: dir, needed: total, written: written))
+        }
+        tmpOpen = false
         close(fd)
         // Fault injection for the crash tests: die between the complete temporary
         // file and the rename, the moment a crash must not cost the last good file.
@@ -99,10 +108,24 @@ public enum CheckpointFile {
         guard rename(tmp, path) == 0 else {
             let msg = String(cString: strerror(errno))
             unlink(tmp)
-            throw CheckpointError(file: path, "rename from \(tmp) failed: \(msg)")
+            throw CheckpointError(file: path, storage: true, "rename from \(tmp) failed: \(msg)")
         }
         syncDirectory(dir)
         return header
+    }
+
+    /// The reason for a failed write. On a full device (or quota) it states the
+    /// bytes the file needs and the bytes free, so that the user knows how much to
+    /// clear; the temporary file has been removed and no checkpoint was replaced.
+    static func writeFailure(_ err: Int32, directory dir: String, needed: Int, written: Int) -> String {
+        var reason = "write failed: \(String(cString: strerror(err)))"
+        if err == ENOSPC || err == EDQUOT {
+            var fs = statvfs()
+            let free = statvfs(dir, &fs) == 0 ? Int(fs.f_bavail) * Int(fs.f_frsize) : -1
+            reason += " in \(dir): the checkpoint needs \(needed) bytes, \(written) were written before the device filled"
+            if free >= 0 { reason += ", \(free) bytes are free" }
+        }
+        return reason + "; the partial file was removed and the previous checkpoint is kept"
     }
 
     static func syncDirectory(_ dir: String) {

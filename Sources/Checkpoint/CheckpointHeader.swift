@@ -14,10 +14,14 @@ public struct CheckpointError: Error, CustomStringConvertible, Equatable {
     public let file: String
     public let section: String?
     public let reason: String
+    /// True when the file system refused the write (full, read-only, quota...),
+    /// not the contents: the trainer may go on without this checkpoint.
+    public let storage: Bool
 
-    public init(file: String, section: String? = nil, _ reason: String) {
+    public init(file: String, section: String? = nil, storage: Bool = false, _ reason: String) {
         self.file = file
         self.section = section
+        self.storage = storage
         self.reason = reason
     }
 

@@ -69,19 +69,19 @@ public enum CheckpointDirectory {
         let dir = url.deletingLastPathComponent().path
         let tmp = dir + "/.\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw CheckpointError(file: path, "cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw CheckpointError(file: path, storage: true, "cannot create \(tmp): \(String(cString: strerror(errno)))") }
         let bytes = Array(text.utf8)
         let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
         let err = errno
         if n != bytes.count || fsync(fd) != 0 {
             close(fd); unlink(tmp)
-            throw CheckpointError(file: path, "cannot write \(tmp): \(String(cString: strerror(n < 0 ? err : errno)))")
+            throw CheckpointError(file: path, storage: true, "cannot write \(tmp): \(String(cString: strerror(n < 0 ? err : errno)))")
         }
         close(fd)
         guard rename(tmp, path) == 0 else {
             let msg = String(cString: strerror(errno))
             unlink(tmp)
-            throw CheckpointError(file: path, "rename from \(tmp) failed: \(msg)")
+            throw CheckpointError(file: path, storage: true, "rename from \(tmp) failed: \(msg)")
         }
         CheckpointFile.syncDirectory(dir)
     }

@@ -78,6 +78,7 @@ enum ResumeLoader {
 final class RunCheckpoints {
     let writer: CheckpointWriter
     let ctx: TrainingContext
+    private(set) var failedWrites = 0
 
     init?(ctx: TrainingContext) throws {
         guard let folder = ctx.folder else { return nil }
@@ -100,9 +101,27 @@ final class RunCheckpoints {
                                     worldSize: ctx.comm.size, threads: ctx.threads,
                                     projectVersion: "gdqr 0.1.0", configYAML: ctx.config.resolvedYAML,
                                     configHash: ctx.config.hashHex, metadata: meta)
-        try writer.submit(arena: arena, run: run, metric: ctx.config.checkpoint.keepBest ? metric : nil)
+        let best = ctx.config.checkpoint.keepBest ? metric : nil
+        do {
+            try writer.submit(arena: arena, run: run, metric: best)
+        } catch let e as CheckpointError where tolerated(e) {
+            // That was the previous write's failure; this snapshot is still written.
+            try writer.submit(arena: arena, run: run, metric: best)
+        }
         return now() - t0
     }
 
-    func finish() throws { try writer.finish() }
+    func finish() throws {
+        do { try writer.finish() } catch let e as CheckpointError where tolerated(e) {}
+    }
+
+    /// Storage failures (full or read-only file system) under
+    /// `checkpoint.on_write_error: continue` are warned about and counted; any
+    /// other error stops the run. The writer has already removed the partial file.
+    private func tolerated(_ e: CheckpointError) -> Bool {
+        guard e.storage, ctx.config.checkpoint.onWriteError == .continue else { return false }
+        failedWrites += 1
+        Log.warning("checkpoint not written (\(failedWrites) so far), training goes on (checkpoint.on_write_error: continue): \(e.message)")
+        return true
+    }
 }

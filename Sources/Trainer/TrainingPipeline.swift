@@ -168,7 +168,8 @@ public final class TrainingPipeline {
         if let bad = try ctx.badFileCount() { summary["data_bad_files"] = bad }
         summary["parameters"] = finalModel.arena.parameterCount
         summary["model"] = finalModel.description
-        summary["checkpoints_written"] = stalls.count
+        summary["checkpoints_written"] = stalls.count - (checkpoints?.failedWrites ?? 0)
+        if let failed = checkpoints?.failedWrites, failed > 0 { summary["checkpoint_write_failures"] = failed }
         if !stalls.isEmpty {
             summary["checkpoint_stall_ms_mean"] = stalls.reduce(0, +) / Double(stalls.count) * 1000
             summary["checkpoint_stall_ms_max"] = (stalls.max() ?? 0) * 1000

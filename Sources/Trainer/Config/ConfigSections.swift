@@ -128,6 +128,8 @@ extension ConfigSchema {
             .bool("byte_shuffle", true, "Byte-shuffle floats before compression."),
             .choice("nonfinite", CheckpointConfig.NonFinite.stop,
                     "On a NaN/Inf loss or gradient: stop (keep the last good checkpoint) or skip the step."),
+            .choice("on_write_error", CheckpointConfig.OnWriteError.stop,
+                    "When the file system refuses a checkpoint (full, read-only): stop the run, or warn and train on. Either way the partial file is removed and the previous checkpoint kept."),
         ]),
         ConfigSection(name: "distributed", doc: "Data-parallel communication.", keys: [
             .float("bucket_mb", 4.0, .above(0, atMost: 4096), "Gradient all-reduce bucket size in MiB."),

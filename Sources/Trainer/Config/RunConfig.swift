@@ -177,6 +177,7 @@ public struct QuantConfig: Equatable, Sendable {
 
 public struct CheckpointConfig: Equatable, Sendable {
     public enum NonFinite: String, CaseIterable, Sendable { case stop, skip }
+    public enum OnWriteError: String, CaseIterable, Sendable { case stop, `continue` }
     /// 0 = off.
     public var everySteps: Int
     /// 0 = off.
@@ -186,6 +187,7 @@ public struct CheckpointConfig: Equatable, Sendable {
     public var zstdLevel: Int
     public var byteShuffle: Bool
     public var nonfinite: NonFinite
+    public var onWriteError: OnWriteError
 }
 
 public struct DistributedConfig: Equatable, Sendable {
@@ -350,7 +352,8 @@ extension RunConfig {
                                       everyEpochs: r.int("checkpoint.every_epochs"), keepLast: r.int("checkpoint.keep_last"),
                                       keepBest: r.bool("checkpoint.keep_best"), zstdLevel: r.int("checkpoint.zstd_level"),
                                       byteShuffle: r.bool("checkpoint.byte_shuffle"),
-                                      nonfinite: r.choice("checkpoint.nonfinite"))
+                                      nonfinite: r.choice("checkpoint.nonfinite"),
+                                      onWriteError: r.choice("checkpoint.on_write_error"))
         distributed = DistributedConfig(bucketMB: r.float("distributed.bucket_mb"),
                                         syncStatsEvery: r.int("distributed.sync_stats_every"),
                                         syncBN: r.bool("distributed.sync_bn"),
