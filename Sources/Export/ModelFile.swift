@@ -35,7 +35,7 @@
 // before the engine sees it. Every error names the file and the reason.
 
 import Foundation
-import GDQR
+import IntegerInference
 import Checkpoint
 
 public struct ModelFileError: Error, CustomStringConvertible, Equatable {

@@ -1,4 +1,4 @@
-// The folded integer model (IntegerModel, see GDQR/IntegerEngineModel.swift) as an
+// The folded integer model (IntegerModel, see IntegerInference/IntegerEngineModel.swift) as an
 // ONNX opset-21 QDQ graph, so that onnxruntime computes the function of our
 // integer engine / fake-quant model:
 //
@@ -35,7 +35,7 @@
 // (summation order, the weight scale recovered by one division).
 
 import Foundation
-import GDQR
+import IntegerInference
 
 public enum OnnxExport {
     /// Builds the ONNX model of `m`. Throws if an activation has a degenerate step

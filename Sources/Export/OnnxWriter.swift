@@ -19,7 +19,7 @@
 // (UINT4 = 21, INT4 = 22) two elements per byte, element 2i in the low nibble,
 // an odd count leaving the last high nibble zero (onnx.proto, "raw_data").
 
-import GDQR
+import IntegerInference
 
 public struct OnnxError: Error, CustomStringConvertible, Equatable {
     public let message: String

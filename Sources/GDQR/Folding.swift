@@ -25,6 +25,7 @@
 // pixels with zeros and using B is then exactly the normalised zero padding, in
 // real arithmetic (only float rounding differs from the float model).
 
+import IntegerInference
 import Layers
 import TensorEngine
 

@@ -9,6 +9,7 @@
 // skip stage, upsample2x of the deep scores, their sum, then the 2x steps up to
 // the image size. Sigmoid (heatmap) and argmax (segmentation) stay with the caller.
 
+import IntegerInference
 import Layers
 import TensorEngine
 

@@ -1,6 +1,6 @@
 // The integer engine's AVX2 tile (x86-64-v3 without VNNI): 6 pixels × 16 output
-// channels over the packed layout of GDQR/IntegerKernels.swift. A (tap, group) step
-// multiplies a pixel's 4 activation bytes (broadcast) with the 16 channels' 4 weight
+// channels over the packed layout of IntegerInference/IntegerKernels.swift. A
+// (tap, group) step multiplies a pixel's 4 activation bytes (broadcast) with the 16 channels' 4 weight
 // bytes as two ymm halves through VPMADDUBSW (u8 × s8, adjacent pairs summed to Int16)
 // and adds the Int16 pair sums into Int16 accumulators: 12 ymm accumulators, 2
 // weight halves and 1 broadcast in AVX2's 16 registers, 2 multiply-adds + 2 adds per

@@ -1,4 +1,4 @@
-// The integer engine's register tile over the packed layout of GDQR/IntegerKernels.swift:
+// The integer engine's register tile over the packed layout of IntegerInference/IntegerKernels.swift:
 // 6 pixels × 1, 2 or 4 weight blocks of 16 output channels, each a SIMD16<Int32>
 // accumulator, one u8 × s8 four-byte dot-product step per (tap, group). This file is
 // compiled into IntegerTilesVNNI (the step is VPDPBUSD on zmm, 24 accumulators in

@@ -7,6 +7,7 @@ import Foundation
 import TensorEngine
 import Layers
 import GDQR
+import IntegerInference
 import Checkpoint
 import Export
 

@@ -6,6 +6,7 @@ import Foundation
 import TensorEngine
 import Layers
 import GDQR
+import IntegerInference
 import Export
 import Trainer
 

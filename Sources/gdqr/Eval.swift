@@ -7,7 +7,7 @@ import ArgumentParser
 import Foundation
 import TensorEngine
 import Layers
-import GDQR
+import IntegerInference
 import Export
 import Datasets
 

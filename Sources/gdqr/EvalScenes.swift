@@ -11,6 +11,7 @@ import Foundation
 import TensorEngine
 import Layers
 import GDQR
+import IntegerInference
 import Datasets
 
 /// Test scenes: pixels and class masks [count][size][size], the COCO truth (one

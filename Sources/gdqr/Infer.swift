@@ -2,7 +2,7 @@
 
 import ArgumentParser
 import Foundation
-import GDQR
+import IntegerInference
 import Export
 import Datasets
 

@@ -3,7 +3,7 @@
 
 import ArgumentParser
 import Foundation
-import GDQR
+import IntegerInference
 import Checkpoint
 import Export
 

@@ -5,6 +5,7 @@
 // half-integer).
 
 import GDQR
+import IntegerInference
 
 struct LevelParity {
     let model: IntegerModel

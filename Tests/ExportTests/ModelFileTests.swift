@@ -4,6 +4,7 @@ import XCTest
 import Layers
 import TensorEngine
 import GDQR
+import IntegerInference
 import Checkpoint
 @testable import Export
 

@@ -5,7 +5,7 @@
 // same function is checked by Tests/scripts/onnx-check.sh.
 import XCTest
 import Layers
-import GDQR
+import IntegerInference
 @testable import Export
 
 final class OnnxExportTests: XCTestCase {

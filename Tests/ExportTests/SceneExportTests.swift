@@ -7,7 +7,8 @@
 import XCTest
 import Layers
 import TensorEngine
-@testable import GDQR
+import GDQR
+@testable import IntegerInference
 import Checkpoint
 @testable import Export
 

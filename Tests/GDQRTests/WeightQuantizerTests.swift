@@ -246,3 +246,31 @@ final class WeightQuantizerTests: XCTestCase {
         XCTAssertEqual(a.2.map(\.bitPattern), b.2.map(\.bitPattern))
     }
 }
+
+/// Which fake-quantized convolutions sum integer levels (WinogradF2x2Levels.swift):
+/// those whose input is a quantizer's output on its grid, once warm-up is over; never
+/// the stem, whose input is the image.
+final class QuantizedConvLevelsTests: XCTestCase {
+    func testLevelsAfterWarmUpOnlyAndNotForTheStem() throws {
+        let spec = ModelSpec(arch: .resnet, depth: 8, width: 16, numClasses: 10, input: FeatureShape(1, 28, 28))
+        var settings = QuantSettings()
+        settings.clipWarmupSteps = 2
+        let policy = try GDQRPolicy(settings, model: spec)
+        let net = Network(spec, maxBatch: 4, threads: 1, seed: 3, policy: policy)
+        let rt = Runtime(arena: net.arena, pool: nil)
+        var rng = CounterRNG(seed: 4, stream: 1)
+        let x = (0..<(4 * 784)).map { _ in rng.nextNormal() }
+        var inputs: [String: UnsafePointer<Float>] = [:]
+        for q in policy.weightQuantizers { q.inputObserver = { _, input, _ in inputs[q.layer] = input } }
+        for step in [0, 2] {
+            rt.step = step
+            _ = x.withUnsafeBufferPointer { net.forward($0.baseAddress!, batch: 4, rt: rt) }
+            for q in policy.weightQuantizers where q.layer.hasPrefix("layer") {
+                let input = try XCTUnwrap(inputs[q.layer], q.layer)
+                XCTAssertEqual(q.levels(input: input) != nil, step >= 2, "\(q.layer) step \(step)")
+            }
+            let stem = try XCTUnwrap(policy.weightQuantizers.first { $0.layer == "conv1" })
+            XCTAssertNil(stem.levels(input: try XCTUnwrap(inputs["conv1"])), "stem step \(step)")
+        }
+    }
+}

@@ -8,7 +8,7 @@ import XCTest
 import IntegerSIMD
 import IntegerTilesV3
 import TensorEngine
-@testable import GDQR
+@testable import IntegerInference
 
 final class IntegerEngineFastTests: XCTestCase {
     func testDotProductStepMatchesDefinition() {
