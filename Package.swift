@@ -78,9 +78,13 @@ let package = Package(
         // The files made for other programs: the integer model file (.gdqr) and ONNX.
         .target(name: "Export", dependencies: ["IntegerInference", "Checkpoint"], swiftSettings: fastFlags),
         .target(name: "RunReport"),
+        // Metrics in one place: classifier accuracy and agreement, detection mAP, segmentation mIoU,
+        // the scoring of scene models and the integer engine's parity with the fake-quant model.
+        .target(name: "Evaluation", dependencies: ["TensorEngine", "Layers", "IntegerInference", "GDQR", "Datasets"],
+                swiftSettings: fastFlags),
         .target(name: "Trainer",
                 dependencies: ["TensorEngine", "Layers", "GDQR", "IntegerInference", "Datasets", "Distributed", "Checkpoint", "Export",
-                               "RunReport",
+                               "RunReport", "Evaluation",
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -90,7 +94,7 @@ let package = Package(
                           swiftSettings: fastFlags),
         .executableTarget(name: "gdqr",
                           dependencies: ["Trainer", "EngineBench", "TensorEngine", "Layers", "GDQR", "IntegerInference", "Datasets", "Distributed",
-                                         "Checkpoint", "Export", "RunReport",
+                                         "Checkpoint", "Export", "RunReport", "Evaluation",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastFlags),
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
@@ -103,13 +107,14 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Layers"], swiftSettings: fastFlags),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Checkpoint", "GDQR", "IntegerInference", "Layers", "TensorEngine"],
                     swiftSettings: fastFlags),
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Datasets", "Distributed", "Layers", "GDQR", "TensorEngine"], swiftSettings: fastFlags),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Datasets", "Evaluation", "Distributed", "Layers", "GDQR", "TensorEngine"], swiftSettings: fastFlags),
         // Counts malloc/calloc/realloc calls (an interposed allocator) to check that a
         // training step allocates nothing once the model is built.
         .testTarget(name: "AllocationTests",
                     dependencies: ["Layers", "GDQR", "TensorEngine", .product(name: "MallocInterposerSwift", package: "malloc-interposer")],
                     swiftSettings: fastFlags),
         .testTarget(name: "RunReportTests", dependencies: ["RunReport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Datasets", "IntegerInference"], swiftSettings: fastFlags),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -19,7 +19,7 @@ public struct StepLoss {
 }
 
 /// One evaluation of the test split (all ranks' shards).
-public struct Evaluation {
+public struct TestResult {
     /// Mean test loss; nil when the task does not compute one.
     public var loss: Double?
     /// The metric that "best" and checkpoint.keep_best follow (accuracy, mAP, mIoU), higher is better.
@@ -33,7 +33,7 @@ public protocol PhaseModel: AnyObject {
     /// For banners and the summary ("resnet20 (width 16)").
     var description: String { get }
     var macsPerSample: Int { get }
-    /// The name of `Evaluation.primary` ("accuracy", "map", "miou").
+    /// The name of `TestResult.primary` ("accuracy", "map", "miou").
     var primaryMetric: String { get }
     /// True when train steps have an accuracy (StepLoss.correct) worth logging.
     var reportsAccuracy: Bool { get }
@@ -60,7 +60,7 @@ public protocol PhaseModel: AnyObject {
 public protocol PhaseEvaluator: AnyObject {
     func add(_ batch: Batch, rt: Runtime)
     var totals: [Double] { get }
-    func finish(_ totals: [Double]) -> Evaluation
+    func finish(_ totals: [Double]) -> TestResult
 }
 
 /// The image classifier: Network with softmax cross-entropy on the labels.
@@ -104,8 +104,8 @@ final class ClassifierEvaluator: PhaseEvaluator {
         totals[2] += Double(r.counted)
     }
 
-    func finish(_ t: [Double]) -> Evaluation {
+    func finish(_ t: [Double]) -> TestResult {
         let accuracy = t[1] / max(t[2], 1)
-        return Evaluation(loss: t[0] / max(t[2], 1), primary: accuracy, metrics: ["accuracy": accuracy])
+        return TestResult(loss: t[0] / max(t[2], 1), primary: accuracy, metrics: ["accuracy": accuracy])
     }
 }

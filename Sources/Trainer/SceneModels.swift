@@ -23,6 +23,7 @@ import Foundation
 import TensorEngine
 import Layers
 import Datasets
+import Evaluation
 
 class SceneModel {
     let net: SceneNetwork
@@ -166,7 +167,7 @@ final class DetectionEvaluator: PhaseEvaluator {
         }
     }
 
-    func finish(_ t: [Double]) -> Evaluation {
+    func finish(_ t: [Double]) -> TestResult {
         var dets: [CocoDetection] = []
         let k = SceneDetectionModel.detectionsPerScene
         for scene in 0..<model.test.count {
@@ -178,7 +179,7 @@ final class DetectionEvaluator: PhaseEvaluator {
             }
         }
         let m = DetectionMetrics.evaluate(truth: model.test.cocoTruth(), detections: dets, maxDets: k)
-        return Evaluation(loss: nil, primary: m.mAP, metrics: ["map": m.mAP, "map50": m.mAP50, "map75": m.mAP75,
+        return TestResult(loss: nil, primary: m.mAP, metrics: ["map": m.mAP, "map50": m.mAP50, "map75": m.mAP75,
                                                              "detections": dets.count])
     }
 }
@@ -263,10 +264,10 @@ final class SegmentationEvaluator: PhaseEvaluator {
 
     func add(_ b: Batch, rt: Runtime) { model.evaluate(b, rt: rt, into: &totals) }
 
-    func finish(_ t: [Double]) -> Evaluation {
+    func finish(_ t: [Double]) -> TestResult {
         let c = model.net.outputShape.channels
         let m = ConfusionMatrix(classes: c, counts: t[2...].map { Int($0) }).summary
-        return Evaluation(loss: t[0] / max(t[1], 1), primary: m.mIoUForeground, metrics: [
+        return TestResult(loss: t[0] / max(t[1], 1), primary: m.mIoUForeground, metrics: [
             "miou": m.mIoUForeground, "miou_with_background": m.mIoU, "pixel_accuracy": m.pixelAccuracy,
             "confusion_matrix": m.confusion,
         ])

@@ -259,7 +259,7 @@ public final class TrainingPhase {
     }
 
     /// The model's metrics over the whole test split (each rank its shard, sums all-reduced).
-    public func evaluate() throws -> Evaluation {
+    public func evaluate() throws -> TestResult {
         rt.training = false
         defer { rt.training = true }
         evalBatches.reset()
@@ -351,7 +351,7 @@ let faultStepDelayMS = ProcessInfo.processInfo.environment["GDQR_FAULT_STEP_DELA
 
 extension PhaseResult {
     /// Takes an evaluation's results (the primary metric as the accuracy slot).
-    mutating func record(_ e: Evaluation) {
+    mutating func record(_ e: TestResult) {
         testAccuracy = e.primary
         testLoss = e.loss
         testMetrics = e.metrics

@@ -10,6 +10,7 @@ import Layers
 import IntegerInference
 import Export
 import Datasets
+import Evaluation
 
 private func seconds() -> Double {
     var ts = timespec()
@@ -74,8 +75,7 @@ struct Eval: ParsableCommand {
         let bs = max(1, batch), threads = max(1, self.threads)
         let engine = try IntegerEngine(m, maxBatch: bs, threads: threads, arithmetic: arith)
         let count = test.count, classes = m.classes
-        var predInt = [Int](repeating: 0, count: count)
-        var logitsInt = [Float](repeating: 0, count: count * classes)
+        var correctInt = 0
         var report: [String: Any] = ["model": model, "images": count, "threads": threads, "batch": bs,
                                      "arithmetic": arith.rawValue]
         // Warm-up batch (page faults, thread start), not timed.
@@ -88,14 +88,10 @@ struct Eval: ParsableCommand {
                 let t0 = seconds()
                 let l = engine.run(px.baseAddress! + i * x.count, batch: n)
                 tInt += seconds() - t0
-                for s in 0..<n {
-                    predInt[i + s] = argmax(l + s * classes, classes)
-                    for c in 0..<classes { logitsInt[(i + s) * classes + c] = l[s * classes + c] }
-                }
+                for s in 0..<n where argmax(l + s * classes, classes) == Int(test.labels[i + s]) { correctInt += 1 }
                 i += n
             }
         }
-        let correctInt = (0..<count).filter { predInt[$0] == Int(test.labels[$0]) }.count
         report["accuracy_integer"] = Double(correctInt) / Double(max(count, 1))
         report["images_per_second_integer"] = Double(count) / tInt
         report["accumulator_bounds"] = engine.accumulatorBounds.map { ["op": $0.op, "max_abs_sum": $0.bound, "exact_float": $0.exactFloat] as [String: Any] }
@@ -104,40 +100,10 @@ struct Eval: ParsableCommand {
         if let compare {
             let r = try LoadedRun.load(compare, config: nil, maxBatch: bs, threads: threads)
             let pool = threads > 1 ? ThreadPool(threads: threads) : nil
-            let rt = Runtime(arena: r.net.arena, pool: pool)
-            rt.training = false
-            rt.step = Int.max / 2
-            // The float pipeline's input: x = (p/255 - mean)/std.
-            let mean = Float(r.config.data.normalizeMean), std = Float(r.config.data.normalizeStd)
-            let lut = (0..<256).map { (Float($0) / 255 - mean) / std }
-            let input = test.pixels.map { lut[Int($0)] }
-            var parity = LevelParity(m, quantizers: r.policy.activationQuantizers)
-            var agree = 0, correctFQ = 0, maxDiff: Float = 0, sumDiff = 0.0
-            var tFQ = 0.0
-            try input.withUnsafeBufferPointer { inp in
-                try test.pixels.withUnsafeBufferPointer { px in
-                    var i = 0
-                    while i < count {
-                        let n = min(bs, count - i)
-                        engine.run(px.baseAddress! + i * x.count, batch: n)
-                        let t0 = seconds()
-                        let l = r.net.forward(inp.baseAddress! + i * x.count, batch: n, rt: rt)
-                        tFQ += seconds() - t0
-                        for s in 0..<n {
-                            let p = argmax(l + s * classes, classes)
-                            if p == predInt[i + s] { agree += 1 }
-                            if p == Int(test.labels[i + s]) { correctFQ += 1 }
-                            for c in 0..<classes {
-                                let d = abs(l[s * classes + c] - logitsInt[(i + s) * classes + c])
-                                maxDiff = max(maxDiff, d); sumDiff += Double(d)
-                            }
-                        }
-                        try parity.add(engine, batch: n)
-                        i += n
-                    }
-                }
-            }
+            let c = try ClassifierComparison(model: m, engine: engine, net: r.net, quantizers: r.policy.activationQuantizers,
+                                             pool: pool, pixels: test.pixels, labels: test.labels, batch: bs)
             // The FP32 forward of the same network (no quantizers), same images and batch.
+            let input = m.normalizedInput(test.pixels)
             let fp32 = Network(r.spec, maxBatch: bs, threads: threads, seed: 0, policy: nil)
             fp32.arena.copyMatching(from: r.net.arena)
             let rt32 = Runtime(arena: fp32.arena, pool: pool)
@@ -154,15 +120,11 @@ struct Eval: ParsableCommand {
                     i += n
                 }
             }
+            report.merge(c.json.filter { $0.key != "images" }) { _, new in new }
             report["compare"] = compare
-            report["agreement"] = Double(agree) / Double(max(count, 1))
-            report["accuracy_fakequant"] = Double(correctFQ) / Double(max(count, 1))
-            report["max_abs_logit_diff"] = Double(maxDiff)
-            report["mean_abs_logit_diff"] = sumDiff / Double(max(count * classes, 1))
-            report["images_per_second_fakequant"] = Double(count) / tFQ
+            report["images_per_second_fakequant"] = Double(count) / c.fakeQuantSeconds
             report["images_per_second_fp32"] = Double(count) / tFP
-            layerParity = parity
-            report["layers"] = parity.json
+            layerParity = c.levels
         }
         if json {
             let d = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])

@@ -1,10 +1,6 @@
 // `gdqr eval` on a scene model (a .gdqr whose task is centernet or segmentation):
-// the integer engine on test scenes, and with a fake-quant SceneNetwork the same
-// scenes through the float model. Detection decodes each output map (top-k
-// peaks, per-class NMS: the trainer's evaluation settings) into COCO detections
-// and scores mAP / mAP@0.5 (DetectionMetrics); segmentation takes the per-pixel
-// argmax and scores mIoU and pixel accuracy (SegmentationMetrics). Sigmoid and
-// argmax run here, in float, outside the engine.
+// the integer engine on test scenes, and with --compare the fake-quant
+// SceneNetwork of the run on the same scenes (Sources/Evaluation/SceneScoring.swift).
 
 import ArgumentParser
 import Foundation
@@ -13,173 +9,7 @@ import Layers
 import GDQR
 import IntegerInference
 import Datasets
-
-/// Test scenes: pixels and class masks [count][size][size], the COCO truth (one
-/// image id per scene), where they came from.
-struct SceneTestScenes {
-    let size: Int
-    var pixels: [UInt8] = []
-    var masks: [UInt8]?
-    var truth: CocoInstances
-    let source: String
-    var count: Int { truth.images.count }
-
-    /// Scenes 0 ..< count of the test split (image id = index + 1, as SceneFiles writes them).
-    static func compose(data: String, settings: SceneSettings, count: Int) throws -> SceneTestScenes {
-        var s = settings
-        s.testScenes = count
-        let composer = try SceneComposer(source: try ImageDataset.fashionMNIST(directory: data, split: .test), split: .test, settings: s)
-        let set = try SceneSet(composer: composer, count: count)
-        return SceneTestScenes(size: s.size, pixels: set.images.pixels, masks: set.masks, truth: set.cocoTruth(),
-                               source: "\(count) composed test scenes (seed \(s.seed), \(s.size)x\(s.size))")
-    }
-
-    /// Scenes written as files (instances.json, PGM images and masks), e.g. by `gdqr scenes write`.
-    static func read(directory: String, limit: Int) throws -> SceneTestScenes {
-        var loaded = try SceneFiles.read(directory: directory)
-        if limit > 0 { loaded = Array(loaded.prefix(limit)) }
-        guard let first = loaded.first else { throw ExportError("\(directory): no scenes in instances.json") }
-        let size = first.image.width
-        var t = SceneTestScenes(size: size, masks: loaded.allSatisfy { $0.mask != nil } ? [] : nil,
-                                truth: try CocoInstances.read(path: (directory as NSString).appendingPathComponent("instances.json")),
-                                source: "\(loaded.count) scenes from \(directory)")
-        t.truth.images = loaded.map(\.image)
-        let ids = Set(t.truth.images.map(\.id))
-        t.truth.annotations = t.truth.annotations.filter { ids.contains($0.imageId) }
-        for l in loaded {
-            guard l.image.width == size, l.image.height == size else {
-                throw ExportError("\(directory): image \(l.image.id) is \(l.image.width)x\(l.image.height), the first \(size)x\(size)")
-            }
-            t.pixels += l.pixels
-            if let m = l.mask { t.masks? += m }
-        }
-        return t
-    }
-}
-
-/// A scene model's output maps, scored: detections or the confusion matrix.
-struct SceneScorer {
-    /// As the trainer's evaluation: COCO's 100 detections per image, scores >= 0.01, NMS at IoU 0.5 per class.
-    static let detectionsPerScene = 100
-    static let minScore: Float = 0.01
-    static let nmsIoU = 0.5
-
-    let task: IntegerTask
-    let classes: Int
-    let map: IntegerValue   // the output map's shape
-    let stride: Int
-    private(set) var detections: [CocoDetection] = []
-    private(set) var confusion: ConfusionMatrix
-
-    init(_ m: IntegerModel) {
-        task = m.task; classes = m.classes; map = m.logits
-        stride = m.input.height / m.logits.height
-        confusion = ConfusionMatrix(classes: classes + 1)
-    }
-
-    /// Output maps of scenes first ..< first + batch ([batch][C][h][w]).
-    mutating func add(_ out: UnsafePointer<Float>, batch: Int, first: Int, scenes: SceneTestScenes) {
-        let hw = map.height * map.width
-        for i in 0..<batch {
-            let base = out + i * map.count, scene = first + i
-            if task == .centernet {
-                let boxes = CenterNetTargets.decode(heatmap: base, size: base + classes * hw, offset: base + (classes + 2) * hw,
-                                                    classes: classes, height: map.height, width: map.width, stride: stride,
-                                                    topK: Self.detectionsPerScene, minScore: Self.minScore, nmsIoU: Self.nmsIoU)
-                let id = scenes.truth.images[scene].id
-                detections += boxes.map {
-                    CocoDetection(imageId: id, categoryId: $0.box.classId, bbox: [$0.box.x, $0.box.y, $0.box.w, $0.box.h],
-                                  score: Double($0.score))
-                }
-            } else {
-                var pred = [UInt8](repeating: 0, count: hw)
-                for j in 0..<hw {
-                    var best = 0   // ties to the lower class
-                    for c in 1..<map.channels where base[c * hw + j] > base[best * hw + j] { best = c }
-                    pred[j] = UInt8(best)
-                }
-                confusion.add(truth: Array(scenes.masks![(scene * hw)..<((scene + 1) * hw)]), predicted: pred)
-            }
-        }
-    }
-
-    /// map, map50, map75 (detection) or the segmentation summary's keys.
-    func metrics(_ scenes: SceneTestScenes) -> [String: Any] {
-        if task == .centernet {
-            let s = DetectionMetrics.evaluate(truth: scenes.truth, detections: detections)
-            return ["map": s.mAP, "map50": s.mAP50, "map75": s.mAP75, "detections": detections.count]
-        }
-        return confusion.summary.json
-    }
-
-    /// The metrics `gdqr eval` compares between the engine and the fake-quant model.
-    var headlineKeys: [String] {
-        task == .centernet ? ["map50", "map"] : ["miou_with_background", "miou_without_background", "pixel_accuracy"]
-    }
-}
-
-/// Runs the integer engine (and the fake-quant network when given) over the scenes.
-struct SceneEvaluation {
-    let model: IntegerModel
-    let scenes: SceneTestScenes
-    let batch: Int
-    let threads: Int
-
-    /// With `outputs`, also every output map, [scenes][C][H][W].
-    func integer(_ arithmetic: IntegerEngine.Arithmetic, outputs: UnsafeMutablePointer<Float>? = nil) throws
-        -> (scorer: SceneScorer, seconds: Double) {
-        let engine = try IntegerEngine(model, maxBatch: batch, threads: threads, arithmetic: arithmetic)
-        return scenes.pixels.withUnsafeBufferPointer { p in
-            _ = engine.run(p.baseAddress!, batch: min(batch, scenes.count))   // warm-up, not timed
-            return score(p.baseAddress!, { engine.run($0, batch: $1) }) { first, n in
-                outputs?.advanced(by: first * model.logits.count)
-                    .update(from: engine.floats(of: model.ops.last!.output)!, count: n * model.logits.count)
-            }
-        }
-    }
-
-    /// The fake-quant float network on the same scenes, normalised as the model file says;
-    /// each batch also through `engine`, its levels compared with the quantizers' (untimed).
-    func fakeQuant(_ net: SceneNetwork, pool: ThreadPool?, engine: IntegerEngine, parity: inout LevelParity) throws
-        -> (scorer: SceneScorer, seconds: Double) {
-        let rt = Runtime(arena: net.arena, pool: pool)
-        rt.training = false
-        rt.step = Int.max / 2
-        let mean = model.normMean[0], std = model.normStd[0]
-        let lut = (0..<256).map { (Float($0) / 255 - mean) / std }
-        let input = scenes.pixels.map { lut[Int($0)] }
-        var failure: Error?
-        let r = input.withUnsafeBufferPointer { p in
-            scenes.pixels.withUnsafeBufferPointer { px in
-                score(p.baseAddress!) { x, n in
-                    UnsafePointer(net.forward(x, batch: n, rt: rt))
-                } after: { first, n in
-                    engine.run(px.baseAddress! + first * model.input.count, batch: n)
-                    do { try parity.add(engine, batch: n) } catch { failure = error }
-                }
-            }
-        }
-        if let failure { throw failure }
-        return r
-    }
-
-    /// `forward(first image, count)` over the scenes in batches, its outputs scored, then
-    /// `after(first scene, count)`; the time spent in `forward`.
-    private func score<T>(_ input: UnsafePointer<T>, _ forward: (UnsafePointer<T>, Int) -> UnsafePointer<Float>,
-                          after: (Int, Int) -> Void = { _, _ in }) -> (scorer: SceneScorer, seconds: Double) {
-        var scorer = SceneScorer(model)
-        var t = 0.0
-        for first in stride(from: 0, to: scenes.count, by: batch) {
-            let n = min(batch, scenes.count - first)
-            let t0 = Date()
-            let out = forward(input + first * model.input.count, n)
-            t += Date().timeIntervalSince(t0)
-            scorer.add(out, batch: n, first: first, scenes: scenes)
-            after(first, n)
-        }
-        return (scorer, t)
-    }
-}
+import Evaluation
 
 extension Eval {
     /// Scene models: metrics of the integer engine and, with --compare, of the fake-quant model.
@@ -229,17 +59,11 @@ extension Eval {
         var parity: LevelParity?
         if let net, let policy {
             let pool = threads > 1 ? ThreadPool(threads: threads) : nil
-            var p = LevelParity(m, quantizers: policy.activationQuantizers)
-            let engine = try IntegerEngine(m, maxBatch: bs, threads: threads, arithmetic: arith)
-            let (fq, fqSeconds) = try ev.fakeQuant(net, pool: pool, engine: engine, parity: &p)
-            parity = p
-            report["layers"] = p.json
-            let a = integer.metrics(test), b = fq.metrics(test)
+            let c = try ev.compare(net, quantizers: policy.activationQuantizers, pool: pool, arithmetic: arith, integer: integer)
+            parity = c.parity
+            report.merge(c.report) { _, new in new }
             report["compare"] = compare
-            report["fakequant"] = b
-            report["images_per_second_fakequant"] = Double(test.count) / fqSeconds
-            let diffs = integer.headlineKeys.map { abs((a[$0] as! Double) - (b[$0] as! Double)) }
-            report["max_metric_difference"] = diffs.max() ?? 0
+            report["images_per_second_fakequant"] = Double(test.count) / c.seconds
         }
         if json {
             let d = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])

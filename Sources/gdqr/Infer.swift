@@ -5,6 +5,7 @@ import Foundation
 import IntegerInference
 import Export
 import Datasets
+import Evaluation
 
 struct Infer: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Predict the class of each image of an IDX file (one per line).")
@@ -43,10 +44,4 @@ struct Infer: ParsableCommand {
         }
         FileHandle.standardOutput.write(out.data(using: .utf8)!)
     }
-}
-
-func argmax(_ p: UnsafePointer<Float>, _ n: Int) -> Int {
-    var best = 0
-    for i in 1..<max(n, 1) where p[i] > p[best] { best = i }
-    return best
 }

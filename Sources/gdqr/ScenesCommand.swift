@@ -8,6 +8,7 @@ import ArgumentParser
 import Foundation
 import TensorEngine
 import Datasets
+import Evaluation
 
 struct ScenesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -10,6 +10,7 @@ import Foundation
 import TensorEngine
 import Layers
 import Datasets
+import Evaluation
 
 struct ScenesFit: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "fit", abstract: "Train and evaluate a scene model (FP32).")

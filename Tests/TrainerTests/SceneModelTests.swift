@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Datasets
+import Evaluation
 import Distributed
 import Layers
 import GDQR

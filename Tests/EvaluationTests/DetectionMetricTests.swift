@@ -1,8 +1,9 @@
 import Foundation
 import XCTest
 @testable import Datasets
+@testable import Evaluation
 
-/// Hand-computed COCO AP cases (and segmentation metrics on small label maps).
+/// Hand-computed COCO AP cases, and segmentation metrics on small label maps.
 final class DetectionMetricTests: XCTestCase {
     func truth(_ boxes: [(image: Int, cat: Int, box: [Double], crowd: Bool)], images: [Int] = [1, 2], cats: [Int] = [1, 2]) -> CocoInstances {
         CocoInstances(
@@ -87,20 +88,6 @@ final class DetectionMetricTests: XCTestCase {
         let a = det(1, 1, [40, 40, 5, 5], 0.5), b = det(1, 1, [20, 20, 10, 10], 0.5)
         XCTAssertEqual(DetectionMetrics.evaluate(truth: gt1, detections: [a, b]).mAP50, 51 * 0.5 / 101, accuracy: 1e-12)
         XCTAssertEqual(DetectionMetrics.evaluate(truth: gt1, detections: [b, a]).mAP50, 51.0 / 101, accuracy: 1e-12)
-    }
-
-    func testResultsFileRoundTripAndErrors() throws {
-        let dir = TempDir()
-        let dets = [det(1, 2, [1.5, 2, 3.25, 4], 0.875), det(2, 1, [0, 0, 1, 1], 0.1)]
-        let path = dir.url.appendingPathComponent("r.json").path
-        try CocoDetection.writeResults(dets, to: path)
-        XCTAssertEqual(try CocoDetection.readResults(path: path), dets)
-        let gt = truth([], images: [1], cats: [1, 2])
-        assertThrows([path, "[1]: image_id 2 is not in the ground truth images"]) { _ = try CocoDetection.readResults(path: path, truth: gt) }
-        let bad = dir.write("b.json", Array("[{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 1, 1]}]".utf8))
-        assertThrows([bad, "[0]: missing \"score\""]) { _ = try CocoDetection.readResults(path: bad) }
-        let obj = dir.write("o.json", Array("{}".utf8))
-        assertThrows([obj, "top level is not a JSON array"]) { _ = try CocoDetection.readResults(path: obj) }
     }
 
     func testSegmentationMetrics() {
