@@ -150,7 +150,7 @@ public final class TrainingPipeline {
             }
             try phase.writePicture()
             try save(phase.model, "model-\(tag).safetensors")
-            for (key, v) in exportIntegerModel(phase.model, tag: tag) { summary[key] = v }
+            for (key, v) in exportIntegerModel(phase.model, policy: policy, tag: tag) { summary[key] = v }
             stalls += r.checkpointStalls
             final = r
             finalModel = phase.model
@@ -193,11 +193,12 @@ public final class TrainingPipeline {
 
     /// Rank 0 folds the quantized phase into the integer model (batch norm folded, 4-bit
     /// levels) and writes RUN/model-TAG.gdqr and RUN/model-TAG.onnx, the same files and
-    /// provenance as `gdqr export RUN` and `gdqr export --format onnx RUN`. A model the
+    /// provenance as `gdqr export RUN` and `gdqr export --format onnx RUN`, then the parity
+    /// report RUN/parity-TAG.json (ParityReport.swift). A model the
     /// integer engine cannot hold (a layer above 8 bits, an unquantized conv) is reported
     /// as a warning and in summary.json ("integer_model_error"): the float model stays the
     /// run's result, and the run does not fail after its training is done.
-    func exportIntegerModel(_ model: PhaseModel, tag: String) -> [String: Any] {
+    func exportIntegerModel(_ model: PhaseModel, policy: GDQRPolicy, tag: String) -> [String: Any] {
         guard let folder = ctx.folder else { return [:] }
         let c = ctx.config
         let normalization = (mean: [Float(c.data.normalizeMean)], std: [Float(c.data.normalizeStd)])
@@ -219,7 +220,14 @@ public final class TrainingPipeline {
             let onnxBytes = try OnnxExport.write(integer, to: onnx)
             let gdqrBytes = ((try? FileManager.default.attributesOfItem(atPath: gdqr))?[.size] as? NSNumber)?.intValue ?? 0
             ctx.progress.line("wrote \(gdqr) (\(integer.ops.count) ops, \(gdqrBytes) bytes) and \(onnx) (\(onnxBytes) bytes)")
-            return ["integer_model_bytes": gdqrBytes, "onnx_bytes": onnxBytes]
+            var out: [String: Any] = ["integer_model_bytes": gdqrBytes, "onnx_bytes": onnxBytes]
+            do {
+                out.merge(try writeParityReport(integer, model: model, policy: policy, tag: tag)) { _, new in new }
+            } catch {
+                Log.warning("no parity report for \(tag): \(error)")
+                out["parity_error"] = "\(error)"
+            }
+            return out
         } catch {
             Log.warning("no integer model for \(tag): \(error)")
             return ["integer_model_error": "\(error)"]

@@ -5,7 +5,8 @@
 # writes from the run's config and safetensors (an independent path: it rebuilds
 # the network from config.yaml and loads the weights from disk, where the run
 # folds the network it trained in memory), summary.json must give their sizes,
-# and the integer engine must classify the test images as the run evaluated them.
+# the integer engine must classify the test images as the run evaluated them, and
+# the run's parity report (parity-w4a4.json) must be what gdqr eval --compare says.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 need_built "$gdqr" "$train"
@@ -53,6 +54,37 @@ sys.exit(0 if math.isfinite(e) and abs(e - f) <= 1 / 64 + 1e-9 else 1)" "$tmp/ev
         || fail "the integer engine's accuracy is not the run's test accuracy within one image of 64"
 else
     fail "gdqr eval $run/model-w4a4.gdqr: $(tail -3 "$tmp/eval.err")"
+fi
+
+# The run's parity report: the integer engine against the fake-quant model on the
+# run's 64 test images, as the run computed it in memory, against what
+# `gdqr eval --compare` computes from the files on disk (the network rebuilt from
+# config.yaml and the safetensors, the model read from the .gdqr) with the run's
+# batch of 32: the same accuracies, agreement and per-activation deviations, and
+# summary.json's parity_agreement is the report's.
+p=$run/parity-w4a4.json
+if [ ! -s "$p" ]; then
+    fail "the run wrote no $p: $(ls "$run" | tr '\n' ' ')"
+elif "$gdqr" eval "$run/model-w4a4.gdqr" --compare "$run" --limit 64 --batch 32 --json > "$tmp/compare.json" 2> "$tmp/compare.err"; then
+    "$py" - "$p" "$tmp/compare.json" "$run/summary.json" <<'PY' || fail "the run's parity report differs from gdqr eval --compare's"
+import json, math, sys
+p, e, s = (json.load(open(f)) for f in sys.argv[1:4])
+ok = p["images"] == 64
+for k in ("accuracy_integer", "accuracy_fakequant", "agreement", "max_abs_logit_diff", "mean_abs_logit_diff"):
+    if not (math.isfinite(p[k]) and p[k] == e[k]):
+        print(f"{k}: run {p[k]}, gdqr eval {e[k]}"); ok = False
+if p["layers"] != e["layers"]:
+    print(f"layers: run {p['layers']}, gdqr eval {e['layers']}"); ok = False
+if not p["layers"] or any(l["max_step_diff"] > 1 for l in p["layers"]):
+    print(f"layers: {p['layers']} (none, or a level more than one step from the fake-quant one)"); ok = False
+if s.get("parity_agreement") != p["agreement"]:
+    print(f"summary.json parity_agreement {s.get('parity_agreement')}, report {p['agreement']}"); ok = False
+print(f"parity-w4a4.json: {len(p['layers'])} activations, agreement {p['agreement']:.4f}, "
+      f"accuracy integer {p['accuracy_integer']:.4f} / fake-quant {p['accuracy_fakequant']:.4f}, as gdqr eval --compare")
+sys.exit(0 if ok else 1)
+PY
+else
+    fail "gdqr eval --compare $run: $(tail -3 "$tmp/compare.err")"
 fi
 
 exit $status
