@@ -95,19 +95,11 @@ public final class TrainingContext {
         }
     }
 
-    public var modelSpec: ModelSpec {
-        let m = config.model
-        return ModelSpec(arch: m.arch == .cnn ? .cnn : .resnet, depth: m.depth, width: m.width,
-                         numClasses: m.numClasses, input: FeatureShape(m.inChannels, m.imageSize, m.imageSize))
-    }
+    public var modelSpec: ModelSpec { config.modelSpec }
 
     /// Renders scenes 0..<N of a split (N = the scene count, or the data limit when smaller).
     static func scenes(_ c: RunConfig, split: ImageDataset.Split) throws -> SceneSet {
-        let d = c.data, sc = d.scenes
-        var s = SceneSettings()
-        s.size = sc.size; s.minItems = sc.minItems; s.maxItems = sc.maxItems
-        s.minScale = sc.minScale; s.maxScale = sc.maxScale; s.seed = UInt64(sc.seed)
-        s.trainScenes = sc.trainScenes; s.testScenes = sc.testScenes
+        let d = c.data, s = c.sceneSettings
         let source = try ImageDataset.fashionMNIST(directory: d.root, split: split)
         let composer = try SceneComposer(source: source, split: split, settings: s)
         let limit = split == .train ? d.trainLimit : d.testLimit

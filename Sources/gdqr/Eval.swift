@@ -9,6 +9,7 @@ import TensorEngine
 import Layers
 import IntegerInference
 import Export
+import Trainer
 import Datasets
 import Evaluation
 

@@ -10,6 +10,7 @@ import GDQR
 import IntegerInference
 import Datasets
 import Evaluation
+import Trainer
 
 extension Eval {
     /// Scene models: metrics of the integer engine and, with --compare, of the fake-quant model.

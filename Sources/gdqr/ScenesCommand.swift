@@ -13,7 +13,7 @@ import Evaluation
 struct ScenesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scenes", abstract: "Scenes dataset files and COCO metric checks.", shouldDisplay: false,
-        subcommands: [ScenesWrite.self, ScenesFakeDetections.self, ScenesMAP.self, ScenesFit.self])
+        subcommands: [ScenesWrite.self, ScenesFakeDetections.self, ScenesMAP.self])
 }
 
 struct ScenesWrite: ParsableCommand {
