@@ -54,6 +54,9 @@ let package = Package(
         .target(name: "CPUFeatures", path: "Sources/CPUFeatures"),
         .target(name: "GemmKernelsV3", swiftSettings: levelFlags("haswell")),
         .target(name: "GemmKernelsV4", swiftSettings: levelFlags("skylake-avx512")),
+        // JSON for the files the project writes and the headers it parses: escaping, the
+        // strict header parser, the run folder's JSON files.
+        .target(name: "JSONFormat"),
         .target(name: "CBuildInfo", path: "Sources/CBuildInfo",
                 cSettings: [.define("GDQR_TARGET_CPU", to: "\"\(targetCPU)\"")]),
         // Float lane shuffles through the compiler's shufflevector builtin (hence -parse-stdlib).
@@ -61,7 +64,7 @@ let package = Package(
         .target(name: "TensorEngine",
                 dependencies: ["CBuildInfo", "CPUFeatures", "GemmKernelsV3", "GemmKernelsV4", "VectorShuffles", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: fastFlags),
-        .target(name: "EngineBench", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
+        .target(name: "EngineBench", dependencies: ["TensorEngine", "JSONFormat"], swiftSettings: fastFlags),
         .target(name: "Layers", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
         .target(name: "IntegerSIMD", swiftSettings: integerV3Flags),
         // The integer engine's register tiles per level: AVX2 pair products and the exact
@@ -72,9 +75,9 @@ let package = Package(
         .target(name: "IntegerInference", dependencies: ["TensorEngine", "IntegerSIMD", "IntegerTilesV3", "IntegerTilesVNNI"],
                 swiftSettings: fastFlags),
         .target(name: "GDQR", dependencies: ["TensorEngine", "Layers", "IntegerInference"], swiftSettings: fastFlags),
-        .target(name: "Datasets", dependencies: ["TensorEngine", "CZlib", "CPNG", "CJPEG"], swiftSettings: fastFlags),
+        .target(name: "Datasets", dependencies: ["TensorEngine", "JSONFormat", "CZlib", "CPNG", "CJPEG"], swiftSettings: fastFlags),
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastFlags),
-        .target(name: "Checkpoint", dependencies: ["TensorEngine", "Layers", "CZstd"], swiftSettings: fastFlags),
+        .target(name: "Checkpoint", dependencies: ["JSONFormat", "Layers", "CZstd"], swiftSettings: fastFlags),
         // The files made for other programs: the integer model file (.gdqr) and ONNX.
         .target(name: "Export", dependencies: ["IntegerInference", "Checkpoint"], swiftSettings: fastFlags),
         .target(name: "RunReport"),
@@ -83,7 +86,7 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["TensorEngine", "Layers", "IntegerInference", "GDQR", "Datasets"],
                 swiftSettings: fastFlags),
         .target(name: "Trainer",
-                dependencies: ["TensorEngine", "Layers", "GDQR", "IntegerInference", "Datasets", "Distributed", "Checkpoint", "Export",
+                dependencies: ["TensorEngine", "JSONFormat", "Layers", "GDQR", "IntegerInference", "Datasets", "Distributed", "Checkpoint", "Export",
                                "RunReport", "Evaluation",
                                .product(name: "Yams", package: "Yams"),
                                .product(name: "Logging", package: "swift-log"),
@@ -98,6 +101,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastFlags),
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
+        .testTarget(name: "JSONFormatTests", dependencies: ["JSONFormat"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Checkpoint", "TensorEngine"], swiftSettings: fastFlags),
         .testTarget(name: "GDQRTests", dependencies: ["GDQR", "IntegerInference", "Layers", "TensorEngine"], swiftSettings: fastFlags),
         .testTarget(name: "IntegerInferenceTests", dependencies: ["IntegerInference", "IntegerSIMD", "IntegerTilesV3", "TensorEngine"],
@@ -107,7 +111,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Layers"], swiftSettings: fastFlags),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Checkpoint", "GDQR", "IntegerInference", "Layers", "TensorEngine"],
                     swiftSettings: fastFlags),
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Datasets", "Evaluation", "Distributed", "Layers", "GDQR", "TensorEngine"], swiftSettings: fastFlags),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "JSONFormat", "Datasets", "Evaluation", "Distributed", "Layers", "GDQR", "TensorEngine"], swiftSettings: fastFlags),
         // Counts malloc/calloc/realloc calls (an interposed allocator) to check that a
         // training step allocates nothing once the model is built.
         .testTarget(name: "AllocationTests",

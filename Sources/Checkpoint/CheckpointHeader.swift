@@ -4,8 +4,8 @@
 // import nothing above Foundation/CZstd, so the fuzz harness can build them alone.
 
 import Foundation
-#if canImport(TensorEngine)   // absent when Tests/scripts/fuzz-readers.sh compiles these files as one module
-import TensorEngine
+#if canImport(JSONFormat)   // absent when Tests/scripts/fuzz-readers.sh compiles these files as one module
+import JSONFormat
 #endif
 
 /// What the reader and writer report: the file, the section when one is at fault,
@@ -169,11 +169,9 @@ enum CheckpointJSON {
 
     /// Parses and type-checks the header; bounds against the file are checked by the caller.
     static func decode(_ bytes: UnsafeRawBufferPointer, file: String, base: Int, version: Int) throws -> CheckpointHeader {
-        var parser = JSONParser(bytes: bytes, name: file, base: base)
+        var parser = JSONParser(bytes: bytes, base: base)
         let root: JSONValue
-        do { root = try parser.parseDocument() } catch let e as SafetensorsError {
-            throw CheckpointError(file: file, String(e.message.dropFirst(file.count + 2)))
-        }
+        do { root = try parser.parseDocument() } catch let e as JSONSyntaxError { throw CheckpointError(file: file, e.description) }
         func fail(_ what: String) -> CheckpointError { CheckpointError(file: file, "header: \(what)") }
         func object(_ v: JSONValue, _ what: String) throws -> [(String, JSONValue)] {
             guard case .object(let m) = v else { throw fail("\(what) is \(v.short), expected an object") }

@@ -1,4 +1,5 @@
 import Foundation
+import JSONFormat
 import TensorEngine
 
 // COCO-style box annotations ("instances" JSON: images, annotations with

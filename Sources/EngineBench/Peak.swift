@@ -7,6 +7,7 @@
 // object per line, so every bench (gemm, conv, ...) shares one format.
 
 import TensorEngine
+import JSONFormat
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -10,6 +10,7 @@
 // the integer engine takes the stored pixels.
 
 import Foundation
+import JSONFormat
 import TensorEngine
 import GDQR
 import IntegerInference

@@ -4,6 +4,7 @@
 // models and summary.json.
 
 import Foundation
+import JSONFormat
 import TensorEngine
 import Layers
 import GDQR

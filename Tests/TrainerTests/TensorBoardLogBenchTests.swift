@@ -4,6 +4,7 @@
 // in the same run; and every record reaches the file after a flush.
 import XCTest
 import Foundation
+import JSONFormat
 @testable import Trainer
 
 final class TensorBoardLogBenchTests: XCTestCase {

@@ -4,6 +4,7 @@
 // quantizer's evaluation clip counter, and the quantization.json layer schema.
 import XCTest
 import Foundation
+import JSONFormat
 import Layers
 import TensorEngine
 import GDQR

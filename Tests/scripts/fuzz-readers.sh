@@ -15,7 +15,7 @@ WORK=${FUZZ_WORK:-.build-fuzz}
 mkdir -p "$WORK"
 BIN="$WORK/fuzz-readers"
 
-SOURCES=(Sources/TensorEngine/JSONText.swift
+SOURCES=(Sources/JSONFormat/JSONText.swift Sources/JSONFormat/JSONParser.swift
          Sources/Checkpoint/Safetensors.swift Sources/Checkpoint/Crc32c.swift Sources/Checkpoint/Zstd.swift
          Sources/Checkpoint/ByteShuffle.swift Sources/Checkpoint/CheckpointHeader.swift
          Sources/Checkpoint/CheckpointFile.swift Tests/fuzz/FuzzCheckpointReader.swift)

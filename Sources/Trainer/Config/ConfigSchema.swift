@@ -5,6 +5,7 @@
 // the Markdown reference (ConfigReference.swift).
 
 import Foundation
+import JSONFormat
 import Distributed
 import TensorEngine
 

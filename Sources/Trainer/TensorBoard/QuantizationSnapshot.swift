@@ -22,6 +22,7 @@
 // counted activations above T_a (ActivationQuantizer.evaluationClipped).
 
 import Foundation
+import JSONFormat
 import Layers
 import GDQR
 

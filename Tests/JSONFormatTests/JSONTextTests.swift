@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import TensorEngine
+import JSONFormat
 
 final class JSONTextTests: XCTestCase {
     func testEscapesAndRoundTripsThroughJSONSerialization() throws {
