@@ -1,7 +1,7 @@
 // One phase of a run (FP32 training, or quantization-aware fine-tuning): a model,
-// its optimizer and schedule, epochs of DESIGN.md's "one training step", and
-// evaluation on the test split. Every rank runs it on its slice of each global
-// batch; rank 0 alone writes metrics and progress.
+// its optimizer and schedule, epochs of DESIGN.md's "one training step"
+// (TrainingStep.swift), and evaluation on the test split. Every rank runs it on
+// its slice of each global batch; rank 0 alone writes metrics and progress.
 
 import Foundation
 import TensorEngine
@@ -38,10 +38,11 @@ public final class TrainingPhase {
     public let baseLR: Double
     /// Called after backward, before the gradients are averaged (PSG gradient scaling).
     public var gradientHook: ((Runtime) -> Void)?
-    private let sync: GradientSync?
+    /// The bucketed gradient all-reduce (nil on one rank), TrainingStep.swift.
+    let sync: GradientSync?
     /// Exposed communication seconds since the last log line.
-    private var exposedWindow = 0.0
-    private let loader: TrainBatchSource
+    var exposedWindow = 0.0
+    let loader: TrainBatchSource
     private let evalBatches: EvalBatchSource
     /// A data error met by calibrate() (which cannot throw), thrown by the next evaluate().
     private var calibrationError: Error?
@@ -60,28 +61,9 @@ public final class TrainingPhase {
         self.baseLR = lr
         self.stepOffset = stepOffset
         quantPolicy = policy as? GDQRPolicy
-        let c = ctx.config
         model = ctx.makeModel(policy: policy)
         rt = Runtime(arena: model.arena, pool: ctx.pool)
-        if ctx.comm.size > 1 {
-            let sync = GradientSync(comm: ctx.comm, arena: model.arena,
-                                    bucketBytes: Int(c.distributed.bucketMB * 1_048_576))
-            if model.overlapsGradientSync { rt.gradientsReady = { offset in sync.ready(from: offset) } }
-
-            self.sync = sync
-        } else {
-            sync = nil
-        }
-        // SyncBN also on one rank (the all-reduce is then the identity), so that a
-        // run's arithmetic does not depend on the world size.
-        if c.distributed.syncBN {
-            let comm = ctx.comm
-            rt.syncBatchNorm = { buffer in
-                do { try comm.allReduce(buffer, op: .sum) } catch {
-                    comm.abort(code: 1, message: "SyncBN all-reduce failed: \(error)")
-                }
-            }
-        }
+        sync = Self.wire(rt, model: model, ctx: ctx)
         loader = try ctx.makeTrainLoader()
         evalBatches = try ctx.makeEvalBatches()
     }
@@ -135,7 +117,7 @@ public final class TrainingPhase {
         let start = now()
         var window = StepWindow()
         var lastSaved = -1
-        func checkpoint(epoch: Int, stepInEpoch: Int, metric: Double?) throws {
+        func checkpoint(epoch: Int, stepInEpoch: Int, metric: Double?, _ result: inout PhaseResult) throws {
             let global = stepOffset + epoch * steps + stepInEpoch
             guard let checkpoints, global != lastSaved else { return }
             result.checkpointStalls.append(try checkpoints.save(
@@ -146,40 +128,9 @@ public final class TrainingPhase {
         for epoch in firstEpoch..<epochs {
             loader.startEpoch(epoch, fromStep: epoch == firstEpoch ? firstStep : 0)
             let epochStart = now()
-            while true {
-                // Time blocked waiting for the data (decoding behind, or the in-memory fill).
-                let w0 = now()
-                guard let batch = try loader.next() else { break }
-                let wait = now() - w0
-                result.dataWaitSeconds += wait
-                let step = epoch * steps + batch.step
-                let lr = schedule.lr(at: step)
-                rt.step = step
-                let t0 = now()
-                let r = try trainStep(batch, sgd: sgd, lr: Float(lr), result: &result)
-                let dt = now() - t0
-                result.trainSeconds += dt
-                result.trainImages += c.train.batchSize
-                result.steps += 1
-                window.add(loss: Double(r.loss) * Double(r.counted), correct: r.correct, count: r.counted, seconds: dt, dataWait: wait)
-                if (step + 1) % c.train.logEverySteps == 0 || batch.step == steps - 1 {
-                    try logTrain(&window, step: step + 1, epoch: epoch, lr: lr, stepInEpoch: batch.step + 1,
-                                 steps: steps, runStart: start)
-                }
-                if c.checkpoint.everySteps > 0 && (step + 1) % c.checkpoint.everySteps == 0 {
-                    try checkpoint(epoch: epoch, stepInEpoch: batch.step + 1, metric: nil)
-                }
-                // Preemption (SIGTERM/SIGUSR1, Distributed/StopSignal.swift): every rank stops
-                // after this same step; rank 0 checkpoints it before any rank exits.
-                if try StopSignal.agreed(ctx.comm) {
-                    try checkpoint(epoch: epoch, stepInEpoch: batch.step + 1, metric: nil)
-                    try checkpoints?.finish()
-                    try ctx.comm.barrier()
-                    let global = stepOffset + step + 1
-                    throw Preempted(step: global, checkpoint: checkpoints == nil ? nil
-                                        : String(format: "checkpoints/step-%08d.gdqrckpt", global),
-                                    signal: StopSignal.received)
-                }
+            try trainEpoch(epoch, sgd: sgd, schedule: schedule, runStart: start, window: &window, result: &result,
+                           checkpoints: checkpoints) { e, s, r in
+                try checkpoint(epoch: e, stepInEpoch: s, metric: nil, &r)
             }
             var metric: Double?
             if (epoch + 1) % c.train.evalEveryEpochs == 0 || epoch == epochs - 1 {
@@ -199,63 +150,11 @@ public final class TrainingPhase {
             }
             let everyEpochs = c.checkpoint.everyEpochs
             if (everyEpochs > 0 && (epoch + 1) % everyEpochs == 0) || epoch == epochs - 1 {
-                try checkpoint(epoch: epoch + 1, stepInEpoch: 0, metric: metric)
+                try checkpoint(epoch: epoch + 1, stepInEpoch: 0, metric: metric, &result)
             }
         }
         try checkpoints?.finish()
         return result
-    }
-
-    /// Forward, loss, backward, gradient average across ranks, SGD update.
-    func trainStep(_ batch: Batch, sgd: SGD, lr: Float, result: inout PhaseResult) throws -> StepLoss {
-        rt.training = true
-        if let ms = faultStepDelayMS { usleep(UInt32(ms * 1000)) }   // a slow rank, for the straggler test
-        sync?.beginStep()
-        let r = try model.trainStep(batch, rt: rt, gradientScale: 1 / Float(ctx.comm.size))
-        gradientHook?(rt)
-        let arena = model.arena
-        if let f = faultNaNStep, rt.step + 1 == f, let e = arena.params.dropFirst(arena.params.count / 2).first {
-            arena.grads[e.offset] = .nan   // fault injection for the non-finite tests
-        }
-        let a = arena, comm = ctx.comm, d = ctx.config.distributed
-        if let sync {
-            try sync.finish()
-            exposedWindow += sync.exposedSeconds
-            if (rt.step + 1) % d.syncStatsEvery == 0 {
-                let t0 = now()
-                try comm.allReduceMean(UnsafeMutableBufferPointer(start: a.statistics, count: a.statisticCount))
-                exposedWindow += now() - t0
-            }
-        }
-        // Never step on non-finite values: stop naming the first tensor, or skip the
-        // step (identically on every rank: the gradients are already averaged).
-        if let bad = firstNonFinite(loss: r.loss) {
-            let what = "non-finite \(bad) at epoch \(batch.epoch + 1) step \(batch.step + 1) (global step \(rt.step + 1))"
-            guard ctx.config.checkpoint.nonfinite == .skip else { throw TrainerError("\(name): \(what)") }
-            result.skippedSteps += 1
-            ctx.progress.line("\(name): skipped a step: \(what)")
-            return r
-        }
-        sgd.step(lr: lr)
-        if comm.size > 1 && d.checksumEvery > 0 && (rt.step + 1) % d.checksumEvery == 0 {
-            try ParameterChecksum.verify(a, comm: comm, step: rt.step + 1)
-        }
-        return r
-    }
-
-    /// The first non-finite thing of a step: the loss, else the first gradient
-    /// tensor (in layer order) holding a NaN or infinity.
-    func firstNonFinite(loss: Float) -> String? {
-        if !loss.isFinite { return "training loss \(loss)" }
-        let a = model.arena
-        if allFinite(a.grads, count: a.parameterCount) { return nil }   // the common case: one SIMD pass
-        for e in a.params {
-            let g = a.grads + e.offset
-            for i in 0..<e.count where !g[i].isFinite {
-                return "gradient \(g[i]) in tensor '\(e.name)' (element \(i))"
-            }
-        }
-        return nil
     }
 
     /// The model's metrics over the whole test split (each rank its shard, sums all-reduced).
@@ -304,7 +203,7 @@ public final class TrainingPhase {
         }
     }
 
-    private func logTrain(_ w: inout StepWindow, step: Int, epoch: Int, lr: Double, stepInEpoch: Int, steps: Int,
+    func logTrain(_ w: inout StepWindow, step: Int, epoch: Int, lr: Double, stepInEpoch: Int, steps: Int,
                           runStart: Double) throws {
         let comm = ctx.comm
         var t = [w.lossSum, Double(w.correct), Double(w.count)]
@@ -340,14 +239,6 @@ public final class TrainingPhase {
         w = StepWindow()
     }
 }
-
-/// GDQR_FAULT_NAN_AT_STEP=N puts a NaN into a gradient at global step N of a
-/// phase (1-based), to test the `checkpoint.nonfinite` policy end to end.
-let faultNaNStep = ProcessInfo.processInfo.environment["GDQR_FAULT_NAN_AT_STEP"].flatMap(Int.init)
-
-/// GDQR_FAULT_STEP_DELAY_MS=N makes this process sleep N ms at the start of every training
-/// step (set on one rank only: a straggler for Tests/scripts/multihost-straggler.sh).
-let faultStepDelayMS = ProcessInfo.processInfo.environment["GDQR_FAULT_STEP_DELAY_MS"].flatMap(Int.init)
 
 extension PhaseResult {
     /// Takes an evaluation's results (the primary metric as the accuracy slot).
