@@ -88,22 +88,3 @@ public struct LoadedSceneRun {
         return LoadedSceneRun(config: cfg, net: net, policy: policy, safetensors: st)
     }
 }
-
-extension RunConfig {
-    /// The classifier the model section describes.
-    public var modelSpec: ModelSpec {
-        let m = model
-        return ModelSpec(arch: m.arch == .cnn ? .cnn : .resnet, depth: m.depth, width: m.width,
-                         numClasses: m.numClasses, input: FeatureShape(m.inChannels, m.imageSize, m.imageSize))
-    }
-
-    /// The composer settings of data.scenes.
-    public var sceneSettings: SceneSettings {
-        let sc = data.scenes
-        var s = SceneSettings()
-        s.size = sc.size; s.minItems = sc.minItems; s.maxItems = sc.maxItems
-        s.minScale = sc.minScale; s.maxScale = sc.maxScale; s.seed = UInt64(sc.seed)
-        s.trainScenes = sc.trainScenes; s.testScenes = sc.testScenes
-        return s
-    }
-}
