@@ -1,9 +1,17 @@
 import XCTest
-@testable import TensorEngine
+import TensorEngine
+@testable import Layers
 
 /// Focal and centre-L1 losses against their Double references, gradients against
 /// finite differences of the references in Double.
-final class CenterNetLossTests: XCTestCase {
+extension DetectionHeadTests {
+    /// lo + (hi - lo) u, u uniform from CounterRNG(seed, stream 0).
+    func uniform(_ count: Int, seed: UInt64, lo: Float, hi: Float) -> [Float] {
+        var rng = CounterRNG(seed: seed, stream: 0)
+        return (0..<count).map { _ in lo + (hi - lo) * rng.nextUniform() }
+    }
+    func doubles(_ a: [Float]) -> [Double] { a.map(Double.init) }
+
     /// Targets: exact 1s, Gaussian-like values in (0, 1) and zeros.
     func targets(_ count: Int, seed: UInt64) -> [Float] {
         var rng = CounterRNG(seed: seed, stream: 3)
@@ -20,14 +28,14 @@ final class CenterNetLossTests: XCTestCase {
     }
 
     func testFocalMatchesReferenceAndFiniteDifferences() {
-        let x = opsRandom(2 * 3 * 5 * 5, seed: 11, lo: -4, hi: 4), y = targets(x.count, seed: 12)
+        let x = uniform(2 * 3 * 5 * 5, seed: 11, lo: -4, hi: 4), y = targets(x.count, seed: 12)
         let (r, g) = focal(x, y)
         XCTAssertEqual(r.positives, y.filter { $0 == 1 }.count)
         XCTAssertGreaterThan(r.positives, 0)
-        let ref = centerNetFocalLossReference(opsD(x), opsD(y))
+        let ref = centerNetFocalLossReference(doubles(x), doubles(y))
         XCTAssertEqual(Double(r.loss), ref, accuracy: 1e-6 * abs(ref))
-        let numeric = opsNumericGradient(opsD(x)) { centerNetFocalLossReference($0, opsD(y)) }
-        opsAssertClose(g, numeric, rtol: 1e-4, atol: 1e-7, "focal gradient")
+        let fd = numeric(doubles(x)) { centerNetFocalLossReference($0, doubles(y)) }
+        assertAllClose(g, fd, atol: 1e-7, rtol: 1e-4, "focal gradient")
     }
 
     func testFocalHandComputedAndExtremeLogits() {
@@ -50,7 +58,7 @@ final class CenterNetLossTests: XCTestCase {
 
     func testCenterL1MatchesReferenceAndFiniteDifferences() {
         let (n, c, cells) = (2, 2, 12)
-        var pred = opsRandom(n * c * cells, seed: 21, lo: -2, hi: 2)
+        var pred = uniform(n * c * cells, seed: 21, lo: -2, hi: 2)
         let t = [CenterTarget(sample: 0, cell: 3, values: [0.5, -1]), CenterTarget(sample: 1, cell: 7, values: [1.25, 0.75]),
                  CenterTarget(sample: 1, cell: 0, values: [-0.5, 2])]
         // Keep every prediction away from its target (|d| > 0.01) so FD stays off the kink.
@@ -60,10 +68,10 @@ final class CenterNetLossTests: XCTestCase {
         } }
         var g = [Float](repeating: .nan, count: pred.count)
         let loss = centerRegressionL1(predictions: pred, targets: t, gradPredictions: &g, n: n, channels: c, cells: cells)
-        let ref = centerRegressionL1Reference(opsD(pred), targets: t, channels: c, cells: cells)
+        let ref = centerRegressionL1Reference(doubles(pred), targets: t, channels: c, cells: cells)
         XCTAssertEqual(Double(loss), ref, accuracy: 1e-6)
-        let numeric = opsNumericGradient(opsD(pred)) { centerRegressionL1Reference($0, targets: t, channels: c, cells: cells) }
-        opsAssertClose(g, numeric, rtol: 1e-6, atol: 1e-7, "L1 gradient")
+        let fd = numeric(doubles(pred)) { centerRegressionL1Reference($0, targets: t, channels: c, cells: cells) }
+        assertAllClose(g, fd, atol: 1e-7, rtol: 1e-6, "L1 gradient")
         XCTAssertEqual(g.filter { $0 != 0 }.count, 6)
         // Hand case: |2 - 0.5| + |0 - (-1)| over 1 object.
         var p2: [Float] = [0, 0, 0, 2, 0, 0, 0, 0]
