@@ -1,6 +1,7 @@
 import ArgumentParser
 import TensorEngine
 import Trainer
+import TrainerCLI
 
 // gdqr-train is `gdqr train` under its own name.
 struct GdqrTrain: ParsableCommand {

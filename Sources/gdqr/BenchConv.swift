@@ -1,5 +1,6 @@
 import ArgumentParser
 import Trainer
+import TrainerCLI
 import EngineBench
 import TensorEngine
 

@@ -1,6 +1,7 @@
 // `gdqr bench gemm`: GEMM GFLOP/s against the measured FMA peak.
 import ArgumentParser
 import Trainer
+import TrainerCLI
 import EngineBench
 import Foundation
 

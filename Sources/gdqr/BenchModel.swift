@@ -9,6 +9,7 @@ import GDQR
 import IntegerInference
 import Export
 import Trainer
+import TrainerCLI
 
 struct ModelBenchOptions: ParsableArguments {
     @Option(help: "Model: resnet (ResNet-20, width 16) or cnn (width 32).")

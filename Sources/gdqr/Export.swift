@@ -8,6 +8,7 @@ import GDQR
 import Checkpoint
 import Export
 import Trainer
+import TrainerCLI
 import Datasets
 
 struct ExportError: Error, CustomStringConvertible {

@@ -4,6 +4,7 @@
 import ArgumentParser
 import RunReport
 import Trainer
+import TrainerCLI
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import TensorEngine
 import Trainer
+import TrainerCLI
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(

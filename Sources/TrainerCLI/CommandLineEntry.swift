@@ -12,6 +12,7 @@
 import ArgumentParser
 import TensorEngine
 import Distributed
+import Trainer
 import Foundation
 
 /// Options every command that does work takes.

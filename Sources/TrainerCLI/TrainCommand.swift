@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Distributed
+import Trainer
 import RunReport
 
 public struct TrainCommand: ParsableCommand {
