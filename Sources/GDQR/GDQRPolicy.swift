@@ -60,30 +60,9 @@ public final class GDQRPolicy: QuantizationPolicy {
     }
 
     /// The conv/linear layers a model builds: name, output channels, position.
+    /// (Builds the float model once, for one sample, and lists its layers.)
     public static func weightLayers(of s: ModelSpec) -> [(name: String, outChannels: Int, position: LayerPosition)] {
-        var out: [(String, Int, LayerPosition)] = []
-        switch s.arch {
-        case .resnet:
-            out.append(("conv1", s.width, .first))
-            var inC = s.width
-            let blocks = max(0, (s.depth - 2) / 6)
-            for stage in 0..<3 {
-                let c = s.width << stage
-                for i in 0..<blocks {
-                    let name = "layer\(stage + 1).\(i)"
-                    out.append(("\(name).conv1", c, .middle))
-                    out.append(("\(name).conv2", c, .middle))
-                    if (stage > 0 && i == 0) || inC != c { out.append(("\(name).downsample.0", c, .middle)) }
-                    inC = c
-                }
-            }
-        case .cnn:
-            for (i, c) in [s.width, s.width, 2 * s.width, 2 * s.width].enumerated() {
-                out.append(("conv\(i + 1)", c, i == 0 ? .first : .middle))
-            }
-        }
-        out.append(("fc", s.numClasses, .last))
-        return out
+        Network(s, maxBatch: 1, threads: 1, seed: 0).weightLayers
     }
 
     struct WeightPlan { var bits: Int; var groups: Int }

@@ -10,6 +10,7 @@ public final class Conv2dLayer: Layer {
     public let weight: ParamRef
     public let bias: ParamRef?
     public let geometry: Conv2dShape   // batch = maxBatch
+    public let position: LayerPosition
     private let workspace: Conv2dWorkspace
     private let out: BatchBuffer
     private let gradIn: BatchBuffer?
@@ -24,6 +25,7 @@ public final class Conv2dLayer: Layer {
                 maxBatch: Int, threads: Int, needsInputGradient: Bool = true,
                 policy: QuantizationPolicy? = nil, position: LayerPosition = .middle) {
         self.name = name
+        self.position = position
         inputShape = input
         geometry = Conv2dShape(batch: maxBatch, inChannels: input.channels, outChannels: outChannels,
                                size: input.height, kernel: kernel, stride: stride, pad: padding, groups: groups)

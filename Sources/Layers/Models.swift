@@ -1,22 +1,45 @@
-// The models a config can describe: a small VGG-style CNN and CIFAR-style
-// ResNets (depth 6n+2), for any input channels and square size.
+// The models a config can describe: a small CNN, ResNets (CIFAR-style depth 6n+2,
+// and ResNet-18/34/50/101/152 with basic or bottleneck blocks and a CIFAR 3x3 or
+// ImageNet 7x7 stride-2 stem), VGG with batch norm (VGG-small, VGG-11/13/16/19) and
+// MobileNetV2, for any input channels and square size. The builders live in
+// ResNet.swift, VGG.swift and MobileNetV2.swift.
 
 import TensorEngine
 
 public struct ModelSpec: Hashable, Sendable {
-    public enum Arch: String, Sendable { case cnn, resnet }
+    public enum Arch: String, Sendable { case cnn, resnet, vgg, mobilenetv2 }
+    /// ResNet block: basic (two 3x3 convs) or bottleneck (1x1, 3x3, 1x1 with expansion 4).
+    public enum Block: String, Sendable { case basic, bottleneck }
+    /// cifar: a 3x3 stride-1 stem; imagenet: 7x7 stride 2 + 3x3 stride-2 max pool (ResNet),
+    /// or the standard strides (MobileNetV2; cifar makes its stem and second stage stride 1).
+    public enum Stem: String, Sendable { case cifar, imagenet }
     public var arch: Arch
     public var depth: Int
     public var width: Int
     public var numClasses: Int
     public var input: FeatureShape
+    public var block: Block
+    public var stem: Stem
+    /// Channel multiplier of VGG and MobileNetV2.
+    public var widthMultiplier: Double
+    /// VGG's hidden classifier widths (each Linear + ReLU) before the output layer.
+    public var classifier: [Int]
 
-    public init(arch: Arch, depth: Int = 20, width: Int = 16, numClasses: Int = 10, input: FeatureShape) {
+    public init(arch: Arch, depth: Int = 20, width: Int = 16, numClasses: Int = 10, input: FeatureShape,
+                block: Block = .basic, stem: Stem = .cifar, widthMultiplier: Double = 1, classifier: [Int] = []) {
         self.arch = arch; self.depth = depth; self.width = width; self.numClasses = numClasses; self.input = input
+        self.block = block; self.stem = stem; self.widthMultiplier = widthMultiplier; self.classifier = classifier
     }
 
     public var description: String {
-        arch == .resnet ? "resnet\(depth) (width \(width))" : "cnn (width \(width))"
+        switch arch {
+        case .cnn: return "cnn (width \(width))"
+        case .resnet:
+            if block == .basic && stem == .cifar && ResNetLayout.isCIFARDepth(depth) { return "resnet\(depth) (width \(width))" }
+            return "resnet\(depth) (\(block.rawValue) blocks, \(stem.rawValue) stem, width \(width))"
+        case .vgg: return "\(depth == 7 ? "vgg-small" : "vgg\(depth)") (width x\(widthMultiplier), classifier \(classifier))"
+        case .mobilenetv2: return "mobilenetv2 (width x\(widthMultiplier), \(stem.rawValue) stem)"
+        }
     }
 }
 
@@ -39,6 +62,8 @@ public final class Network {
         let build = Builder(b: b, maxBatch: maxBatch, threads: threads, policy: policy)
         switch spec.arch {
         case .resnet: body = build.resnet(spec)
+        case .vgg: body = build.vgg(spec)
+        case .mobilenetv2: body = build.mobilenetV2(spec)
         case .cnn: body = build.cnn(spec)
         }
         arena = ParameterArena(b, seed: seed)
@@ -83,9 +108,10 @@ struct Builder {
     let policy: QuantizationPolicy?
 
     func conv(_ name: String, _ input: FeatureShape, _ out: Int, kernel: Int = 3, stride: Int = 1,
-              padding: Int = 1, position: LayerPosition = .middle) -> Conv2dLayer {
+              padding: Int = 1, groups: Int = 1, bias: Bool = false,
+              position: LayerPosition = .middle) -> Conv2dLayer {
         Conv2dLayer(b, name: name, input: input, outChannels: out, kernel: kernel, stride: stride, padding: padding,
-                    maxBatch: maxBatch, threads: threads, needsInputGradient: position != .first,
+                    groups: groups, bias: bias, maxBatch: maxBatch, threads: threads, needsInputGradient: position != .first,
                     policy: policy, position: position)
     }
 
@@ -93,38 +119,13 @@ struct Builder {
         policy?.activationQuantizer(name: name, shape: shape, maxBatch: maxBatch, builder: b, feeds: feeds)
     }
 
-    /// Global average pool, the classifier's input quantizer, the classifier.
-    func head(_ shape: FeatureShape, _ s: ModelSpec, into layers: LayerList) {
+    /// Global average pool, the classifier's input quantizer ("NAME.act_in"), the classifier NAME.
+    func head(_ shape: FeatureShape, _ s: ModelSpec, into layers: LayerList, name: String = "fc") {
         layers.append(GlobalAvgPoolLayer(input: shape, maxBatch: maxBatch))
         let pooled = FeatureShape(shape.channels, 1, 1)
-        if let q = actQuant("fc.act_in", pooled, feeds: .last) { layers.append(q) }
-        layers.append(LinearLayer(b, name: "fc", input: pooled, outFeatures: s.numClasses, maxBatch: maxBatch,
+        if let q = actQuant("\(name).act_in", pooled, feeds: .last) { layers.append(q) }
+        layers.append(LinearLayer(b, name: name, input: pooled, outFeatures: s.numClasses, maxBatch: maxBatch,
                                   policy: policy))
-    }
-
-    func resnet(_ s: ModelSpec) -> Sequential {
-        precondition(s.depth >= 8 && (s.depth - 2) % 6 == 0, "resnet depth must be 6n+2 (8, 14, 20, ...), got \(s.depth)")
-        let blocks = (s.depth - 2) / 6
-        let layers = LayerList(b)
-        let stem = conv("conv1", s.input, s.width, position: .first)
-        layers.append(stem)
-        layers.append(BatchNormLayer(b, name: "bn1", shape: stem.outputShape, fuseReLU: true, maxBatch: maxBatch))
-        if let q = actQuant("bn1.act", stem.outputShape) { layers.append(q) }
-        var shape = stem.outputShape
-        for stage in 0..<3 {
-            let channels = s.width << stage
-            for i in 0..<blocks {
-                let name = "layer\(stage + 1).\(i)"
-                let block = BasicBlock(b, name: name, input: shape, outChannels: channels,
-                                       stride: (stage > 0 && i == 0) ? 2 : 1, maxBatch: maxBatch, threads: threads,
-                                       policy: policy)
-                block.outputQuantizer = actQuant("\(name).act_out", block.outputShape)
-                layers.append(block)
-                shape = block.outputShape
-            }
-        }
-        head(shape, s, into: layers)
-        return layers.sequential()
     }
 
     func cnn(_ s: ModelSpec) -> Sequential {

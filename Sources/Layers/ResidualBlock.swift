@@ -29,14 +29,8 @@ public final class BasicBlock: Layer {
         conv2 = Conv2dLayer(b, name: "\(name).conv2", input: conv1.outputShape, outChannels: outChannels, kernel: 3,
                             stride: 1, padding: 1, maxBatch: maxBatch, threads: threads, policy: policy)
         bn2 = BatchNormLayer(b, name: "\(name).bn2", shape: conv2.outputShape, fuseReLU: false, maxBatch: maxBatch)
-        if stride != 1 || input.channels != outChannels {
-            let c = Conv2dLayer(b, name: "\(name).downsample.0", input: input, outChannels: outChannels, kernel: 1,
-                                stride: stride, padding: 0, maxBatch: maxBatch, threads: threads, policy: policy)
-            downsample = (c, BatchNormLayer(b, name: "\(name).downsample.1", shape: c.outputShape, fuseReLU: false,
-                                            maxBatch: maxBatch))
-        } else {
-            downsample = nil
-        }
+        downsample = projectionShortcut(b, name: name, input: input, outChannels: outChannels, stride: stride,
+                                        maxBatch: maxBatch, threads: threads, policy: policy)
         innerQuantizer = policy?.activationQuantizer(name: "\(name).act1", shape: conv1.outputShape,
                                                      maxBatch: maxBatch, builder: b, feeds: .middle)
         outputShape = conv2.outputShape
@@ -102,4 +96,22 @@ public final class BasicBlock: Layer {
         }
         return dx
     }
+}
+
+/// A residual block whose output the model builder may quantize.
+public protocol OutputQuantizable: Layer {
+    /// Applied to the block output: the next layer's input quantizer.
+    var outputQuantizer: Layer? { get set }
+}
+
+extension BasicBlock: OutputQuantizable {}
+
+/// The shortcut of a block whose shape changes: a 1x1 strided conv + BN (torchvision's
+/// downsample.0 and downsample.1); nil when the identity fits.
+func projectionShortcut(_ b: ArenaBuilder, name: String, input: FeatureShape, outChannels: Int, stride: Int,
+                        maxBatch: Int, threads: Int, policy: QuantizationPolicy?) -> (conv: Conv2dLayer, bn: BatchNormLayer)? {
+    guard stride != 1 || input.channels != outChannels else { return nil }
+    let c = Conv2dLayer(b, name: "\(name).downsample.0", input: input, outChannels: outChannels, kernel: 1,
+                        stride: stride, padding: 0, maxBatch: maxBatch, threads: threads, policy: policy)
+    return (c, BatchNormLayer(b, name: "\(name).downsample.1", shape: c.outputShape, fuseReLU: false, maxBatch: maxBatch))
 }

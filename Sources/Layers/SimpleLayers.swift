@@ -73,6 +73,7 @@ public final class GlobalAvgPoolLayer: Layer {
 /// y = x W^T + b over the flattened input, W stored [out, in] as in PyTorch.
 public final class LinearLayer: Layer {
     public let name: String
+    public let position: LayerPosition
     public let inputShape: FeatureShape
     public let outputShape: FeatureShape
     public let weight: ParamRef
@@ -83,14 +84,15 @@ public final class LinearLayer: Layer {
     public var weightTransform: WeightTransform?
 
     public init(_ b: ArenaBuilder, name: String, input: FeatureShape, outFeatures: Int, maxBatch: Int,
-                policy: QuantizationPolicy? = nil) {
+                policy: QuantizationPolicy? = nil, position: LayerPosition = .last) {
         self.name = name
+        self.position = position
         inputShape = input
         outputShape = FeatureShape(outFeatures, 1, 1)
         let fanIn = input.count
         weight = b.parameter("\(name).weight", shape: [outFeatures, fanIn], role: .weight, Init.uniformFanIn(fanIn))
         bias = b.parameter("\(name).bias", shape: [outFeatures], role: .bias, Init.uniformFanIn(fanIn))
-        weightTransform = policy?.weightTransform(layer: name, weight: weight, builder: b, position: .last)
+        weightTransform = policy?.weightTransform(layer: name, weight: weight, builder: b, position: position)
         out = BatchBuffer(outputShape, maxBatch: maxBatch)
         gradIn = BatchBuffer(input, maxBatch: maxBatch)
     }
@@ -163,5 +165,42 @@ public final class Sequential: Layer {
             g = UnsafePointer(next)
         }
         return UnsafeMutablePointer(mutating: g)
+    }
+}
+
+/// ReLU (after a Linear: batch norm fuses the ReLU after a conv) or ReLU6 = min(max(x, 0), 6),
+/// MobileNetV2's activation.
+public final class ActivationLayer: Layer {
+    public enum Kind: Sendable { case relu, relu6 }
+    public let kind: Kind
+    public let inputShape: FeatureShape
+    public var outputShape: FeatureShape { inputShape }
+    public var macsPerSample: Int { 0 }
+    private let out: BatchBuffer
+    private let gradIn: BatchBuffer
+
+    public init(_ kind: Kind, shape: FeatureShape, maxBatch: Int) {
+        self.kind = kind
+        inputShape = shape
+        out = BatchBuffer(shape, maxBatch: maxBatch)
+        gradIn = BatchBuffer(shape, maxBatch: maxBatch)
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
+        let count = batch * inputShape.count
+        switch kind {
+        case .relu: reluForward(input: x, output: out.pointer, count: count, pool: rt.pool)
+        case .relu6: relu6Forward(input: x, output: out.pointer, count: count, pool: rt.pool)
+        }
+        return out.pointer
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float>? {
+        let count = batch * inputShape.count
+        switch kind {
+        case .relu: reluBackward(output: out.pointer, gradOutput: dy, gradInput: gradIn.pointer, count: count, pool: rt.pool)
+        case .relu6: relu6Backward(output: out.pointer, gradOutput: dy, gradInput: gradIn.pointer, count: count, pool: rt.pool)
+        }
+        return gradIn.pointer
     }
 }

@@ -75,16 +75,19 @@ public final class TrainingContext {
         } else {
             trainScenes = nil
             testScenes = nil
-            train = try ImageDataset.mnistLayout(directory: c.data.root, split: .train, limit: c.data.trainLimit,
-                                                 classes: c.model.numClasses)
-            test = try ImageDataset.mnistLayout(directory: c.data.root, split: .test, limit: c.data.testLimit,
-                                                classes: c.model.numClasses)
+            let trainFiles = try ImageDataset.mnistLayout(directory: c.data.root, split: .train, limit: c.data.trainLimit,
+                                                          classes: c.model.numClasses)
+            let testFiles = try ImageDataset.mnistLayout(directory: c.data.root, split: .test, limit: c.data.testLimit,
+                                                         classes: c.model.numClasses)
+            train = c.data.resize ? try trainFiles.resized(to: c.model.imageSize) : trainFiles
+            test = c.data.resize ? try testFiles.resized(to: c.model.imageSize) : testFiles
             folderTrain = nil; folderTest = nil; badFiles = nil
         }
         let m = c.model
         guard train == nil || (train.channels == m.inChannels && train.height == m.imageSize && train.width == m.imageSize) else {
             throw TrainerError("data \(train.source) has images \(train.channels)x\(train.height)x\(train.width), "
-                + "but model.in_channels/image_size say \(m.inChannels)x\(m.imageSize)x\(m.imageSize)")
+                + "but model.in_channels/image_size say \(m.inChannels)x\(m.imageSize)x\(m.imageSize)"
+                + (c.data.dataset == .imageFolder || c.model.isScene ? "" : " (data.resize: true resamples them)"))
         }
         augmentation = Augmentation(cropPadding: c.data.cropPadding, horizontalFlip: c.data.hflip)
         if comm.rank == 0 {

@@ -59,3 +59,34 @@ final class ElementwiseTests: XCTestCase {
         XCTAssertEqual(t.array, x.map { max($0, 0) })
     }
 }
+
+final class ReLU6Tests: XCTestCase {
+    /// Inputs spread over [-10, 10] so both bounds are crossed, plus the bounds themselves.
+    func testReLU6ForwardBackwardMatchReference() {
+        for count in opsOddSizes + [40_000] {
+            var x = opsRandom(count, seed: 13).map { $0 * 10 }
+            if count > 2 { x[0] = 6; x[1] = 0 }
+            let g = opsRandom(count, seed: 14)
+            for pool in [nil, opsPool3] {
+                let tx = opsTensor(x), ty = opsNaNTensor(count), tg = opsTensor(g), tgx = opsNaNTensor(count)
+                relu6Forward(input: tx.data, output: ty.data, count: count, pool: pool)
+                XCTAssertEqual(opsD(ty.array), relu6Reference(opsD(x)), "relu6 forward \(count)")
+                relu6Backward(output: ty.data, gradOutput: tg.data, gradInput: tgx.data, count: count, pool: pool)
+                XCTAssertEqual(tgx.array, zip(x, g).map { $0 > 0 && $0 < 6 ? $1 : 0 }, "relu6 backward \(count)")
+            }
+        }
+    }
+
+    // Away from both kinks (|x| and |x - 6| > 1e-3 >> step) ReLU6 is piecewise linear, so
+    // central differences of the Double reference are exact up to Double rounding (1e-6 covers it).
+    func testReLU6BackwardMatchesFiniteDifferences() {
+        let count = 65
+        let x = opsRandom(count, seed: 15).map { $0 * 10 }.map { abs($0) < 1e-3 || abs($0 - 6) < 1e-3 ? 0.5 : $0 }
+        let wts = opsD(opsRandom(count, seed: 16))
+        let numeric = opsNumericGradient(opsD(x)) { opsWeightedSum(relu6Reference($0), wts) }
+        let tx = opsTensor(x), ty = opsNaNTensor(count), tg = opsTensor(wts.map(Float.init)), tgx = opsNaNTensor(count)
+        relu6Forward(input: tx.data, output: ty.data, count: count)
+        relu6Backward(output: ty.data, gradOutput: tg.data, gradInput: tgx.data, count: count)
+        opsAssertClose(tgx.array, numeric, rtol: 1e-6, atol: 1e-6, "relu6 FD")
+    }
+}

@@ -152,8 +152,8 @@ final class ConfigTests: XCTestCase {
     }
 
     func testBadEnumListsChoices() {
-        assertError("model:\n  arch: vgg\n", kind: .badChoice,
-                    ["config.yaml:2: 'model.arch' = vgg is not one of: cnn, resnet"])
+        assertError("model:\n  arch: alexnet\n", kind: .badChoice,
+                    ["config.yaml:2: 'model.arch' = alexnet is not one of: cnn, resnet, vgg, mobilenetv2"])
         assertError("quant:\n  mode: ptq\n", kind: .badChoice,
                     ["is not one of: gdqr, naive, minmax-groups, ptq-minmax, ptq-search, ptq-easyquant, psg"])
     }
@@ -169,6 +169,16 @@ final class ConfigTests: XCTestCase {
         assertError("model:\n  depth: 21\n", kind: .invalid,
                     ["config.yaml:2: 'model.depth' = 21 is not 6n+2 as model.arch resnet requires"])
         XCTAssertNoThrow(try load("model:\n  arch: cnn\n  depth: 9\n"))
+        assertError("model:\n  depth: 52\n", kind: .invalid,
+                    ["config.yaml:2: 'model.depth' = 52 is not 6n+2 as model.arch resnet requires (8, 14, 20, 32, 44, 56, 110, ...), nor 18 or 34"])
+        XCTAssertNoThrow(try load("model:\n  depth: 50\n  block: bottleneck\n  stem: imagenet\n"))
+        assertError("model:\n  depth: 34\n  block: bottleneck\n", kind: .invalid,
+                    ["'model.depth' = 34 is not 50, 101 or 152 as model.block bottleneck requires"])
+        assertError("model:\n  arch: vgg\n  depth: 20\n", kind: .invalid,
+                    ["'model.depth' = 20 is not 7 (VGG-small), 11, 13, 16 or 19 as model.arch vgg requires"])
+        assertError("model:\n  arch: vgg\n  depth: 16\n  image_size: 28\n", kind: .invalid,
+                    ["'model.image_size' = 28 is below 32: vgg16 halves it 5 times"])
+        XCTAssertNoThrow(try load("model:\n  arch: vgg\n  depth: 7\n  image_size: 28\n"))
         assertError("schedule:\n  step_epochs: [20, 10]\n", kind: .invalid,
                     ["'schedule.step_epochs' = [20, 10] must be strictly increasing"])
         assertError("schedule:\n  step_epochs: [10, 30]\n", kind: .invalid,
@@ -280,7 +290,7 @@ final class ConfigTests: XCTestCase {
         }
         for section in ConfigSchema.sectionNames { XCTAssertTrue(md.contains("### `\(section)`")) }
         XCTAssertTrue(md.contains("| `train.batch_size` | int | `128` | 1 ... 65536 |"))
-        XCTAssertTrue(md.contains("| `model.arch` | enum | `resnet` | cnn, resnet |"))
+        XCTAssertTrue(md.contains("| `model.arch` | enum | `resnet` | cnn, resnet, vgg, mobilenetv2 |"))
         XCTAssertEqual(md, ConfigSchema.markdownReference(), "reference must be deterministic")
     }
 

@@ -140,3 +140,36 @@ public func reluBackward(output: UnsafePointer<Float>, gradOutput: UnsafePointer
         while i < len { d[i] = y[i] > 0 ? g[i] : 0; i += 1 }
     }
 }
+
+// MARK: - ReLU6
+
+/// output[i] = min(max(input[i], 0), 6) (MobileNetV2's activation). In place is allowed. NaN maps to 0.
+public func relu6Forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int,
+                         pool: ThreadPool? = nil) {
+    opsForElements(pool, count: count) { lo, len in
+        let x = input + lo, y = output + lo
+        let zero = SIMD16<Float>(repeating: 0), six = SIMD16<Float>(repeating: 6)
+        var i = 0
+        while i + 16 <= len {
+            let v = opsLoad16(x + i)
+            opsStore16(zero.replacing(with: v, where: v .> zero).replacing(with: six, where: v .> six), y + i); i += 16
+        }
+        while i < len { y[i] = x[i] > 6 ? 6 : (x[i] > 0 ? x[i] : 0); i += 1 }
+    }
+}
+
+/// gradInput[i] = 0 < output[i] < 6 ? gradOutput[i] : 0, from the forward OUTPUT (PyTorch's
+/// hardtanh backward: no gradient at or beyond either bound). gradInput may alias gradOutput.
+public func relu6Backward(output: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                          gradInput: UnsafeMutablePointer<Float>, count: Int, pool: ThreadPool? = nil) {
+    opsForElements(pool, count: count) { lo, len in
+        let y = output + lo, g = gradOutput + lo, d = gradInput + lo
+        let zero = SIMD16<Float>(repeating: 0), six = SIMD16<Float>(repeating: 6)
+        var i = 0
+        while i + 16 <= len {
+            let v = opsLoad16(y + i)
+            opsStore16(zero.replacing(with: opsLoad16(g + i), where: (v .> zero) .& (v .< six)), d + i); i += 16
+        }
+        while i < len { d[i] = y[i] > 0 && y[i] < 6 ? g[i] : 0; i += 1 }
+    }
+}

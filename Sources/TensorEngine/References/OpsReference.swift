@@ -7,6 +7,7 @@
 import Foundation
 
 public func reluReference(_ x: [Double]) -> [Double] { x.map { $0 > 0 ? $0 : 0 } }
+public func relu6Reference(_ x: [Double]) -> [Double] { x.map { min(max($0, 0), 6) } }
 
 /// Training-mode BatchNorm2d: y, batch mean, biased and unbiased variance per channel.
 public func batchNorm2dTrainingReference(_ x: [Double], n: Int, c: Int, h: Int, w: Int,

@@ -323,10 +323,7 @@ struct Resolution {
             ConfigError(.invalid, "\(origin(p)): '\(p)' = \(ConfigFormat.scalar(v(p))) \(message)")
         }
 
-        let depth = int("model.depth")
-        if string("model.arch") == ModelConfig.Arch.resnet.rawValue, (depth - 2) % 6 != 0 {
-            throw fail("model.depth", "is not 6n+2 as model.arch resnet requires (8, 14, 20, 32, 44, 56, 110, ...)")
-        }
+        try crossCheckModel(int: int, string: string, fail: fail)
         try crossCheckScenes(int: int, float: float, string: string, bool: bool, fail: fail)
         try crossCheckImageFolder(int: int, string: string, list: { v($0) }, fail: fail)
         let epochs = int("train.epochs")

@@ -9,10 +9,12 @@ public struct ModelConfig: Equatable, Sendable {
         case centerNet = "resnet-centernet"
         case fcn = "resnet-fcn"
     }
-    public enum Arch: String, CaseIterable, Sendable { case cnn, resnet }
+    public enum Arch: String, CaseIterable, Sendable { case cnn, resnet, vgg, mobilenetv2 }
+    public enum Block: String, CaseIterable, Sendable { case basic, bottleneck }
+    public enum Stem: String, CaseIterable, Sendable { case cifar, imagenet }
     public var kind: Kind = .classifier
     public var arch: Arch
-    /// ResNet depth (6n+2). Unused by the CNN.
+    /// ResNet depth (6n+2, or 18/34/50/101/152), VGG depth (7 = VGG-small, 11, 13, 16, 19).
     public var depth: Int
     /// Channels of the first stage (CNN: width and 2*width; ResNet: width, 2*width, 4*width).
     public var width: Int
@@ -21,6 +23,10 @@ public struct ModelConfig: Equatable, Sendable {
     public var imageSize: Int
     /// Hidden channels of the CenterNet branches.
     public var headChannels: Int = 64
+    public var block: Block = .basic
+    public var stem: Stem = .cifar
+    public var widthMultiplier: Double = 1
+    public var classifier: [Int] = []
     public var isScene: Bool { kind != .classifier }
     /// ResNet blocks per stage: (depth - 2) / 6.
     public var resnetBlocksPerStage: Int { (depth - 2) / 6 }
@@ -43,6 +49,8 @@ public struct DataConfig: Equatable, Sendable {
     public var normalizeStd: Double
     public var cropPadding: Int
     public var hflip: Bool
+    /// IDX datasets: resample the images to model.image_size at load.
+    public var resize = false
     /// The fashion-scenes settings (unused by the image datasets).
     public var scenes = SceneConfig()
     /// The image-folder settings (unused by the other datasets).
@@ -314,7 +322,9 @@ extension RunConfig {
         model = ModelConfig(kind: r.choice("model.kind"), arch: r.choice("model.arch"), depth: r.int("model.depth"),
                             width: r.int("model.width"), numClasses: r.int("model.num_classes"),
                             inChannels: r.int("model.in_channels"), imageSize: r.int("model.image_size"),
-                            headChannels: r.int("model.head_channels"))
+                            headChannels: r.int("model.head_channels"), block: r.choice("model.block"),
+                            stem: r.choice("model.stem"), widthMultiplier: r.float("model.width_mult"),
+                            classifier: r.ints("model.classifier"))
         let scenes = SceneConfig(size: r.int("data.scene_size"), trainScenes: r.int("data.train_scenes"),
                                  testScenes: r.int("data.test_scenes"), minItems: r.int("data.scene_min_items"),
                                  maxItems: r.int("data.scene_max_items"), minScale: r.float("data.scene_min_scale"),
@@ -326,7 +336,8 @@ extension RunConfig {
         data = DataConfig(dataset: r.choice("data.dataset"), root: r.string("data.root"),
                           trainLimit: r.int("data.train_limit"), testLimit: r.int("data.test_limit"),
                           normalizeMean: r.float("data.normalize_mean"), normalizeStd: r.float("data.normalize_std"),
-                          cropPadding: r.int("data.crop_padding"), hflip: r.bool("data.hflip"), scenes: scenes, folder: folder)
+                          cropPadding: r.int("data.crop_padding"), hflip: r.bool("data.hflip"), resize: r.bool("data.resize"),
+                          scenes: scenes, folder: folder)
         train = TrainConfig(epochs: r.int("train.epochs"), batchSize: r.int("train.batch_size"),
                             threads: r.int("train.threads"), logEverySteps: r.int("train.log_every_steps"),
                             evalEveryEpochs: r.int("train.eval_every_epochs"))

@@ -9,8 +9,10 @@ extension RunConfig {
     /// The classifier the model section describes.
     public var modelSpec: ModelSpec {
         let m = model
-        return ModelSpec(arch: m.arch == .cnn ? .cnn : .resnet, depth: m.depth, width: m.width,
-                         numClasses: m.numClasses, input: FeatureShape(m.inChannels, m.imageSize, m.imageSize))
+        return ModelSpec(arch: ModelSpec.Arch(rawValue: m.arch.rawValue)!, depth: m.depth, width: m.width,
+                         numClasses: m.numClasses, input: FeatureShape(m.inChannels, m.imageSize, m.imageSize),
+                         block: ModelSpec.Block(rawValue: m.block.rawValue)!, stem: ModelSpec.Stem(rawValue: m.stem.rawValue)!,
+                         widthMultiplier: m.widthMultiplier, classifier: m.classifier)
     }
 
     /// The composer settings of data.scenes.

@@ -72,10 +72,13 @@ public enum QuantizationSnapshot {
                   let i = Int(parts[1]) else { return nil }
             let block = "\(parts[0]).\(parts[1])"
             if parts[2] == "conv2" { return "\(block).act1" }
-            let blocks = max(0, (spec.depth - 2) / 6)
+            if parts[2] == "conv3" { return "\(block).act2" }
+            let stages = ResNetLayout.stages(depth: spec.depth, block: spec.block) ?? []
             if s == 1 && i == 0 { return "bn1.act" }
-            let prev = i > 0 ? "layer\(s).\(i - 1)" : "layer\(s - 1).\(blocks - 1)"
+            let prev = i > 0 ? "layer\(s).\(i - 1)" : "layer\(s - 1).\(stages[s - 2] - 1)"
             return "\(prev).act_out"
+        case .vgg, .mobilenetv2:
+            return nil   // not mapped yet: their layers are logged without input activations
         }
     }
 
