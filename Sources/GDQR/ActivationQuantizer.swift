@@ -1,5 +1,6 @@
-// Unsigned Scale-Clip fake quantization of an activation (after ReLU), as a layer
-// of the same shape.
+// Scale-Clip fake quantization of an activation, as a layer of the same shape: unsigned
+// after a ReLU or ReLU6 (range relu, relu6), symmetric where no activation precedes it
+// (range signed: MobileNetV2's linear bottlenecks).
 //
 // Threshold sources:
 //   scaleClip: a running statistic m ("<name>.running_absmean", initially 0). Each
@@ -12,11 +13,16 @@
 //     M <- max(M, batch max|a|). T_a = M.
 //   fixed(T): T_a = T (post-training search).
 // Quantizer, b bits: S = 2^b − 1, Δ_a = T_a/S, out = clamp(round(a/Δ_a), 0, S)·Δ_a.
+// Signed: L = 2^(b−1) − 1, Δ_a = T_a/L, out = clamp(round(a/Δ_a), −L, L)·Δ_a, the threshold from
+// |a| as above. After a ReLU6 (relu6) T_a is capped at 6, min(T_a, 6): the quantizer's clip
+// replaces ReLU6's whenever it is the tighter one, and where k_a·m exceeds 6 the top level
+// sits at 6 instead of wasting levels above what ReLU6 lets through.
 // A threshold that is not positive (e.g. evaluation before any training batch)
 // maps everything to 0.
 // Backward: clipped straight-through estimator, the gradient passes where
 // 0 <= a <= T_a and is zero elsewhere (a < 0 cannot happen after ReLU, but it
 // would be clamped to 0 by the forward, so it is masked too).
+// Signed: the gradient passes where −T_a <= a <= T_a.
 // Warm-up: while rt.step < clipWarmupSteps, out = clamp(a, 0, T_a), unrounded.
 // Calibration: while `calibrating` is set the layer records max|a| and passes its
 // input through unchanged (the float network is calibrated); `bypass` also passes
@@ -37,6 +43,7 @@ public final class ActivationQuantizer: Layer {
     public var outputShape: FeatureShape { inputShape }
     public var macsPerSample: Int { 0 }
     public let bits: Int
+    public let range: ActivationRange
     public var kA: Float
     public var rho: Float
     public var source: ThresholdSource
@@ -73,12 +80,14 @@ public final class ActivationQuantizer: Layer {
     public private(set) var evaluationCount = 0
 
     public init(name: String, shape: FeatureShape, maxBatch: Int, builder: ArenaBuilder, bits: Int,
-                kA: Float = 3, rho: Float = 0.01, source: ThresholdSource = .scaleClip, clipWarmupSteps: Int = 0) {
+                kA: Float = 3, rho: Float = 0.01, source: ThresholdSource = .scaleClip, clipWarmupSteps: Int = 0,
+                range: ActivationRange = .relu) {
         precondition((2...16).contains(bits), "\(name): activation bits must be 2 ... 16, got \(bits)")
         self.name = name
         inputShape = shape
         self.maxBatch = maxBatch
         self.bits = bits
+        self.range = range
         self.kA = kA
         self.rho = rho
         self.source = source
@@ -92,21 +101,24 @@ public final class ActivationQuantizer: Layer {
 
     deinit { UnsafeMutableRawPointer(out).deallocate(); UnsafeMutableRawPointer(gradIn).deallocate() }
 
-    /// S = 2^b − 1, the top integer level.
-    public var maxLevel: Int { (1 << bits) - 1 }
+    /// The top integer level: S = 2^b − 1, or L = 2^(b−1) − 1 for signed activations.
+    public var maxLevel: Int { range == .signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1 }
 
     /// The threshold the current statistics give (what evaluation would use).
     public func threshold(arena: ParameterArena) -> Float {
+        let t: Float
         switch source {
-        case .scaleClip: return kA * arena.stat(runningAbsMean)[0]
-        case .minMax: return arena.stat(runningMax)[0]
-        case .fixed(let t): return t
+        case .scaleClip: t = kA * arena.stat(runningAbsMean)[0]
+        case .minMax: t = arena.stat(runningMax)[0]
+        case .fixed(let f): t = f
         }
+        return range == .relu6 ? min(t, 6) : t
     }
 
     /// The grid for threshold t.
     public func grid(threshold t: Float, rounding: Bool = true) -> QuantGrid {
-        QuantGrid(delta: t / Float(maxLevel), lo: 0, hi: Float(maxLevel), rounding: rounding)
+        QuantGrid(delta: t / Float(maxLevel), lo: range == .signed ? -Float(maxLevel) : 0, hi: Float(maxLevel),
+                  rounding: rounding)
     }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, rt: Runtime) -> UnsafeMutablePointer<Float> {
@@ -136,7 +148,8 @@ public final class ActivationQuantizer: Layer {
         }
         let g = grid(threshold: t, rounding: rt.step >= clipWarmupSteps)
         let clipped = fakeQuantize(x, into: out, count: n, grid: g, pool: rt.pool)
-        if g.rounding && !g.isDegenerate { outputGrid = (g.delta, maxLevel) }
+        // Only unsigned levels are offered to the level-summing convolutions.
+        if g.rounding && !g.isDegenerate && range != .signed { outputGrid = (g.delta, maxLevel) }
         lastClipFraction = n > 0 ? Double(clipped) / Double(n) : 0
         if !rt.training && !calibrating {
             evaluationClipped += clipped
@@ -162,7 +175,7 @@ public final class ActivationQuantizer: Layer {
             gradIn.update(from: dy, count: n)
         } else {
             activationQuantBackward(gradOut: dy, input: x, gradIn: gradIn, count: n, threshold: lastThreshold,
-                                    pool: rt.pool)
+                                    lower: range == .signed ? -lastThreshold : 0, pool: rt.pool)
         }
         return gradIn
     }

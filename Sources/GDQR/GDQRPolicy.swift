@@ -131,13 +131,13 @@ public final class GDQRPolicy: QuantizationPolicy {
     }
 
     public func activationQuantizer(name: String, shape: FeatureShape, maxBatch: Int, builder: ArenaBuilder,
-                                    feeds position: LayerPosition) -> Layer? {
+                                    feeds position: LayerPosition, range: ActivationRange) -> Layer? {
         guard let bits = activationBits(name: name, feeds: position) else { return nil }
         let s = settings
         let source: ThresholdSource = (s.mode == .gdqr || s.mode == .psg) ? .scaleClip : .minMax
         let q = ActivationQuantizer(name: name, shape: shape, maxBatch: maxBatch, builder: builder, bits: bits,
                                     kA: s.kA, rho: s.rho, source: source,
-                                    clipWarmupSteps: s.mode == .gdqr ? s.clipWarmupSteps : 0)
+                                    clipWarmupSteps: s.mode == .gdqr ? s.clipWarmupSteps : 0, range: range)
         q.bypass = s.mode == .psg || bypass
         activationQuantizers.append(q)
         return q

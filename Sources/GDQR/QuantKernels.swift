@@ -156,23 +156,23 @@ public func stepDerivativeReference(_ w: Double, grid: QuantGrid) -> Double {
     return (v >= lo && v <= hi) ? r - v : r
 }
 
-/// Clipped straight-through backward of an unsigned activation quantizer:
-/// gradIn[i] = gradOut[i] where 0 <= a[i] <= threshold, else 0.
+/// Clipped straight-through backward of an activation quantizer:
+/// gradIn[i] = gradOut[i] where lower <= a[i] <= threshold, else 0 (lower = 0 unsigned, -threshold signed).
 public func activationQuantBackward(gradOut: UnsafePointer<Float>, input: UnsafePointer<Float>,
                                     gradIn: UnsafeMutablePointer<Float>, count: Int, threshold: Float,
-                                    pool: ThreadPool? = nil) {
+                                    lower: Float = 0, pool: ThreadPool? = nil) {
     qForChunks(pool, count: count) { off, len, t in
         let g = gradOut + off, a = input + off, o = gradIn + off
-        let tv = SIMD16<Float>(repeating: threshold), zero = SIMD16<Float>()
+        let tv = SIMD16<Float>(repeating: threshold), lv = SIMD16<Float>(repeating: lower), zero = SIMD16<Float>()
         var i = 0
         while i + 16 <= len {
             let av = qLoad(a + i)
-            let pass = (av .>= zero) .& (av .<= tv)
+            let pass = (av .>= lv) .& (av .<= tv)
             qStore(zero.replacing(with: qLoad(g + i), where: pass), o + i)
             i += 16
         }
         while i < len {
-            o[i] = (a[i] >= 0 && a[i] <= threshold) ? g[i] : 0
+            o[i] = (a[i] >= lower && a[i] <= threshold) ? g[i] : 0
             i += 1
         }
         _ = t

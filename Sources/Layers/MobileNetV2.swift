@@ -52,7 +52,7 @@ public final class InvertedResidual: OutputQuantizable {
         for (channels, s, groups) in (expansion == 1 ? [] : [(hidden, 1, 1)]) + [(hidden, stride, hidden)] {
             shape = build.convBNReLU6("\(name).conv.\(unit)", shape, channels, kernel: groups == 1 ? 1 : 3, stride: s,
                                       groups: groups, into: list)
-            if let q = build.actQuant("\(name).conv.\(unit).act", shape) { list.append(q) }
+            if let q = build.actQuant("\(name).conv.\(unit).act", shape, range: .relu6) { list.append(q) }
             unit += 1
         }
         let project = build.conv("\(name).conv.\(unit)", shape, outChannels, kernel: 1, padding: 0)
@@ -100,7 +100,7 @@ extension Builder {
         let m = s.widthMultiplier, cifar = s.stem == .cifar
         var shape = convBNReLU6("features.0", s.input, MobileNetV2Layout.divisible(32 * m), kernel: 3,
                                 stride: cifar ? 1 : 2, position: .first, into: layers)
-        if let q = actQuant("features.0.act", shape) { layers.append(q) }
+        if let q = actQuant("features.0.act", shape, range: .relu6) { layers.append(q) }
         var index = 1
         for (k, stage) in MobileNetV2Layout.stages.enumerated() {
             let channels = MobileNetV2Layout.divisible(Double(stage.c) * m)
@@ -108,6 +108,8 @@ extension Builder {
                 let stride = i > 0 || (cifar && k == 1) ? 1 : stage.s
                 let block = InvertedResidual(self, name: "features.\(index)", input: shape, outChannels: channels,
                                              stride: stride, expansion: stage.t)
+                // The linear bottleneck's output (plus the residual) is signed.
+                block.outputQuantizer = actQuant("features.\(index).act_out", block.outputShape, range: .signed)
                 layers.append(block)
                 shape = block.outputShape
                 index += 1

@@ -115,8 +115,9 @@ struct Builder {
                     policy: policy, position: position)
     }
 
-    func actQuant(_ name: String, _ shape: FeatureShape, feeds: LayerPosition = .middle) -> Layer? {
-        policy?.activationQuantizer(name: name, shape: shape, maxBatch: maxBatch, builder: b, feeds: feeds)
+    func actQuant(_ name: String, _ shape: FeatureShape, feeds: LayerPosition = .middle,
+                  range: ActivationRange = .relu) -> Layer? {
+        policy?.activationQuantizer(name: name, shape: shape, maxBatch: maxBatch, builder: b, feeds: feeds, range: range)
     }
 
     /// Global average pool, the classifier's input quantizer ("NAME.act_in"), the classifier NAME.

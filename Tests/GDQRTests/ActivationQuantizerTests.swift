@@ -12,11 +12,12 @@ final class ActivationFixture {
     let maxBatch: Int
 
     init(bits: Int = 4, kA: Float = 3, rho: Float = 0.1, source: ThresholdSource = .scaleClip, warmup: Int = 0,
-         maxBatch: Int = 3, shape: FeatureShape = FeatureShape(4, 6, 6), pool: ThreadPool? = nil) {
+         maxBatch: Int = 3, shape: FeatureShape = FeatureShape(4, 6, 6), pool: ThreadPool? = nil,
+         range: ActivationRange = .relu) {
         let b = ArenaBuilder()
         self.maxBatch = maxBatch
         q = ActivationQuantizer(name: "act", shape: shape, maxBatch: maxBatch, builder: b, bits: bits, kA: kA, rho: rho,
-                                source: source, clipWarmupSteps: warmup)
+                                source: source, clipWarmupSteps: warmup, range: range)
         arena = ParameterArena(b, seed: 0)
         rt = Runtime(arena: arena, pool: pool)
     }
