@@ -7,7 +7,7 @@ import TensorEngine
 struct BenchConv: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conv",
-        abstract: "ResNet-20 convolutions (1x28x28 input): forward, backward-data, backward-weights GFLOP/s.")
+        abstract: "Convolution GFLOP/s, forward and backward: ResNet-20's (1x28x28), then depthwise 3x3, 1x1 and 7x7 stride-2 shapes.")
 
     @Flag(help: "One JSON object per line.")
     var json = false
