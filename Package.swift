@@ -82,7 +82,8 @@ let package = Package(
         .target(name: "Export", dependencies: ["IntegerInference", "Checkpoint"], swiftSettings: fastFlags),
         .target(name: "RunReport"),
         // Metrics in one place: classifier accuracy and agreement, detection mAP, segmentation mIoU,
-        // the scoring of scene models and the integer engine's parity with the fake-quant model.
+        // the scoring of scene models and the integer engine's parity with the fake-quant model;
+        // out-of-distribution scores and their AUROC, AUPR, FPR95.
         .target(name: "Evaluation", dependencies: ["TensorEngine", "Layers", "IntegerInference", "GDQR", "Datasets"],
                 swiftSettings: fastFlags),
         .target(name: "Trainer",

@@ -84,3 +84,51 @@ public final class ImageDataset {
         try mnistLayout(directory: directory, split: split, limit: limit, classes: 10)
     }
 }
+
+extension ImageDataset {
+    /// Held-out classes: the images labelled with one of `kept`, relabelled by their
+    /// position in `kept` (classes = kept.count), and the images of every other label
+    /// (their labels unchanged). Order within each part is the data set's.
+    public func splitting(keeping kept: [Int]) throws -> (kept: ImageDataset, heldOut: ImageDataset) {
+        var newLabel = [Int32](repeating: -1, count: classes)
+        for (i, c) in kept.enumerated() {
+            guard c >= 0, c < classes else {
+                throw DataError(file: source, "class \(c) to keep is out of range, expected 0..<\(classes)")
+            }
+            newLabel[c] = Int32(i)
+        }
+        var keptPixels: [UInt8] = [], keptLabels: [Int32] = [], otherPixels: [UInt8] = [], otherLabels: [Int32] = []
+        let per = sampleBytes
+        for i in 0..<count {
+            let px = pixels[(i * per)..<((i + 1) * per)]
+            let l = newLabel[Int(labels[i])]
+            if l >= 0 {
+                keptPixels += px; keptLabels.append(l)
+            } else {
+                otherPixels += px; otherLabels.append(labels[i])
+            }
+        }
+        let name = "\(source) (classes \(kept.map(String.init).joined(separator: ",")))"
+        return (try ImageDataset(pixels: keptPixels, labels: keptLabels, channels: channels, height: height,
+                                 width: width, classes: max(kept.count, 1), source: name),
+                try ImageDataset(pixels: otherPixels, labels: otherLabels, channels: channels, height: height,
+                                 width: width, classes: classes, source: "\(source) (held-out classes)"))
+    }
+}
+
+extension ImageDataset {
+    /// An MNIST-layout split; with `kept` labels (data.classes) the images of those labels
+    /// renumbered 0..<kept.count and, apart, the images of the other labels (`limit`
+    /// counts images before the selection). Without, every image (labels < `classes`)
+    /// and no held-out part.
+    public static func mnistLayout(directory: String, split: Split, limit: Int, classes: Int,
+                                   keeping kept: [Int]) throws -> (kept: ImageDataset, heldOut: ImageDataset?) {
+        guard !kept.isEmpty else {
+            return (try mnistLayout(directory: directory, split: split, limit: limit, classes: classes), nil)
+        }
+        // IDX labels are bytes: every label is below 256.
+        let all = try mnistLayout(directory: directory, split: split, limit: limit, classes: 256)
+        let parts = try all.splitting(keeping: kept)
+        return (parts.kept, parts.heldOut)
+    }
+}

@@ -55,6 +55,8 @@ public struct RunData {
     public var summary: [String: Any]?
     public var quantization: QuantizationState?
     public var parity: [String: Any]?
+    /// The ood-*.json reports of `gdqr eval --ood --save`, by file name.
+    public var ood: [(file: String, report: [String: Any])] = []
     public var pictures: [Picture]
 
     public static func load(_ directory: String) throws -> RunData {
@@ -82,6 +84,7 @@ public struct RunData {
             run.quantization = try parseQuantization(jsonObject(t, file: path("quantization.json")), file: path("quantization.json"))
         }
         if let t = try text("parity.json") { run.parity = try jsonObject(t, file: path("parity.json")) }
+        run.ood = try loadOOD(directory)
         run.pictures = try loadPictures(path("pictures"))
         return run
     }

@@ -1,7 +1,7 @@
 // report.html for a run folder: one self-contained page (inline SVG and CSS,
 // pictures as data: URIs, no script, nothing fetched from anywhere) with the
 // run's summary, training curves, quantization table, weight histograms,
-// integer-model parity and pictures.
+// integer-model parity, out-of-distribution detection and pictures.
 
 import Foundation
 
@@ -17,6 +17,7 @@ public enum RunReport {
         h += ReportSections.quantTable(run)
         h += ReportSections.histograms(run)
         h += ReportSections.parity(run)
+        h += ReportSections.ood(run)
         h += ReportSections.pictures(run)
         h += config(run)
         h += "<footer>Written by <code>gdqr report</code> from \(e(run.directory)).</footer>\n</body></html>\n"

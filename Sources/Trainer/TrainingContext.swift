@@ -76,9 +76,9 @@ public final class TrainingContext {
             trainScenes = nil
             testScenes = nil
             let trainFiles = try ImageDataset.mnistLayout(directory: c.data.root, split: .train, limit: c.data.trainLimit,
-                                                          classes: c.model.numClasses)
+                                                          classes: c.model.numClasses, keeping: c.data.classes).kept
             let testFiles = try ImageDataset.mnistLayout(directory: c.data.root, split: .test, limit: c.data.testLimit,
-                                                         classes: c.model.numClasses)
+                                                         classes: c.model.numClasses, keeping: c.data.classes).kept
             train = c.data.resize ? try trainFiles.resized(to: c.model.imageSize) : trainFiles
             test = c.data.resize ? try testFiles.resized(to: c.model.imageSize) : testFiles
             folderTrain = nil; folderTest = nil; badFiles = nil

@@ -204,6 +204,7 @@ public final class TrainingPipeline {
         let c = ctx.config
         let normalization = (mean: [Float(c.data.normalizeMean)], std: [Float(c.data.normalizeStd)])
         var info = ["source": folder.file("model-\(tag).safetensors"), "config_hash": c.hashHex, "quant": tag]
+            .merging(c.dataInfo) { a, _ in a }
         do {
             let integer: IntegerModel
             if let m = model as? ClassifierModel {

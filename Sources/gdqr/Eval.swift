@@ -1,7 +1,8 @@
-// `gdqr eval`: test accuracy and speed of the integer engine on the Fashion-MNIST
-// (MNIST-layout) test split; with --compare RUN_DIR also the parity report against
-// the fake-quant float model of the run, and the FP32 forward's speed. Scene
-// models (detection, segmentation) are evaluated by EvalScenes.swift.
+// `gdqr eval`: test accuracy and speed of the integer engine on the test split of the
+// data the model was trained on (EvalData.swift says how that is found); with
+// --compare RUN_DIR also the parity report against the fake-quant float model of the
+// run, and the FP32 forward's speed. Scene models (detection, segmentation) are
+// evaluated by EvalScenes.swift; --ood (out-of-distribution detection) by EvalOOD.swift.
 
 import ArgumentParser
 import Foundation
@@ -21,13 +22,13 @@ private func seconds() -> Double {
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Accuracy and images/s of the integer engine; --compare: parity with the fake-quant model.")
+        abstract: "Accuracy and images/s of the integer engine; --compare: parity with the fake-quant model; --ood: out-of-distribution detection.")
 
-    @Argument(help: "The .gdqr model file.")
+    @Argument(help: "The .gdqr model file (with --ood also a run folder or a .safetensors file).")
     var model: String
 
-    @Option(name: .long, help: "MNIST-layout data directory (t10k-images-idx3-ubyte[.gz], ...).")
-    var data: String = ImageDataset.defaultFashionMNISTDirectory
+    @Option(name: .long, help: "MNIST-layout data directory (t10k-images-idx3-ubyte[.gz], ...); default: the data of --compare's run, else the data the model file names, else config.yaml beside it.")
+    var data: String?
 
     @Option(name: .long, help: "Evaluate only the first N test images (0 = all; composed test scenes: the run's with --compare, else 2000).")
     var limit: Int = 0
@@ -56,6 +57,21 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Scene models: write the integer engine's output maps as raw little-endian float32 [scenes][C][H][W].", visibility: .hidden))
     var saveOutputs: String?
 
+    @Option(name: .long, help: "Out-of-distribution set: heldout, gaussian-noise, uniform-noise, inverted, blurred, an IDX images file, an MNIST-layout folder or a folder of PNG/JPEG images (repeatable).")
+    var ood: [String] = []
+
+    @Option(name: .long, help: "--ood: temperature of the energy score.")
+    var temperature: Double = 1
+
+    @Option(name: .long, help: "--ood: fit the Mahalanobis class means and covariance on the first N training images (0 = all).")
+    var fitLimit: Int = 0
+
+    @Option(name: .long, help: "--ood: also write the JSON report to this file (gdqr report shows RUN/ood-*.json).")
+    var save: String?
+
+    @Flag(name: .long, help: ArgumentHelp("--ood: add every image's scores to the JSON.", visibility: .hidden))
+    var perImage = false
+
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
@@ -63,13 +79,16 @@ struct Eval: ParsableCommand {
         guard let arith = IntegerEngine.Arithmetic(rawValue: arithmetic) else {
             throw ValidationError("--arithmetic \(arithmetic): expected int32, int32-reference or exact-float")
         }
+        guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature \(temperature): expected a positive number") }
+        if !ood.isEmpty { return try runOOD() }
         let m = try ModelFile.read(model)
         if m.task != .classification { return try evaluateScenes(m, arith) }
         guard cocoResults == nil, scenes == nil else {
             throw ValidationError("--coco-results and --scenes apply to scene models; \(model) is a classifier")
         }
-        let test = try ImageDataset.mnistLayout(directory: data, split: .test, limit: limit, classes: m.classes)
         let x = m.input
+        let source = try EvalData.resolve(data: data, compare: compare, model: m, modelPath: model)
+        let test = try source.split(.test, limit: limit, classes: m.classes, channels: x.channels, size: x.height).images
         guard test.channels == x.channels, test.height == x.height, test.width == x.width else {
             throw ExportError("\(test.source): images \(test.channels)x\(test.height)x\(test.width), the model takes \(x.channels)x\(x.height)x\(x.width)")
         }
@@ -78,6 +97,7 @@ struct Eval: ParsableCommand {
         let count = test.count, classes = m.classes
         var correctInt = 0
         var report: [String: Any] = ["model": model, "images": count, "threads": threads, "batch": bs,
+                                     "data": ["origin": source.origin, "source": test.source],
                                      "arithmetic": arith.rawValue]
         // Warm-up batch (page faults, thread start), not timed.
         test.pixels.withUnsafeBufferPointer { engine.run($0.baseAddress!, batch: min(bs, count)) }
@@ -134,7 +154,7 @@ struct Eval: ParsableCommand {
         }
         func pct(_ k: String) -> String { String(format: "%.2f%%", 100 * (report[k] as? Double ?? 0)) }
         func rate(_ k: String) -> String { String(format: "%.0f images/s", report[k] as? Double ?? 0) }
-        print("\(model): \(count) test images from \(test.source), batch \(bs), \(threads) threads, \(arith.rawValue) GEMM")
+        print("\(model): \(count) test images from \(test.source) (data from \(source.origin)), batch \(bs), \(threads) threads, \(arith.rawValue) GEMM")
         print("integer engine:   accuracy \(pct("accuracy_integer"))  \(rate("images_per_second_integer"))")
         if compare != nil {
             print("fake-quant float: accuracy \(pct("accuracy_fakequant"))  \(rate("images_per_second_fakequant"))")

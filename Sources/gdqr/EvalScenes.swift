@@ -31,7 +31,8 @@ extension Eval {
         }
         if limit > 0 { count = limit }
         let test = try scenes.map { try SceneTestScenes.read(directory: $0, limit: limit) }
-            ?? SceneTestScenes.compose(data: data, settings: settings, count: count)
+            ?? SceneTestScenes.compose(data: try EvalData.resolve(data: data, compare: compare, model: m, modelPath: model).root,
+                                       settings: settings, count: count)
         guard test.size == m.input.height, m.input.channels == 1 else {
             throw ExportError("\(test.source): scenes are \(test.size)x\(test.size), the model takes \(m.input.channels)x\(m.input.height)x\(m.input.width)")
         }

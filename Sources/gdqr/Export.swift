@@ -55,6 +55,7 @@ struct Export: ParsableCommand {
         let r = try LoadedRun.load(source, config: config, maxBatch: 1)
         let info = ["source": r.safetensors, "config_hash": r.config.hashHex, "model": r.spec.description,
                     "quant": TrainingPipeline.bitsTag(r.config)]
+            .merging(r.config.dataInfo) { a, _ in a }
         Log.debug("export: \(r.safetensors) with \(r.configPath) (config \(r.config.hashHex)), \(r.spec.description)")
         let model = try Folding.fold(r.net, normalization: r.normalization, info: info)
         if format == "onnx" {

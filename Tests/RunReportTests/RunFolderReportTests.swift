@@ -84,12 +84,13 @@ final class RunFolderReportTests: XCTestCase {
     /// An empty folder: every section is there, holding its note, and no chart.
     func testMissingFilesGiveNotes() throws {
         let html = RunReport.html(try RunData.load(dir))
-        for id in ["summary", "curves", "quantization", "histograms", "parity", "pictures", "config"] {
+        for id in ["summary", "curves", "quantization", "histograms", "parity", "ood", "pictures", "config"] {
             XCTAssertTrue(html.contains("id=\"\(id)\""), id)
         }
         XCTAssertTrue(html.contains("No metrics.jsonl in this run folder"))
         XCTAssertTrue(html.contains("No quantization.json in this run folder"))
         XCTAssertTrue(html.contains("No parity.json in this run folder"))
+        XCTAssertTrue(html.contains("No ood-*.json in this run folder"))
         XCTAssertTrue(html.contains("No summary.json in this run folder"))
         XCTAssertTrue(html.contains("No pictures/ folder"))
         XCTAssertFalse(html.contains("<svg"))
@@ -156,5 +157,22 @@ final class RunFolderReportTests: XCTestCase {
         XCTAssertEqual(try RunReport.write(runDirectory: dir, to: other), other)
         XCTAssertTrue(FileManager.default.fileExists(atPath: other))
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/report.html"))
+    }
+}
+
+extension RunFolderReportTests {
+    /// An ood-*.json of `gdqr eval --ood --save`: a table row per set and score, one ROC chart per set.
+    func testOODSection() throws {
+        try put("ood-integer.json", """
+            {"model":"m.gdqr","model_kind":"integer","temperature":1,"in_distribution":{"source":"t<1>","images":600,"accuracy":0.9},
+             "ood":[{"name":"heldout","images":400,"scores":{"msp":{"auroc":0.8125,"aupr_in":0.5,"aupr_out":0.25,"fpr95":0.75,
+             "roc":[[0,0],[0.5,0.9],[1,1]]}}}]}
+            """)
+        let html = RunReport.html(try RunData.load(dir))
+        XCTAssertTrue(html.contains("<h3>ood-integer.json: integer model m.gdqr</h3>"))
+        XCTAssertTrue(html.contains("600 images of t&lt;1&gt;, accuracy 90.00%"))
+        XCTAssertTrue(html.contains("<tr><td>heldout</td><td>400</td><td>max softmax</td><td>0.8125</td><td>0.5000</td><td>0.2500</td><td>0.7500</td></tr>"))
+        XCTAssertEqual(html.components(separatedBy: "id=\"ood-roc-").count - 1, 1)
+        XCTAssertFalse(html.contains("No ood-*.json"))
     }
 }

@@ -326,6 +326,7 @@ struct Resolution {
         try crossCheckModel(int: int, string: string, fail: fail)
         try crossCheckScenes(int: int, float: float, string: string, bool: bool, fail: fail)
         try crossCheckImageFolder(int: int, string: string, list: { v($0) }, fail: fail)
+        try crossCheckHeldOutClasses(int: int, string: string, list: { v($0) }, fail: fail)
         let epochs = int("train.epochs")
         if case .intList(let steps) = v("schedule.step_epochs") {
             if zip(steps, steps.dropFirst()).contains(where: { $0 >= $1 }) {
@@ -408,6 +409,22 @@ extension Resolution {
             if case .floatList(let xs) = list(key), !xs.isEmpty, xs.count != channels {
                 throw fail(key, "has \(xs.count) values, expected none or \(channels) (model.in_channels)")
             }
+        }
+    }
+}
+
+extension Resolution {
+    /// data.classes names model.num_classes distinct labels of an IDX data set.
+    func crossCheckHeldOutClasses(int: (String) -> Int, string: (String) -> String, list: (String) -> ConfigValue,
+                                  fail: (String, String) -> ConfigError) throws {
+        guard case .intList(let kept) = list("data.classes"), !kept.isEmpty else { return }
+        let dataset = string("data.dataset")
+        if dataset != DataConfig.Dataset.fashionMNIST.rawValue && dataset != DataConfig.Dataset.idx.rawValue {
+            throw fail("data.classes", "applies to data.dataset fashion-mnist or idx, not \(dataset)")
+        }
+        if Set(kept).count != kept.count { throw fail("data.classes", "names a label twice") }
+        if kept.count != int("model.num_classes") {
+            throw fail("data.classes", "keeps \(kept.count) labels, but model.num_classes is \(int("model.num_classes"))")
         }
     }
 }

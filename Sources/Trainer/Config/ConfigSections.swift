@@ -60,6 +60,7 @@ extension ConfigSchema {
                     "Directory holding the dataset files."),
             .int("train_limit", 0, .atLeast(0), "Use only the first N training samples; 0 = all."),
             .int("test_limit", 0, .atLeast(0), "Use only the first N test samples; 0 = all."),
+            .intList("classes", [], .between(0, 99_999), "fashion-mnist / idx: train and test on these labels only, renumbered 0, 1, ... in the order given (model.num_classes of them); the other labels are held out as out-of-distribution images for gdqr eval --ood heldout. Empty = every label."),
             .float("normalize_mean", 0.2860, .between(-1000, 1000), "Mean subtracted from pixels scaled to [0, 1]."),
             .float("normalize_std", 0.3530, .above(0), "Standard deviation pixels are divided by."),
             .bool("resize", false, "fashion-mnist and idx: resample every image once at load to model.image_size (PIL's antialiased bilinear, as torchvision's Resize); false = the files' size must be model.image_size."),

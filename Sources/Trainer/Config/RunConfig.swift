@@ -45,6 +45,8 @@ public struct DataConfig: Equatable, Sendable {
     public var trainLimit: Int
     /// 0 = all samples.
     public var testLimit: Int
+    /// The labels kept, in their new order (empty = all); the others are held out.
+    public var classes: [Int] = []
     public var normalizeMean: Double
     public var normalizeStd: Double
     public var cropPadding: Int
@@ -334,7 +336,7 @@ extension RunConfig {
                                        skipBad: r.bool("data.skip_bad"), workers: r.int("data.workers"),
                                        prefetchBatches: r.int("data.prefetch_batches"))
         data = DataConfig(dataset: r.choice("data.dataset"), root: r.string("data.root"),
-                          trainLimit: r.int("data.train_limit"), testLimit: r.int("data.test_limit"),
+                          trainLimit: r.int("data.train_limit"), testLimit: r.int("data.test_limit"), classes: r.ints("data.classes"),
                           normalizeMean: r.float("data.normalize_mean"), normalizeStd: r.float("data.normalize_std"),
                           cropPadding: r.int("data.crop_padding"), hflip: r.bool("data.hflip"), resize: r.bool("data.resize"),
                           scenes: scenes, folder: folder)

@@ -1,0 +1,70 @@
+// Which data `gdqr eval` scores a classifier on: the data the model was trained on.
+// In order: --data (an MNIST-layout folder), the run of --compare (its config.yaml),
+// the data recorded in the model file (data.dataset, data.root, data.classes: written
+// by the trainer and gdqr export), the config.yaml beside the model file, and only
+// then the Fashion-MNIST default. Every report says which it was.
+
+import Foundation
+import Datasets
+import GDQR
+import Trainer
+
+struct EvalData {
+    var dataset: DataConfig.Dataset
+    var root: String
+    /// data.classes: the labels the model was trained on (empty = all).
+    var kept: [Int]
+    /// Where these settings came from, for the report.
+    var origin: String
+
+    init(dataset: DataConfig.Dataset, root: String, kept: [Int], origin: String) {
+        self.dataset = dataset; self.root = root; self.kept = kept; self.origin = origin
+    }
+
+    init(_ c: RunConfig, origin: String) {
+        self.init(dataset: c.data.dataset, root: c.data.root, kept: c.data.classes, origin: origin)
+    }
+
+    static func resolve(data: String?, compare: String?, model: IntegerModel?, modelPath: String) throws -> EvalData {
+        if let data {
+            return EvalData(dataset: .idx, root: data, kept: [], origin: "--data")
+        }
+        if let compare {
+            let path = (compare as NSString).appendingPathComponent("config.yaml")
+            return EvalData(try ConfigLoader.load(path: path), origin: path)
+        }
+        if let info = model?.info, let root = info["data.root"], let name = info["data.dataset"],
+           let dataset = DataConfig.Dataset(rawValue: name) {
+            let kept = (info["data.classes"] ?? "").split(separator: ",").compactMap { Int($0) }
+            return EvalData(dataset: dataset, root: root, kept: kept, origin: "the model file (\(modelPath))")
+        }
+        let beside = ((modelPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("config.yaml")
+        if FileManager.default.fileExists(atPath: beside) {
+            return EvalData(try ConfigLoader.load(path: beside), origin: beside)
+        }
+        return EvalData(dataset: .fashionMNIST, root: ImageDataset.defaultFashionMNISTDirectory, kept: [],
+                        origin: "the default (the model file names no data and has no config.yaml beside it)")
+    }
+
+    /// A split as the model sees it: the kept classes renumbered, and apart the images of
+    /// the held-out classes (data.classes only). `classes`: the model's outputs.
+    func split(_ split: ImageDataset.Split, limit: Int, classes: Int, channels: Int,
+               size: Int) throws -> (images: ImageDataset, heldOut: ImageDataset?) {
+        switch dataset {
+        case .fashionMNIST, .idx:
+            let s = try ImageDataset.mnistLayout(directory: root, split: split, limit: limit, classes: classes,
+                                                 keeping: kept)
+            return (s.kept, s.heldOut)
+        case .imageFolder:
+            let names = try ImageFolderIndex.classNames(trainDirectory: root + "/train")
+            var index = try ImageFolderIndex(directory: root + (split == .train ? "/train" : "/val"), classes: names)
+            if limit > 0 { index = index.prefix(limit) }
+            let images = try ImageDataset.decodedImages(paths: (0..<index.count).map(index.path), labels: index.labels,
+                                                        classes: names.count, size: size, channels: channels,
+                                                        source: index.directory)
+            return (images, nil)
+        case .fashionScenes:
+            throw ExportError("\(origin): data.dataset fashion-scenes holds scenes, not classifier images")
+        }
+    }
+}
