@@ -6,7 +6,7 @@
 
 import Foundation
 import Datasets
-import GDQR
+import IntegerInference
 import Trainer
 
 struct EvalData {

@@ -12,7 +12,7 @@ import Foundation
 import Datasets
 import Evaluation
 import Export
-import GDQR
+import IntegerInference
 
 extension Eval {
     static let oodScoreNames = ["msp", "max_logit", "energy", "mahalanobis"]

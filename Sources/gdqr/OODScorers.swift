@@ -7,7 +7,7 @@
 import Foundation
 import TensorEngine
 import Layers
-import GDQR
+import IntegerInference
 import Checkpoint
 import Datasets
 import Trainer
@@ -79,6 +79,9 @@ final class IntegerScorer: OODScorer {
 final class FloatScorer: OODScorer {
     let kind: String
     let net: Network
+    /// The run's quantization policy: the network's quantizers reference it unowned, so it
+    /// lives as long as the network (nil for FP32).
+    let policy: AnyObject?
     let rt: Runtime
     let body: Sequential
     let head: Layer
@@ -90,9 +93,10 @@ final class FloatScorer: OODScorer {
         (net.spec.input.channels, net.spec.input.height, net.spec.input.width)
     }
 
-    private init(kind: String, net: Network, config: RunConfig, batch: Int, threads: Int) {
+    private init(kind: String, net: Network, policy: AnyObject?, config: RunConfig, batch: Int, threads: Int) {
         self.kind = kind
         self.net = net
+        self.policy = policy
         self.batch = batch
         rt = Runtime(arena: net.arena, pool: threads > 1 ? ThreadPool(threads: threads) : nil)
         rt.training = false
@@ -122,12 +126,12 @@ final class FloatScorer: OODScorer {
         }
         let fp32File = isDir.boolValue ? (folder as NSString).appendingPathComponent("model-fp32.safetensors") : source
         if !cfg.quant.enabled || (!isDir.boolValue && (source as NSString).lastPathComponent == "model-fp32.safetensors") {
-            let net = Network(LoadedRun.modelSpec(cfg), maxBatch: batch, threads: threads, seed: 0, policy: nil)
+            let net = Network(cfg.modelSpec, maxBatch: batch, threads: threads, seed: 0, policy: nil)
             try ArenaSafetensors.load(net.arena, from: fp32File)
-            return (FloatScorer(kind: "fp32", net: net, config: cfg, batch: batch, threads: threads), cfg, configPath)
+            return (FloatScorer(kind: "fp32", net: net, policy: nil, config: cfg, batch: batch, threads: threads), cfg, configPath)
         }
         let r = try LoadedRun.load(source, config: nil, maxBatch: batch, threads: threads)
-        return (FloatScorer(kind: "fake-quant", net: r.net, config: cfg, batch: batch, threads: threads), cfg, configPath)
+        return (FloatScorer(kind: "fake-quant", net: r.net, policy: r.policy, config: cfg, batch: batch, threads: threads), cfg, configPath)
     }
 
     func run(_ d: ImageDataset) -> (logits: [Float], features: [Float]) {

@@ -29,7 +29,9 @@ sets=(--ood heldout --ood inverted)
 
 # Integer vs fake-quant: the two compute the same levels up to float rounding, which can
 # move an activation level by one step in a few images. Measured on this run
-# (2026-12-07): see the printed maxima; the tolerances are 10x those.
+# (2026-12-07, Zen 3): max |score difference| / the score's spread 9.1e-3 (MSP), 7.0e-3
+# (max logit), 4.8e-3 (energy), 2.2e-2 (Mahalanobis); max |AUROC difference| 5.9e-5.
+# The tolerances are 5-9x those.
 "$py" - "$tmp/int.json" "$tmp/fq.json" "$tmp/fp32.json" <<'EOF' || status=1
 import json, math, sys
 i, f, p = (json.load(open(a)) for a in sys.argv[1:4])
@@ -50,8 +52,8 @@ for r in (i, f, p):
                 check(0 <= m[k] <= 1 and not math.isnan(m[k]), f"{r['model_kind']} {s['name']} {name} {k} = {m[k]}")
 # Tolerances: max |score difference| per image relative to the score's spread, and
 # |AUROC difference|.
-TOL_SCORE = {"msp": 1e-3, "max_logit": 1e-3, "energy": 1e-3, "mahalanobis": 1e-2}
-TOL_AUROC = 1e-2
+TOL_SCORE = {"msp": 5e-2, "max_logit": 5e-2, "energy": 4e-2, "mahalanobis": 2e-1}
+TOL_AUROC = 5e-4
 worst = {}
 for key in ["per_image_in_distribution"] + [n for n in range(len(i["ood"]))]:
     a = i[key] if isinstance(key, str) else i["ood"][key]["per_image"]
