@@ -106,6 +106,10 @@ let package = Package(
                                          "Checkpoint", "Export", "RunReport", "Evaluation",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastFlags),
+        // Replays inputs through the readers that need the package's modules; built with
+        // -sanitize=fuzzer -DFUZZING it is their libFuzzer binary (Cluster/fuzz-package-readers.sh).
+        .executableTarget(name: "gdqr-fuzz", dependencies: ["Checkpoint", "Datasets", "Export", "Trainer"],
+                          path: "Tests/fuzz/ReaderFuzz", swiftSettings: fastFlags),
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
         .testTarget(name: "JSONFormatTests", dependencies: ["JSONFormat"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Checkpoint", "TensorEngine"], swiftSettings: fastFlags),

@@ -120,7 +120,13 @@ public enum ModelFile {
                             values: model.values, ops: ops, info: model.info, payload_bytes: payload.count)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        let json = [UInt8](try enc.encode(header))
+        return try assemble(version: version, header: [UInt8](try enc.encode(header)), payload: payload, level: level)
+    }
+
+    /// The container around a JSON header and an uncompressed payload: prefix,
+    /// checksums, the zstd frame and the trailer. The fuzz harness wraps mutated
+    /// headers and payloads with it, so that mutations reach the validation.
+    public static func assemble(version: UInt32, header json: [UInt8], payload: [UInt8], level: Int = 19) throws -> [UInt8] {
         let compressed = try payload.withUnsafeBytes { try Zstd.compress($0, level: level) }
         var out = magic
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }

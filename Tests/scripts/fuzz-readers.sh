@@ -3,6 +3,8 @@
 # libFuzzer + AddressSanitizer.
 #   Tests/scripts/fuzz-readers.sh                 30 s per reader (the test command)
 #   FUZZ_SECONDS=300 FUZZ_TARGETS=checkpoint Tests/scripts/fuzz-readers.sh
+#   FUZZ_RUNS=1000000 Tests/scripts/fuzz-readers.sh      a number of executions instead
+#   FUZZ_UPDATE_CORPUS=1 ...   merge what the run found into Tests/fuzz/corpus/TARGET
 # Builds Tests/fuzz/FuzzCheckpointReader.swift with the format sources only (no
 # Layers), writes a seed corpus (valid small files and truncated variants), runs
 # each reader for FUZZ_SECONDS, prints executions and executions/s, and exits
@@ -10,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-30}
+if [ -n "${FUZZ_RUNS:-}" ]; then budget=(-runs="$FUZZ_RUNS"); else budget=(-max_total_time="$SECONDS_PER_TARGET"); fi
 TARGETS=${FUZZ_TARGETS:-"checkpoint safetensors idx pgm"}
 WORK=${FUZZ_WORK:-.build-fuzz}
 mkdir -p "$WORK"
@@ -38,21 +41,25 @@ status=0
 for t in $TARGETS; do
     case $t in idx|pgm) bin=$DATA_BIN ;; *) bin=$BIN ;; esac
     corpus="$WORK/corpus-$t"; seeds="$WORK/seeds-$t"
-    rm -rf "$seeds"; mkdir -p "$corpus"
+    rm -rf "$seeds"; mkdir -p "$corpus" "Tests/fuzz/corpus/$t"
     FUZZ_TARGET=$t GDQR_FUZZ_WRITE_SEEDS="$seeds" "$bin"
     log="$WORK/fuzz-$t.log"
     set +e
-    FUZZ_TARGET=$t "$bin" "$corpus" "$seeds" -max_total_time="$SECONDS_PER_TARGET" -max_len=16384 \
+    # The committed corpus (inputs earlier runs found that add coverage) is read too.
+    FUZZ_TARGET=$t "$bin" "$corpus" "Tests/fuzz/corpus/$t" "$seeds" "${budget[@]}" -max_len=16384 \
         -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$WORK/crash-$t-" >"$log" 2>&1
     rc=$?
     set -e
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
-    echo "$t: $execs executions in ${SECONDS_PER_TARGET}s ($rate exec/s), $cov, corpus $(ls "$corpus" | wc -l) files, exit $rc"
+    echo "$t: $execs executions ($rate exec/s), $cov, corpus $(ls "$corpus" | wc -l) files, exit $rc"
     if [ $rc -ne 0 ]; then
         echo "fuzz-readers: $t reader crashed; log $log"; grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -20
         status=1
+    elif [ -n "${FUZZ_UPDATE_CORPUS:-}" ]; then
+        FUZZ_TARGET=$t "$bin" -merge=1 "Tests/fuzz/corpus/$t" "$corpus" "$seeds" > "$WORK/merge-$t.log" 2>&1
+        echo "$t: Tests/fuzz/corpus/$t now holds $(ls "Tests/fuzz/corpus/$t" | wc -l) inputs"
     fi
 done
 exit $status
