@@ -50,8 +50,11 @@ extension FuzzTarget {
             return [outcome { _ = try ConfigLoader.load(yaml: text, sourceName: Self.inputName) },
                     outcome(naming: "--set") { _ = try ConfigLoader.load(yaml: "", sourceName: Self.inputName, overrides: [firstLine]) }]
         case .coco:
-            // The reader takes a path: the input goes to a file in memory first.
-            guard FileManager.default.createFile(atPath: scratch, contents: Data(bytes)) else { return [] }
+            // The reader takes a path: the input goes to a file in memory first. An
+            // empty file is left out: Foundation's FileManager.contents(atPath:) leaks
+            // its 4 KiB read buffer on one (Swift 6.3.1; LeakSanitizer stops the run).
+            // The empty-file message is checked by Cluster/bad-inputs.sh instead.
+            guard !bytes.isEmpty, FileManager.default.createFile(atPath: scratch, contents: Data(bytes)) else { return [] }
             return [outcome(naming: scratch) { _ = try CocoInstances.read(path: scratch) }]
         case .image:
             return [outcome { _ = try bytes.withUnsafeBytes { try ImageDecoder.decode($0, name: Self.inputName) } }]
