@@ -11,6 +11,10 @@ the IDX run. --format jpeg writes JPEGs of the given --quality (lossy).
 
     PY=$(Cluster/python-env.sh pillow numpy)
     "$PY" Tests/scripts/python/fashion_mnist_folders.py OUT [--format png|jpeg] [--quality 90] [--limit N]
+        [--val-limit N] [--repeat K]
+
+--repeat K writes each training image K times, copy k shifted right by k pixels
+(wrapping) and named NNNNN-k: a larger folder for memory and throughput checks.
 """
 import argparse
 import gzip
@@ -48,22 +52,28 @@ def main():
     ap.add_argument("--format", choices=["png", "jpeg"], default="png")
     ap.add_argument("--quality", type=int, default=90)
     ap.add_argument("--limit", type=int, default=0, help="first N images of each split; 0 = all")
+    ap.add_argument("--val-limit", type=int, default=-1, help="first N validation images; default: --limit")
+    ap.add_argument("--repeat", type=int, default=1, help="copies of each training image (shifted)")
     a = ap.parse_args()
     ext = "png" if a.format == "png" else "jpg"
     for split, prefix in (("train", "train"), ("val", "t10k")):
         images = read_idx(find(a.idx_dir, f"{prefix}-images-idx3-ubyte"))
         labels = read_idx(find(a.idx_dir, f"{prefix}-labels-idx1-ubyte"))
-        n = len(labels) if a.limit <= 0 else min(a.limit, len(labels))
+        limit = a.val_limit if split == "val" and a.val_limit >= 0 else a.limit
+        n = len(labels) if limit <= 0 else min(limit, len(labels))
+        copies = a.repeat if split == "train" else 1
         for c in CLASSES:
             os.makedirs(os.path.join(a.out, split, c), exist_ok=True)
         for i in range(n):
-            path = os.path.join(a.out, split, CLASSES[labels[i]], f"{i:05d}.{ext}")
-            im = Image.fromarray(images[i], "L")
-            if ext == "png":
-                im.save(path)
-            else:
-                im.save(path, quality=a.quality)
-        print(f"{split}: {n} images in {os.path.join(a.out, split)}")
+            for k in range(copies):
+                name = f"{i:05d}.{ext}" if copies == 1 else f"{i:05d}-{k}.{ext}"
+                im = Image.fromarray(np.roll(images[i], k, axis=1), "L")
+                path = os.path.join(a.out, split, CLASSES[labels[i]], name)
+                if ext == "png":
+                    im.save(path)
+                else:
+                    im.save(path, quality=a.quality)
+        print(f"{split}: {n * copies} images in {os.path.join(a.out, split)}")
 
 
 if __name__ == "__main__":
