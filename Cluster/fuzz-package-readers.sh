@@ -15,6 +15,7 @@
 # through the release build instead (Tests/scripts/fuzz-corpora.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Tests/scripts/lib/fuzz.sh
 if [ -n "${FUZZ_SECONDS:-}" ]; then budget=(-max_total_time="$FUZZ_SECONDS"); else budget=(-runs="${FUZZ_RUNS:-1000000}"); fi
 TARGETS=${FUZZ_TARGETS:-"model config coco image"}
 WORK=${FUZZ_WORK:-.build-fuzz-pkg/work}
@@ -53,26 +54,9 @@ for t in $TARGETS; do
         image) files=(Tests/fixtures/images/*.png Tests/fixtures/images/*.jpg) ;;
         *) echo "unknown target $t"; exit 2 ;;
     esac
-    seeds="$WORK/seeds-$t" corpus="$WORK/corpus-$t" committed="Tests/fuzz/corpus/$t"
-    rm -rf "$seeds"; mkdir -p "$corpus" "$committed"
+    seeds="$WORK/seeds-$t"
+    rm -rf "$seeds"
     "$replay" "$t" --seeds "$seeds" "${files[@]}"
-    log="$WORK/fuzz-$t.log"
-    set +e
-    FUZZ_TARGET=$t "$BIN" "$corpus" "$committed" "$seeds" "${budget[@]}" -max_len=65536 -rss_limit_mb=2048 \
-        -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$WORK/crash-$t-" > "$log" 2>&1
-    rc=$?
-    set -e
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
-    echo "$t: $execs executions ($rate exec/s), $cov, corpus $(ls "$corpus" | wc -l) files, exit $rc"
-    if [ $rc -ne 0 ]; then
-        echo "fuzz-package-readers: $t crashed; log $log"; grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -20
-        status=1
-    elif [ -n "${FUZZ_UPDATE_CORPUS:-}" ]; then
-        # Keep only inputs that add coverage: a small committed corpus.
-        FUZZ_TARGET=$t "$BIN" -merge=1 "$committed" "$corpus" "$seeds" > "$WORK/merge-$t.log" 2>&1
-        echo "$t: Tests/fuzz/corpus/$t now holds $(ls "$committed" | wc -l) inputs"
-    fi
+    fuzz_target "$t" "$BIN" "$WORK" "$seeds" 65536 "${budget[@]}" || status=1
 done
 exit $status

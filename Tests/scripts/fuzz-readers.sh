@@ -11,6 +11,7 @@
 # non-zero if libFuzzer reports a crash (the reproducer is left in the work dir).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source Tests/scripts/lib/fuzz.sh
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-30}
 if [ -n "${FUZZ_RUNS:-}" ]; then budget=(-runs="$FUZZ_RUNS"); else budget=(-max_total_time="$SECONDS_PER_TARGET"); fi
 TARGETS=${FUZZ_TARGETS:-"checkpoint safetensors idx pgm"}
@@ -40,26 +41,9 @@ echo "built $BIN and $DATA_BIN"
 status=0
 for t in $TARGETS; do
     case $t in idx|pgm) bin=$DATA_BIN ;; *) bin=$BIN ;; esac
-    corpus="$WORK/corpus-$t"; seeds="$WORK/seeds-$t"
-    rm -rf "$seeds"; mkdir -p "$corpus" "Tests/fuzz/corpus/$t"
+    seeds="$WORK/seeds-$t"
+    rm -rf "$seeds"
     FUZZ_TARGET=$t GDQR_FUZZ_WRITE_SEEDS="$seeds" "$bin"
-    log="$WORK/fuzz-$t.log"
-    set +e
-    # The committed corpus (inputs earlier runs found that add coverage) is read too.
-    FUZZ_TARGET=$t "$bin" "$corpus" "Tests/fuzz/corpus/$t" "$seeds" "${budget[@]}" -max_len=16384 \
-        -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$WORK/crash-$t-" >"$log" 2>&1
-    rc=$?
-    set -e
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
-    echo "$t: $execs executions ($rate exec/s), $cov, corpus $(ls "$corpus" | wc -l) files, exit $rc"
-    if [ $rc -ne 0 ]; then
-        echo "fuzz-readers: $t reader crashed; log $log"; grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -20
-        status=1
-    elif [ -n "${FUZZ_UPDATE_CORPUS:-}" ]; then
-        FUZZ_TARGET=$t "$bin" -merge=1 "Tests/fuzz/corpus/$t" "$corpus" "$seeds" > "$WORK/merge-$t.log" 2>&1
-        echo "$t: Tests/fuzz/corpus/$t now holds $(ls "Tests/fuzz/corpus/$t" | wc -l) inputs"
-    fi
+    fuzz_target "$t" "$bin" "$WORK" "$seeds" 16384 "${budget[@]}" || status=1
 done
 exit $status
