@@ -98,12 +98,19 @@ let package = Package(
                 dependencies: ["Trainer", "TensorEngine", "Distributed", "RunReport",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: fastFlags),
+        // What the gdqr tool does with a trained model, as library functions that return
+        // reports: evaluate (accuracy, speed, parity, scenes, out-of-distribution), predict,
+        // export, benchmark whole networks. The executable parses options and prints.
+        .target(name: "ModelTools",
+                dependencies: ["Trainer", "Evaluation", "Export", "GDQR", "IntegerInference", "Datasets", "Layers", "TensorEngine",
+                               "Checkpoint", "Distributed"],
+                swiftSettings: fastFlags),
         .executableTarget(name: "gdqr-train",
                           dependencies: ["Trainer", "TrainerCLI", "TensorEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastFlags),
         .executableTarget(name: "gdqr",
-                          dependencies: ["Trainer", "TrainerCLI", "EngineBench", "TensorEngine", "Layers", "GDQR", "IntegerInference", "Datasets", "Distributed",
-                                         "Checkpoint", "Export", "RunReport", "Evaluation",
+                          dependencies: ["Trainer", "TrainerCLI", "ModelTools", "EngineBench", "TensorEngine", "Layers", "IntegerInference",
+                                         "Datasets", "Distributed", "Checkpoint", "Export", "RunReport", "Evaluation",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastFlags),
         // Replays inputs through the readers that need the package's modules; built with

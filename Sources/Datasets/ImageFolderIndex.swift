@@ -26,7 +26,7 @@ public struct ImageFolderIndex: Sendable {
     public var count: Int { files.count }
     public func path(_ i: Int) -> String { directory + "/" + files[i] }
 
-    static let extensions: Set<String> = ["png", "jpg", "jpeg"]
+    public static let extensions: Set<String> = ["png", "jpg", "jpeg"]
 
     /// The sorted class folder names of ROOT/train (hidden folders skipped).
     public static func classNames(trainDirectory dir: String) throws -> [String] {

@@ -78,6 +78,13 @@ extension ImageDataset {
     /// Every PNG/JPEG file in `directory` and its subfolders (sorted paths), decoded as
     /// `decodedImages` does. Labels are 0 (an out-of-distribution set has no classes of the model).
     public static func imageFiles(directory: String, size: Int, channels: Int) throws -> ImageDataset {
+        let paths = try imageFilePaths(directory: directory)
+        return try decodedImages(paths: paths, labels: [Int32](repeating: 0, count: paths.count),
+                                 classes: 1, size: size, channels: channels, source: directory)
+    }
+
+    /// The PNG and JPEG files of a folder and its subfolders, in byte order of their paths.
+    public static func imageFilePaths(directory: String) throws -> [String] {
         guard let walk = FileManager.default.enumerator(atPath: directory) else {
             throw DataError(file: directory, "missing folder: expected PNG or JPEG images in it or its subfolders")
         }
@@ -87,8 +94,14 @@ extension ImageDataset {
         guard !files.isEmpty else {
             throw DataError(file: directory, "no .png, .jpg or .jpeg files in the folder or its subfolders")
         }
-        return try decodedImages(paths: files.map { directory + "/" + $0 }, labels: [Int32](repeating: 0, count: files.count),
-                                 classes: 1, size: size, channels: channels, source: directory)
+        return files.map { directory + "/" + $0 }
+    }
+
+    /// An image folder split's files with their labels, decoded as `decodedImages` does
+    /// (what `gdqr eval` and a run's parity report score an image-folder model on).
+    public static func decoded(_ index: ImageFolderIndex, size: Int, channels: Int) throws -> ImageDataset {
+        try decodedImages(paths: (0..<index.count).map(index.path), labels: index.labels, classes: index.classes.count,
+                          size: size, channels: channels, source: index.directory)
     }
 
     /// Image files as `channels` planes of size x size: the centre square resampled as the

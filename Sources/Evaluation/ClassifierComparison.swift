@@ -81,11 +81,15 @@ public struct ClassifierComparison {
 }
 
 extension IntegerModel {
-    /// The float network's input for these pixels: x = (p/255 - mean)/std, one mean and std
-    /// for all channels (as the stem fold requires).
+    /// The float network's input for these pixels (NCHW samples): x = (p/255 - mean_c)/std_c,
+    /// with one mean and std for all channels or one per channel.
     public func normalizedInput(_ pixels: [UInt8]) -> [Float] {
-        let mean = normMean[0], std = normStd[0]
-        let lut = (0..<256).map { (Float($0) / 255 - mean) / std }
-        return pixels.map { lut[Int($0)] }
+        let c = input.channels, plane = input.height * input.width
+        let luts = (0..<c).map { ch -> [Float] in
+            let mean = normMean.count == c ? normMean[ch] : normMean[0], std = normStd.count == c ? normStd[ch] : normStd[0]
+            return (0..<256).map { (Float($0) / 255 - mean) / std }
+        }
+        if c == 1 { return pixels.map { luts[0][Int($0)] } }
+        return pixels.indices.map { luts[($0 / plane) % c][Int(pixels[$0])] }
     }
 }

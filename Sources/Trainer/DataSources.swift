@@ -7,14 +7,6 @@ import TensorEngine
 import Datasets
 
 extension TrainingContext {
-    /// The config's normalisation: per-channel lists for image-folder when given, else the scalars.
-    static func normalization(_ c: RunConfig) -> Normalization {
-        let d = c.data, f = d.folder
-        let mean = f.channelMean.isEmpty || d.dataset != .imageFolder ? [Float(d.normalizeMean)] : f.channelMean.map(Float.init)
-        let std = f.channelStd.isEmpty || d.dataset != .imageFolder ? [Float(d.normalizeStd)] : f.channelStd.map(Float.init)
-        return Normalization(mean: mean, std: std)
-    }
-
     /// The image folder's training (ROOT/train) and test (ROOT/val) splits.
     static func imageFolder(_ c: RunConfig, normalization: Normalization,
                             badFiles: BadFileLog?) throws -> (ImageFolderSource, ImageFolderSource) {

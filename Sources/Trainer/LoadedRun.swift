@@ -17,9 +17,7 @@ public struct LoadedRun {
     public let safetensors: String
     public let configPath: String
 
-    public var normalization: (mean: [Float], std: [Float]) {
-        ([Float(config.data.normalizeMean)], [Float(config.data.normalizeStd)])
-    }
+    public var normalization: (mean: [Float], std: [Float]) { (config.normalization.mean, config.normalization.std) }
 
     /// `source`: a run folder (its config.yaml and its quantized model-w*a*.safetensors)
     /// or a safetensors file (config: `config`, else config.yaml beside it).
@@ -68,9 +66,7 @@ public struct LoadedSceneRun {
     public let policy: GDQRPolicy
     public let safetensors: String
 
-    public var normalization: (mean: [Float], std: [Float]) {
-        ([Float(config.data.normalizeMean)], [Float(config.data.normalizeStd)])
-    }
+    public var normalization: (mean: [Float], std: [Float]) { (config.normalization.mean, config.normalization.std) }
 
     /// The composer settings of the run's scenes.
     public var sceneSettings: SceneSettings { config.sceneSettings }

@@ -5,9 +5,9 @@
 // top-1 agreement, largest and mean |logit difference|, per activation the
 // largest level deviation in steps and the fraction of levels that differ); for
 // a scene model the integer engine's and the fake-quant model's metrics, their
-// largest difference, and the same per-activation levels. An image-folder run
-// has no such file: its test images are decoded and resized as they stream, and
-// the integer engine takes the stored pixels.
+// largest difference, and the same per-activation levels. An image-folder run's
+// test images stream through the loader; the report decodes the first
+// `imageFolderParityLimit` of them as `gdqr eval` does (the pixels both models take).
 
 import Foundation
 import JSONFormat
@@ -16,8 +16,13 @@ import GDQR
 import IntegerInference
 import Export
 import Evaluation
+import Datasets
 
 extension TrainingPipeline {
+    /// An image-folder run's parity report scores at most this many test images (decoded
+    /// into memory at once; the run's own evaluation streams them all).
+    static let imageFolderParityLimit = 2048
+
     /// Writes RUN/parity-TAG.json for `integer`, folded from `model` (whose activation
     /// quantizers are `policy`'s); returns summary.json's "parity_agreement" (classifier)
     /// or "parity_max_metric_difference" (scenes), or nothing when there is no report.
@@ -26,7 +31,10 @@ extension TrainingPipeline {
         var report: [String: Any] = ["model": "model-\(tag).\(ModelFile.fileExtension)", "arithmetic": "int32",
                                      "batch": ctx.localBatch, "threads": ctx.threads]
         let summaryKey: String
-        if let m = model as? ClassifierModel, let test = ctx.test {
+        if let m = model as? ClassifierModel, let test = try ctx.test ?? ctx.folderTest.map({
+            try ImageDataset.decoded($0.index.prefix(Self.imageFolderParityLimit), size: $0.settings.imageSize,
+                                     channels: $0.settings.channels)
+        }) {
             let engine = try IntegerEngine(integer, maxBatch: ctx.localBatch, threads: ctx.threads, arithmetic: .int32)
             let c = try ClassifierComparison(model: integer, engine: engine, net: m.net, quantizers: policy.activationQuantizers,
                                              pool: ctx.pool, pixels: test.pixels, labels: test.labels, batch: ctx.localBatch)

@@ -57,7 +57,7 @@ public final class TrainingContext {
         }
         localBatch = config.train.batchSize / comm.size
         let c = config
-        normalization = Self.normalization(c)
+        normalization = c.normalization
         if c.data.dataset == .imageFolder {
             trainScenes = nil
             testScenes = nil

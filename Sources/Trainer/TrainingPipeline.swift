@@ -202,17 +202,16 @@ public final class TrainingPipeline {
     func exportIntegerModel(_ model: PhaseModel, policy: GDQRPolicy, tag: String) -> [String: Any] {
         guard let folder = ctx.folder else { return [:] }
         let c = ctx.config
-        let normalization = (mean: [Float(c.data.normalizeMean)], std: [Float(c.data.normalizeStd)])
-        var info = ["source": folder.file("model-\(tag).safetensors"), "config_hash": c.hashHex, "quant": tag]
-            .merging(c.dataInfo) { a, _ in a }
+        let normalization = (mean: c.normalization.mean, std: c.normalization.std)
+        let source = folder.file("model-\(tag).safetensors")
         do {
             let integer: IntegerModel
             if let m = model as? ClassifierModel {
-                info["model"] = m.net.spec.description
-                integer = try Folding.fold(m.net, normalization: normalization, info: info)
+                integer = try Folding.fold(m.net, normalization: normalization,
+                                           info: c.modelInfo(source: source, model: m.net.spec.description))
             } else if let m = model as? SceneModel {
-                info["model"] = m.net.kind.rawValue
-                integer = try Folding.fold(m.net, normalization: normalization, info: info)
+                integer = try Folding.fold(m.net, normalization: normalization,
+                                           info: c.modelInfo(source: source, model: m.net.kind.rawValue))
             } else {
                 return [:]
             }

@@ -8,6 +8,7 @@ import ArgumentParser
 import Distributed
 import Layers
 import Trainer
+import ModelTools
 
 struct BenchAllReduce: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +26,7 @@ struct BenchAllReduce: ParsableCommand {
     func run() throws {
         let comm = try CommunicatorFactory.make()
         runOrAbort(comm) {
-            let net = Network(try o.spec(), maxBatch: 1, threads: 1, seed: 1)
+            let net = Network(try o.bench().spec, maxBatch: 1, threads: 1, seed: 1)
             let bucketBytes = max(4, Int(bucketMB * 1_048_576))
             let ours = try gradientSyncBenchmark(comm: comm, arena: net.arena, bucketBytes: bucketBytes,
                                                  iterations: iterations)

@@ -1,24 +1,14 @@
-// `gdqr eval`: test accuracy and speed of the integer engine on the test split of the
-// data the model was trained on (EvalData.swift says how that is found); with
-// --compare RUN_DIR also the parity report against the fake-quant float model of the
-// run, and the FP32 forward's speed. Scene models (detection, segmentation) are
-// evaluated by EvalScenes.swift; --ood (out-of-distribution detection) by EvalOOD.swift.
+// `gdqr eval`: the integer model on the test split of the data it was trained on, with
+// --compare RUN_DIR also the parity report against the run's fake-quant model
+// (ModelTools/ClassifierEval.swift); scene models (EvalScenes.swift); --ood
+// (EvalOOD.swift). This file parses the options and prints the report.
 
 import ArgumentParser
 import Foundation
-import TensorEngine
-import Layers
 import IntegerInference
 import Export
-import Trainer
-import Datasets
 import Evaluation
-
-private func seconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
+import ModelTools
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -75,92 +65,42 @@ struct Eval: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object.")
     var json = false
 
+    var request: EvalRequest {
+        var q = EvalRequest(model: model)
+        q.data = data; q.compare = compare; q.limit = limit; q.threads = threads; q.batch = batch
+        q.scenes = scenes; q.sceneSeed = sceneSeed; q.cocoResults = cocoResults; q.saveOutputs = saveOutputs
+        q.ood = ood; q.temperature = temperature; q.fitLimit = fitLimit; q.perImage = perImage
+        return q
+    }
+
     func run() throws {
+        var q = request
         guard let arith = IntegerEngine.Arithmetic(rawValue: arithmetic) else {
             throw ValidationError("--arithmetic \(arithmetic): expected int32, int32-reference or exact-float")
         }
+        q.arithmetic = arith
         guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature \(temperature): expected a positive number") }
-        if !ood.isEmpty { return try runOOD() }
+        if !ood.isEmpty { return try runOOD(q) }
         let m = try ModelFile.read(model)
-        if m.task != .classification { return try evaluateScenes(m, arith) }
-        guard cocoResults == nil, scenes == nil else {
-            throw ValidationError("--coco-results and --scenes apply to scene models; \(model) is a classifier")
-        }
-        let x = m.input
-        let source = try EvalData.resolve(data: data, compare: compare, model: m, modelPath: model)
-        let test = try source.split(.test, limit: limit, classes: m.classes, channels: x.channels, size: x.height).images
-        guard test.channels == x.channels, test.height == x.height, test.width == x.width else {
-            throw ExportError("\(test.source): images \(test.channels)x\(test.height)x\(test.width), the model takes \(x.channels)x\(x.height)x\(x.width)")
-        }
-        let bs = max(1, batch), threads = max(1, self.threads)
-        let engine = try IntegerEngine(m, maxBatch: bs, threads: threads, arithmetic: arith)
-        let count = test.count, classes = m.classes
-        var correctInt = 0
-        var report: [String: Any] = ["model": model, "images": count, "threads": threads, "batch": bs,
-                                     "data": ["origin": source.origin, "source": test.source],
-                                     "arithmetic": arith.rawValue]
-        // Warm-up batch (page faults, thread start), not timed.
-        test.pixels.withUnsafeBufferPointer { engine.run($0.baseAddress!, batch: min(bs, count)) }
-        var tInt = 0.0
-        test.pixels.withUnsafeBufferPointer { px in
-            var i = 0
-            while i < count {
-                let n = min(bs, count - i)
-                let t0 = seconds()
-                let l = engine.run(px.baseAddress! + i * x.count, batch: n)
-                tInt += seconds() - t0
-                for s in 0..<n where argmax(l + s * classes, classes) == Int(test.labels[i + s]) { correctInt += 1 }
-                i += n
-            }
-        }
-        report["accuracy_integer"] = Double(correctInt) / Double(max(count, 1))
-        report["images_per_second_integer"] = Double(count) / tInt
-        report["accumulator_bounds"] = engine.accumulatorBounds.map { ["op": $0.op, "max_abs_sum": $0.bound, "exact_float": $0.exactFloat] as [String: Any] }
-
-        var layerParity: LevelParity?
-        if let compare {
-            let r = try LoadedRun.load(compare, config: nil, maxBatch: bs, threads: threads)
-            let pool = threads > 1 ? ThreadPool(threads: threads) : nil
-            let c = try ClassifierComparison(model: m, engine: engine, net: r.net, quantizers: r.policy.activationQuantizers,
-                                             pool: pool, pixels: test.pixels, labels: test.labels, batch: bs)
-            // The FP32 forward of the same network (no quantizers), same images and batch.
-            let input = m.normalizedInput(test.pixels)
-            let fp32 = Network(r.spec, maxBatch: bs, threads: threads, seed: 0, policy: nil)
-            fp32.arena.copyMatching(from: r.net.arena)
-            let rt32 = Runtime(arena: fp32.arena, pool: pool)
-            rt32.training = false
-            var tFP = 0.0
-            input.withUnsafeBufferPointer { inp in
-                _ = fp32.forward(inp.baseAddress!, batch: min(bs, count), rt: rt32)
-                var i = 0
-                while i < count {
-                    let n = min(bs, count - i)
-                    let t0 = seconds()
-                    _ = fp32.forward(inp.baseAddress! + i * x.count, batch: n, rt: rt32)
-                    tFP += seconds() - t0
-                    i += n
-                }
-            }
-            report.merge(c.json.filter { $0.key != "images" }) { _, new in new }
-            report["compare"] = compare
-            report["images_per_second_fakequant"] = Double(count) / c.fakeQuantSeconds
-            report["images_per_second_fp32"] = Double(count) / tFP
-            layerParity = c.levels
-        }
-        if json {
-            let d = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
-            print(String(decoding: d, as: UTF8.self))
-            return
-        }
+        if m.task != .classification { return try evaluateScenes(q, m) }
+        let (report, parity) = try ClassifierEval.run(m, q)
+        if json { return try printJSON(report) }
         func pct(_ k: String) -> String { String(format: "%.2f%%", 100 * (report[k] as? Double ?? 0)) }
         func rate(_ k: String) -> String { String(format: "%.0f images/s", report[k] as? Double ?? 0) }
-        print("\(model): \(count) test images from \(test.source) (data from \(source.origin)), batch \(bs), \(threads) threads, \(arith.rawValue) GEMM")
+        let data = report["data"] as! [String: Any]
+        print("\(model): \(report["images"]!) test images from \(data["source"]!) (data from \(data["origin"]!)), batch \(report["batch"]!), \(report["threads"]!) threads, \(arith.rawValue) GEMM")
         print("integer engine:   accuracy \(pct("accuracy_integer"))  \(rate("images_per_second_integer"))")
         if compare != nil {
             print("fake-quant float: accuracy \(pct("accuracy_fakequant"))  \(rate("images_per_second_fakequant"))")
             print("fp32 forward:     \(rate("images_per_second_fp32")) (same network without quantizers)")
             print("top-1 agreement \(pct("agreement")), max |logit diff| \(report["max_abs_logit_diff"]!), mean \(report["mean_abs_logit_diff"]!)")
-            layerParity?.printRows()
+            parity?.printRows()
         }
     }
+}
+
+/// Prints a report as one JSON object with sorted keys.
+func printJSON(_ report: [String: Any]) throws {
+    let d = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+    print(String(decoding: d, as: UTF8.self))
 }

@@ -1,24 +1,11 @@
-// `gdqr export`: fold a trained quantized model into the integer `.gdqr` file.
-// The run is loaded by LoadedRun (Sources/Trainer/LoadedRun.swift).
+// `gdqr export`: fold a trained quantized model into the integer `.gdqr` file or ONNX
+// (ModelTools/ModelExport.swift), and say what was written.
 
 import ArgumentParser
 import Foundation
-import Layers
-import GDQR
-import Checkpoint
-import Export
 import Trainer
 import TrainerCLI
-import Datasets
-
-struct ExportError: Error, CustomStringConvertible {
-    let description: String
-    init(_ s: String) { description = s }
-}
-
-func fileSize(_ path: String) -> Int {
-    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
-}
+import ModelTools
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,60 +25,20 @@ struct Export: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
-    /// What was written (silent with --quiet: the file is the result).
-    func say(_ line: String) { if !output.quiet { print(line) } }
-
     func run() throws {
         Log.configure(output.verbosity)
-        guard format == "gdqr" || format == "onnx" else { throw ExportError("--format \(format): expected gdqr or onnx") }
-        if format == "onnx" && source.hasSuffix(".\(ModelFile.fileExtension)") {
-            let outPath = out ?? ((source as NSString).deletingPathExtension + ".onnx")
-            let size = try OnnxExport.write(try ModelFile.read(source), to: outPath)
-            say("wrote \(outPath): \(size) bytes")
-            return
+        guard let f = ModelExport.Format(rawValue: format) else { throw ToolError(usage: "--format \(format): expected gdqr or onnx") }
+        let w = try ModelExport.export(source, config: config, format: f, out: out)
+        // What was written (silent with --quiet: the file is the result).
+        if output.quiet { return }
+        guard f == .gdqr, let st = w.source else { return print("wrote \(w.path): \(w.bytes) bytes") }
+        let task = w.model.task == .classification ? "" : "\(w.model.task.rawValue), "
+        print("wrote \(w.path): \(task)\(w.model.ops.count) ops, \(w.bytes) bytes")
+        // The float files beside it, and how many times larger they are.
+        let fp32 = ((st as NSString).deletingLastPathComponent as NSString).appendingPathComponent("model-fp32.safetensors")
+        for file in [st, fp32] where FileManager.default.fileExists(atPath: file) {
+            let size = fileSize(file)
+            print("  \(file): \(size) bytes (\(String(format: "%.1f", Double(size) / Double(max(w.bytes, 1))))x)")
         }
-        let (cfg, _, _) = try LoadedRun.resolve(source, config: config)
-        if cfg.model.kind != .classifier { return try exportScene() }
-        let r = try LoadedRun.load(source, config: config, maxBatch: 1)
-        let info = ["source": r.safetensors, "config_hash": r.config.hashHex, "model": r.spec.description,
-                    "quant": TrainingPipeline.bitsTag(r.config)]
-            .merging(r.config.dataInfo) { a, _ in a }
-        Log.debug("export: \(r.safetensors) with \(r.configPath) (config \(r.config.hashHex)), \(r.spec.description)")
-        let model = try Folding.fold(r.net, normalization: r.normalization, info: info)
-        if format == "onnx" {
-            let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".onnx")
-            let size = try OnnxExport.write(model, to: outPath)
-            say("wrote \(outPath): \(size) bytes")
-            return
-        }
-        let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".gdqr")
-        try ModelFile.write(model, to: outPath)
-        let size = fileSize(outPath)
-        say("wrote \(outPath): \(model.ops.count) ops, \(size) bytes")
-        let fp32 = ((r.safetensors as NSString).deletingLastPathComponent as NSString).appendingPathComponent("model-fp32.safetensors")
-        let fq = fileSize(r.safetensors)
-        say("  \(r.safetensors): \(fq) bytes (\(String(format: "%.1f", Double(fq) / Double(max(size, 1))))x)")
-        if FileManager.default.fileExists(atPath: fp32) {
-            let f = fileSize(fp32)
-            say("  \(fp32): \(f) bytes (\(String(format: "%.1f", Double(f) / Double(max(size, 1))))x)")
-        }
-    }
-}
-
-extension Export {
-    /// A scene run, folded (a .gdqr, or its ONNX graph).
-    func exportScene() throws {
-        let r = try LoadedSceneRun.load(source, config: config, maxBatch: 1)
-        let info = ["source": r.safetensors, "config_hash": r.config.hashHex, "model": r.net.kind.rawValue,
-                    "quant": TrainingPipeline.bitsTag(r.config)]
-        let model = try Folding.fold(r.net, normalization: r.normalization, info: info)
-        if format == "onnx" {
-            let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".onnx")
-            say("wrote \(outPath): \(try OnnxExport.write(model, to: outPath)) bytes")
-            return
-        }
-        let outPath = out ?? ((r.safetensors as NSString).deletingPathExtension + ".gdqr")
-        try ModelFile.write(model, to: outPath)
-        say("wrote \(outPath): \(model.task.rawValue), \(model.ops.count) ops, \(fileSize(outPath)) bytes")
     }
 }

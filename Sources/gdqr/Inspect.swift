@@ -6,6 +6,7 @@ import Foundation
 import IntegerInference
 import Checkpoint
 import Export
+import ModelTools
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(

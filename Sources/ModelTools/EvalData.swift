@@ -9,23 +9,23 @@ import Datasets
 import IntegerInference
 import Trainer
 
-struct EvalData {
-    var dataset: DataConfig.Dataset
-    var root: String
+public struct EvalData {
+    public var dataset: DataConfig.Dataset
+    public var root: String
     /// data.classes: the labels the model was trained on (empty = all).
-    var kept: [Int]
+    public var kept: [Int]
     /// Where these settings came from, for the report.
-    var origin: String
+    public var origin: String
 
-    init(dataset: DataConfig.Dataset, root: String, kept: [Int], origin: String) {
+    public init(dataset: DataConfig.Dataset, root: String, kept: [Int], origin: String) {
         self.dataset = dataset; self.root = root; self.kept = kept; self.origin = origin
     }
 
-    init(_ c: RunConfig, origin: String) {
+    public init(_ c: RunConfig, origin: String) {
         self.init(dataset: c.data.dataset, root: c.data.root, kept: c.data.classes, origin: origin)
     }
 
-    static func resolve(data: String?, compare: String?, model: IntegerModel?, modelPath: String) throws -> EvalData {
+    public static func resolve(data: String?, compare: String?, model: IntegerModel?, modelPath: String) throws -> EvalData {
         if let data {
             return EvalData(dataset: .idx, root: data, kept: [], origin: "--data")
         }
@@ -48,7 +48,7 @@ struct EvalData {
 
     /// A split as the model sees it: the kept classes renumbered, and apart the images of
     /// the held-out classes (data.classes only). `classes`: the model's outputs.
-    func split(_ split: ImageDataset.Split, limit: Int, classes: Int, channels: Int,
+    public func split(_ split: ImageDataset.Split, limit: Int, classes: Int, channels: Int,
                size: Int) throws -> (images: ImageDataset, heldOut: ImageDataset?) {
         switch dataset {
         case .fashionMNIST, .idx:
@@ -59,12 +59,9 @@ struct EvalData {
             let names = try ImageFolderIndex.classNames(trainDirectory: root + "/train")
             var index = try ImageFolderIndex(directory: root + (split == .train ? "/train" : "/val"), classes: names)
             if limit > 0 { index = index.prefix(limit) }
-            let images = try ImageDataset.decodedImages(paths: (0..<index.count).map(index.path), labels: index.labels,
-                                                        classes: names.count, size: size, channels: channels,
-                                                        source: index.directory)
-            return (images, nil)
+            return (try ImageDataset.decoded(index, size: size, channels: channels), nil)
         case .fashionScenes:
-            throw ExportError("\(origin): data.dataset fashion-scenes holds scenes, not classifier images")
+            throw ToolError("\(origin): data.dataset fashion-scenes holds scenes, not classifier images")
         }
     }
 }

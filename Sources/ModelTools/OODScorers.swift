@@ -12,7 +12,7 @@ import Checkpoint
 import Datasets
 import Trainer
 
-protocol OODScorer {
+public protocol OODScorer {
     /// "integer", "fake-quant" or "fp32".
     var kind: String { get }
     var classes: Int { get }
@@ -25,29 +25,29 @@ protocol OODScorer {
 
 extension OODScorer {
     /// Refuses images of another shape than the model's, naming both.
-    func check(_ d: ImageDataset) throws {
+    public func check(_ d: ImageDataset) throws {
         let x = input
         guard d.channels == x.channels, d.height == x.height, d.width == x.width else {
-            throw ExportError("\(d.source): images \(d.channels)x\(d.height)x\(d.width), "
+            throw ToolError("\(d.source): images \(d.channels)x\(d.height)x\(d.width), "
                 + "the model takes \(x.channels)x\(x.height)x\(x.width)")
         }
     }
 }
 
-final class IntegerScorer: OODScorer {
+public final class IntegerScorer: OODScorer {
     let model: IntegerModel
     let engine: IntegerEngine
     let featureValue: IntegerValue
     let featureID: Int
     let batch: Int
-    var kind: String { "integer" }
-    var classes: Int { model.classes }
-    var featureCount: Int { featureValue.count }
-    var input: (channels: Int, height: Int, width: Int) { (model.input.channels, model.input.height, model.input.width) }
+    public var kind: String { "integer" }
+    public var classes: Int { model.classes }
+    public var featureCount: Int { featureValue.count }
+    public var input: (channels: Int, height: Int, width: Int) { (model.input.channels, model.input.height, model.input.width) }
 
-    init(_ model: IntegerModel, path: String, batch: Int, threads: Int) throws {
+    public init(_ model: IntegerModel, path: String, batch: Int, threads: Int) throws {
         guard let head = model.ops.last, head.kind == .linear, model.values[head.inputs[0]].kind != .float else {
-            throw ExportError("\(path): the last op is not a linear classifier on integer features")
+            throw ToolError("\(path): the last op is not a linear classifier on integer features")
         }
         self.model = model
         featureID = head.inputs[0]
@@ -56,7 +56,7 @@ final class IntegerScorer: OODScorer {
         engine = try IntegerEngine(model, maxBatch: batch, threads: threads)
     }
 
-    func run(_ d: ImageDataset) -> (logits: [Float], features: [Float]) {
+    public func run(_ d: ImageDataset) -> (logits: [Float], features: [Float]) {
         var logits = [Float](repeating: 0, count: d.count * classes)
         var features = [Float](repeating: 0, count: d.count * featureCount)
         let step = featureValue.step, per = d.sampleBytes, f = featureCount
@@ -76,8 +76,8 @@ final class IntegerScorer: OODScorer {
 }
 
 /// A run's float network: FP32 (no quantizers) or fake-quant (the run's quantizers).
-final class FloatScorer: OODScorer {
-    let kind: String
+public final class FloatScorer: OODScorer {
+    public let kind: String
     let net: Network
     /// The run's quantization policy: the network's quantizers reference it unowned, so it
     /// lives as long as the network (nil for FP32).
@@ -87,9 +87,9 @@ final class FloatScorer: OODScorer {
     let head: Layer
     let batch: Int
     let mean: [Float], std: [Float]
-    var classes: Int { net.spec.numClasses }
-    var featureCount: Int { head.inputShape.count }
-    var input: (channels: Int, height: Int, width: Int) {
+    public var classes: Int { net.spec.numClasses }
+    public var featureCount: Int { head.inputShape.count }
+    public var input: (channels: Int, height: Int, width: Int) {
         (net.spec.input.channels, net.spec.input.height, net.spec.input.width)
     }
 
@@ -103,26 +103,24 @@ final class FloatScorer: OODScorer {
         rt.step = Int.max / 2
         body = Sequential(Array(net.body.layers.dropLast()))
         head = net.body.layers.last!
-        let c = net.spec.input.channels, f = config.data.folder
-        let perChannel = config.data.dataset == .imageFolder && !f.channelMean.isEmpty
-        mean = perChannel ? f.channelMean.map(Float.init) : [Float](repeating: Float(config.data.normalizeMean), count: c)
-        std = config.data.dataset == .imageFolder && !f.channelStd.isEmpty
-            ? f.channelStd.map(Float.init) : [Float](repeating: Float(config.data.normalizeStd), count: c)
+        let c = net.spec.input.channels, n = config.normalization
+        mean = n.mean.count == c ? n.mean : [Float](repeating: n.mean[0], count: c)
+        std = n.std.count == c ? n.std : [Float](repeating: n.std[0], count: c)
     }
 
     /// `source`: a run folder (its quantized model when the run is quantized, else
     /// model-fp32.safetensors) or a .safetensors file (model-fp32.safetensors, or any file
     /// of an FP32 run, is FP32; else fake-quant), with the config.yaml beside it.
-    static func load(_ source: String, batch: Int, threads: Int) throws -> (FloatScorer, config: RunConfig, configPath: String) {
+    public static func load(_ source: String, batch: Int, threads: Int) throws -> (FloatScorer, config: RunConfig, configPath: String) {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isDir) else {
-            throw ExportError("\(source): no such run folder or file")
+            throw ToolError("\(source): no such run folder or file")
         }
         let folder = isDir.boolValue ? source : (source as NSString).deletingLastPathComponent
         let configPath = (folder as NSString).appendingPathComponent("config.yaml")
         let cfg = try ConfigLoader.load(path: configPath)
         guard cfg.model.kind == .classifier else {
-            throw ExportError("\(configPath): model.kind \(cfg.model.kind.rawValue) is a scene model, not a classifier")
+            throw ToolError("\(configPath): model.kind \(cfg.model.kind.rawValue) is a scene model, not a classifier")
         }
         let fp32File = isDir.boolValue ? (folder as NSString).appendingPathComponent("model-fp32.safetensors") : source
         if !cfg.quant.enabled || (!isDir.boolValue && (source as NSString).lastPathComponent == "model-fp32.safetensors") {
@@ -134,7 +132,7 @@ final class FloatScorer: OODScorer {
         return (FloatScorer(kind: "fake-quant", net: r.net, policy: r.policy, config: cfg, batch: batch, threads: threads), cfg, configPath)
     }
 
-    func run(_ d: ImageDataset) -> (logits: [Float], features: [Float]) {
+    public func run(_ d: ImageDataset) -> (logits: [Float], features: [Float]) {
         let c = input.channels, plane = input.height * input.width, per = d.sampleBytes, f = featureCount
         let luts = (0..<c).map { ch in (0..<256).map { (Float($0) / 255 - mean[ch]) / std[ch] } }
         var x = [Float](repeating: 0, count: batch * per)
