@@ -15,6 +15,8 @@ public struct Batch {
     public let step: Int
     /// Global sample indices of the examples, in batch order.
     public let indices: [Int]
+    /// Per-sample targets of a streamed annotated set (segmentation masks, S x S bytes each), else nil.
+    public var targets: UnsafePointer<UInt8>? = nil
 }
 
 /// Fills batch buffers from a dataset: a pure function of (epoch, step) given

@@ -77,6 +77,8 @@ public final class ImageFolderSource: @unchecked Sendable {
         var planar: [UInt8] = []
         var square: [UInt8] = []
         var resampler = ImageResampler()
+        /// Mask file bytes and the mask resized to the output (AnnotatedSource).
+        var maskFile: [UInt8] = []
         public init() {}
     }
 

@@ -27,11 +27,13 @@ extension EvalBatches: EvalBatchSource {}
 
 /// The worker pool and slot ring shared by the training and evaluation loaders.
 final class PrefetchRing: @unchecked Sendable {
-    let source: ImageFolderSource
+    let source: StreamedSource
     let slots: Int
     let capacity: Int
     let images: [Tensor]
     let labels: [UnsafeMutablePointer<Int32>]
+    /// Per-slot targets (masks), source.targetBytes per sample; nil when the source has none.
+    let targets: [UnsafeMutablePointer<UInt8>]?
     let cond = NSCondition()
     /// Samples a worker claims at a time (fewer lock round trips for small images).
     let chunk = 4
@@ -53,12 +55,17 @@ final class PrefetchRing: @unchecked Sendable {
     var stopping = false
     var indicesOf: (Int) -> [Int] = { _ in [] }
 
-    init(source: ImageFolderSource, capacity: Int, slots: Int, workers: Int) {
+    init(source: StreamedSource, capacity: Int, slots: Int, workers: Int) {
         self.source = source
         self.slots = slots
         self.capacity = capacity
-        let s = source.settings
-        images = (0..<slots).map { _ in Tensor(shape: [capacity, s.channels, s.imageSize, s.imageSize]) }
+        images = (0..<slots).map { _ in Tensor(shape: [capacity, source.channels, source.imageSize, source.imageSize]) }
+        let tb = source.targetBytes
+        targets = tb == 0 ? nil : (0..<slots).map { _ in
+            let p = UnsafeMutablePointer<UInt8>.allocate(capacity: max(capacity, 1) * tb)
+            p.initialize(repeating: 0, count: max(capacity, 1) * tb)
+            return p
+        }
         labels = (0..<slots).map { _ in
             let p = UnsafeMutablePointer<Int32>.allocate(capacity: max(capacity, 1))
             p.initialize(repeating: 0, count: max(capacity, 1))
@@ -75,7 +82,10 @@ final class PrefetchRing: @unchecked Sendable {
         }
     }
 
-    deinit { labels.forEach { $0.deallocate() } }
+    deinit {
+        labels.forEach { $0.deallocate() }
+        targets?.forEach { $0.deallocate() }
+    }
 
     /// Serves steps fromStep..<steps of a schedule; waits for samples in flight of the
     /// previous one (they write into the slots being reused).
@@ -133,11 +143,12 @@ final class PrefetchRing: @unchecked Sendable {
             // Outside the lock: this worker alone writes positions lo..<hi of the slot,
             // which the consumer cannot read before `remaining` reaches 0.
             var failure: (Int, Error)?
-            let per = source.sampleFloats
+            let per = source.channels * source.imageSize * source.imageSize, tb = source.targetBytes
             for p in lo..<hi {
                 do {
                     labels[slot][p] = try source.render(idx[p], epoch: e, augment: aug, scratch: &scratch,
-                                                        into: images[slot].data + p * per)
+                                                        into: images[slot].data + p * per,
+                                                        target: targets.map { $0[slot] + p * tb })
                 } catch {
                     if failure == nil { failure = (p, error) }
                 }
@@ -173,13 +184,14 @@ final class PrefetchRing: @unchecked Sendable {
         let view = n == capacity ? images[slot]
             : Tensor(viewing: images[slot].data, shape: [n, sh[1], sh[2], sh[3]], owner: images[slot])
         return Batch(images: view, labels: UnsafeBufferPointer(start: labels[slot], count: n), count: n,
-                     epoch: batchEpoch, step: s, indices: slotIndices[slot])
+                     epoch: batchEpoch, step: s, indices: slotIndices[slot],
+                     targets: targets.map { UnsafePointer($0[slot]) })
     }
 }
 
 /// Training batches of one rank, decoded from an image folder on worker threads.
 public final class StreamingLoader: TrainBatchSource {
-    public let source: ImageFolderSource
+    public let source: StreamedSource
     public let sampler: Sampler
     public let augment: Bool
     private let ring: PrefetchRing
@@ -188,17 +200,24 @@ public final class StreamingLoader: TrainBatchSource {
 
     /// - Parameters:
     ///   - workers: decoding threads (>= 1); prefetch: batches decoded ahead (>= 1).
-    public init(source: ImageFolderSource, globalBatchSize: Int, rank: Int = 0, worldSize: Int = 1,
+    public init(source: StreamedSource, seed: UInt64, globalBatchSize: Int, rank: Int = 0, worldSize: Int = 1,
                 augment: Bool, shuffle: Bool = true, workers: Int, prefetch: Int) throws {
         guard workers >= 1, prefetch >= 1 else {
             throw DataError(message: "data workers \(workers) and prefetch batches \(prefetch), expected >= 1 each")
         }
         sampler = try Sampler(count: source.count, globalBatchSize: globalBatchSize, rank: rank, worldSize: worldSize,
-                              seed: source.settings.seed, shuffle: shuffle)
+                              seed: seed, shuffle: shuffle)
         self.source = source
         self.augment = augment
         // prefetch slots ahead of the one the consumer holds.
         ring = PrefetchRing(source: source, capacity: sampler.localBatchSize, slots: prefetch + 1, workers: workers)
+    }
+
+    /// An image folder with its own seed.
+    public convenience init(source: ImageFolderSource, globalBatchSize: Int, rank: Int = 0, worldSize: Int = 1,
+                            augment: Bool, shuffle: Bool = true, workers: Int, prefetch: Int) throws {
+        try self.init(source: source as StreamedSource, seed: source.settings.seed, globalBatchSize: globalBatchSize,
+                      rank: rank, worldSize: worldSize, augment: augment, shuffle: shuffle, workers: workers, prefetch: prefetch)
     }
 
     deinit { ring.shutdown() }
@@ -218,12 +237,12 @@ public final class StreamingLoader: TrainBatchSource {
 /// Evaluation batches over this rank's contiguous shard of an image folder split, in
 /// order, without augmentation; the last batch may be smaller.
 public final class StreamingEvalBatches: EvalBatchSource {
-    public let source: ImageFolderSource
+    public let source: StreamedSource
     public let batchSize: Int
     public let shard: Range<Int>
     private let ring: PrefetchRing
 
-    public init(source: ImageFolderSource, batchSize: Int, rank: Int = 0, worldSize: Int = 1,
+    public init(source: StreamedSource, batchSize: Int, rank: Int = 0, worldSize: Int = 1,
                 workers: Int, prefetch: Int) throws {
         guard batchSize > 0 else { throw DataError(message: "eval batch size \(batchSize), expected a positive value") }
         guard worldSize > 0, rank >= 0, rank < worldSize else {
