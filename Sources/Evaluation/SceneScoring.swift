@@ -54,7 +54,10 @@ public struct SceneScorer {
                     for c in 1..<map.channels where base[c * hw + j] > base[best * hw + j] { best = c }
                     pred[j] = UInt8(best)
                 }
-                confusion.add(truth: Array(scenes.masks![(scene * hw)..<((scene + 1) * hw)]), predicted: pred)
+                let truth = Array(scenes.masks![(scene * hw)..<((scene + 1) * hw)])
+                // Pixels marked 255 (VOC's boundaries and ignored regions) count nowhere.
+                let kept = truth.indices.filter { truth[$0] != AnnotatedSource.ignore }
+                confusion.add(truth: kept.map { truth[$0] }, predicted: kept.map { pred[$0] })
             }
         }
     }

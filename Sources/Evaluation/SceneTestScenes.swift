@@ -60,3 +60,29 @@ public struct SceneTestScenes {
         return t
     }
 }
+
+extension SceneTestScenes {
+    /// An annotated set (COCO or VOC files) as the network sees it in evaluation:
+    /// resized, unflipped grey pixels, masks (255 = ignored) and boxes in the S x S frame.
+    public static func render(_ src: AnnotatedSource) throws -> SceneTestScenes {
+        guard src.channels == 1 else {
+            throw EvaluationError("\(src.index.source): scene models are scored on grey images (model.in_channels 1), not \(src.channels) channels")
+        }
+        let px = src.imageSize * src.imageSize, seg = src.targetBytes > 0
+        var pixels = [UInt8](repeating: 0, count: src.count * px)
+        var masks = [UInt8](repeating: 0, count: seg ? src.count * px : 0)
+        var scratch = ImageFolderSource.Scratch()
+        try pixels.withUnsafeMutableBufferPointer { p in
+            try masks.withUnsafeMutableBufferPointer { m in
+                for i in 0..<src.count {
+                    try src.renderBytes(i, epoch: 0, augment: false, scratch: &scratch, pixels: p.baseAddress! + i * px,
+                                        mask: seg ? m.baseAddress! + i * px : nil)
+                }
+            }
+        }
+        var t = SceneTestScenes(size: src.imageSize, masks: seg ? masks : nil, truth: src.cocoTruth(),
+                                source: "\(src.count) images of \(src.index.source)")
+        t.pixels = pixels
+        return t
+    }
+}

@@ -60,8 +60,8 @@ public struct EvalData {
             var index = try ImageFolderIndex(directory: root + (split == .train ? "/train" : "/val"), classes: names)
             if limit > 0 { index = index.prefix(limit) }
             return (try ImageDataset.decoded(index, size: size, channels: channels), nil)
-        case .fashionScenes:
-            throw ToolError("\(origin): data.dataset fashion-scenes holds scenes, not classifier images")
+        case .fashionScenes, .coco, .voc:
+            throw ToolError("\(origin): data.dataset \(dataset.rawValue) holds scenes, not classifier images")
         }
     }
 }

@@ -21,16 +21,27 @@ public enum SceneEval {
         settings.seed = q.sceneSeed
         var run: LoadedSceneRun?
         var count = settings.testScenes
+        // A run trained on COCO or VOC files is scored on its evaluation files.
+        var filesConfig: RunConfig?
         if let compare = q.compare {
             let r = try LoadedSceneRun.load(compare, maxBatch: bs, threads: threads)
             run = r
+            if r.config.data.dataset == .coco || r.config.data.dataset == .voc { filesConfig = r.config }
             settings = r.sceneSettings
             // The run's test set: its test scenes, or the first data.test_limit of them.
             let runLimit = r.config.data.testLimit
             count = runLimit > 0 ? min(runLimit, settings.testScenes) : settings.testScenes
         }
         if q.limit > 0 { count = q.limit }
-        let test = try q.scenes.map { try SceneTestScenes.read(directory: $0, limit: q.limit) }
+        if q.compare == nil, q.scenes == nil, let name = m.info["data.dataset"], name == "coco" || name == "voc" {
+            let beside = ((q.model as NSString).deletingLastPathComponent as NSString).appendingPathComponent("config.yaml")
+            guard FileManager.default.fileExists(atPath: beside) else {
+                throw ToolError("\(q.model): trained on data.dataset \(name); score it with --compare RUN (or keep the run's config.yaml beside it)")
+            }
+            filesConfig = try ConfigLoader.load(path: beside)
+        }
+        let test = try filesConfig.map { try SceneTestScenes.render(try TrainingContext.annotated($0, normalization: .identity, badFiles: nil).1) }
+            ?? q.scenes.map { try SceneTestScenes.read(directory: $0, limit: q.limit) }
             ?? SceneTestScenes.compose(data: try EvalData.resolve(data: q.data, compare: q.compare, model: m, modelPath: q.model).root,
                                        settings: settings, count: count)
         guard test.size == m.input.height, m.input.channels == 1 else {

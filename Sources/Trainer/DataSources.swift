@@ -38,8 +38,8 @@ extension TrainingContext {
                 try ImageFolderSource(index: val, settings: s, badFiles: badFiles))
     }
 
-    public var trainCount: Int { folderTrain?.count ?? train.count }
-    public var testCount: Int { folderTest?.count ?? test.count }
+    public var trainCount: Int { folderTrain?.count ?? annotatedTrain?.count ?? train.count }
+    public var testCount: Int { folderTest?.count ?? annotatedTest?.count ?? test.count }
     /// Class names (image-folder), in label order.
     public var classNames: [String]? { folderTrain?.index.classes }
 
@@ -52,6 +52,11 @@ extension TrainingContext {
                                        worldSize: comm.size, augment: augment, workers: c.data.folder.workers,
                                        prefetch: c.data.folder.prefetchBatches)
         }
+        if let src = annotatedTrain {
+            return try StreamingLoader(source: src, seed: UInt64(c.seed), globalBatchSize: c.train.batchSize, rank: comm.rank,
+                                       worldSize: comm.size, augment: c.data.hflip, workers: c.data.folder.workers,
+                                       prefetch: c.data.folder.prefetchBatches)
+        }
         return try BatchLoader(dataset: train, globalBatchSize: c.train.batchSize, rank: comm.rank,
                                worldSize: comm.size, seed: UInt64(c.seed), augmentation: augmentation,
                                augment: !augmentation.isIdentity, normalization: normalization)
@@ -59,7 +64,7 @@ extension TrainingContext {
 
     /// This rank's evaluation batches of the test split for a phase.
     func makeEvalBatches() throws -> EvalBatchSource {
-        if let src = folderTest {
+        if let src = (folderTest as StreamedSource?) ?? (annotatedTest as StreamedSource?) {
             return try StreamingEvalBatches(source: src, batchSize: localBatch, rank: comm.rank, worldSize: comm.size,
                                             workers: config.data.folder.workers,
                                             prefetch: config.data.folder.prefetchBatches)
@@ -74,5 +79,49 @@ extension TrainingContext {
         var t = [Double(badFiles.count)]
         if comm.size > 1 { t = try comm.allReduceSum(t) }
         return Int(t[0])
+    }
+}
+
+extension DataConfig.Dataset {
+    /// The datasets decoded from image files while training (per-channel statistics apply).
+    var decodesFiles: Bool { self == .imageFolder || self == .coco || self == .voc }
+}
+
+extension TrainingContext {
+    /// The COCO (detection) or VOC (segmentation) training and evaluation splits.
+    public static func annotated(_ c: RunConfig, normalization: Normalization,
+                                 badFiles: BadFileLog?) throws -> (AnnotatedSource, AnnotatedSource) {
+        let d = c.data
+        var train: AnnotatedIndex, val: AnnotatedIndex
+        if d.dataset == .coco {
+            (train, val) = try AnnotatedIndex.cocoPair(trainAnnotations: d.coco.trainAnnotations, trainImages: d.coco.trainImages,
+                                                       valAnnotations: d.coco.valAnnotations, valImages: d.coco.valImages)
+            guard train.classes.count == c.model.numClasses else {
+                throw TrainerError("\(d.coco.trainAnnotations) has \(train.classes.count) categories, but model.num_classes is \(c.model.numClasses)")
+            }
+            if train.crowdSkipped + val.crowdSkipped > 0 {
+                Log.warning("COCO: \(train.crowdSkipped + val.crowdSkipped) crowd annotations (iscrowd 1) left out")
+            }
+        } else {
+            train = try AnnotatedIndex.voc(root: d.root, split: "train", classes: c.model.numClasses)
+            val = try AnnotatedIndex.voc(root: d.root, split: "val", classes: c.model.numClasses)
+        }
+        if d.trainLimit > 0 { train = train.prefix(d.trainLimit) }
+        if d.testLimit > 0 { val = val.prefix(d.testLimit) }
+        var s = AnnotatedSettings(imageSize: c.model.imageSize, channels: c.model.inChannels, normalization: normalization,
+                                  classes: c.model.numClasses)
+        s.horizontalFlip = d.hflip
+        s.seed = UInt64(c.seed)
+        s.skipBad = d.folder.skipBad
+        return (try AnnotatedSource(index: train, settings: s, badFiles: badFiles),
+                try AnnotatedSource(index: val, settings: s, badFiles: badFiles))
+    }
+
+    /// The scene model's targets: the composed scenes or the annotated files.
+    func sceneTargets() -> (train: SceneTargets, test: SceneTargets) {
+        if let annotatedTrain, let annotatedTest {
+            return (AnnotatedTargets(annotatedTrain, augment: config.data.hflip), AnnotatedTargets(annotatedTest, augment: false))
+        }
+        return (ComposedTargets(trainScenes!), ComposedTargets(testScenes!))
     }
 }

@@ -22,11 +22,11 @@ extension RunConfig {
 }
 
 extension RunConfig {
-    /// The normalisation of the model's input: data.channel_mean / channel_std for an
-    /// image folder when given, else the scalars data.normalize_mean / normalize_std; when
+    /// The normalisation of the model's input: data.channel_mean / channel_std for the
+    /// decoded sets (image-folder, coco, voc) when given, else the scalars data.normalize_mean / normalize_std; when
     /// only one of the two is per channel, the other is repeated for every channel.
     public var normalization: Normalization {
-        let d = data, f = d.folder, perChannel = d.dataset == .imageFolder
+        let d = data, f = d.folder, perChannel = d.dataset.decodesFiles
         var mean = f.channelMean.isEmpty || !perChannel ? [Float(d.normalizeMean)] : f.channelMean.map(Float.init)
         var std = f.channelStd.isEmpty || !perChannel ? [Float(d.normalizeStd)] : f.channelStd.map(Float.init)
         if mean.count == 1 && std.count > 1 { mean = [Float](repeating: mean[0], count: std.count) }

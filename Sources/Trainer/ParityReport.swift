@@ -42,7 +42,7 @@ extension TrainingPipeline {
             report["source"] = test.source
             summaryKey = "agreement"
         } else if let m = model as? SceneModel {
-            let scenes = SceneTestScenes(m.test, source: "\(m.test.count) test scenes of the run")
+            let scenes = try m.test.testScenes(source: "\(m.test.count) test scenes of the run")
             let ev = SceneEvaluation(model: integer, scenes: scenes, batch: ctx.localBatch, threads: ctx.threads)
             let scorer = try ev.integer(.int32).scorer
             let c = try ev.compare(m.net, quantizers: policy.activationQuantizers, pool: ctx.pool, arithmetic: .int32,

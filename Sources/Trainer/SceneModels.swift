@@ -27,12 +27,12 @@ import Evaluation
 
 class SceneModel {
     let net: SceneNetwork
-    let train: SceneSet
-    let test: SceneSet
+    let train: SceneTargets
+    let test: SceneTargets
     let normalization: Normalization
     let pool: ThreadPool?
 
-    init(_ net: SceneNetwork, train: SceneSet, test: SceneSet, normalization: Normalization, pool: ThreadPool?) {
+    init(_ net: SceneNetwork, train: SceneTargets, test: SceneTargets, normalization: Normalization, pool: ThreadPool?) {
         self.net = net; self.train = train; self.test = test; self.normalization = normalization; self.pool = pool
     }
 
@@ -56,15 +56,16 @@ class SceneModel {
         if s != 1 { scale(arena.grads, by: s, count: arena.parameterCount, pool: pool) }
     }
 
-    /// The first `count` test scenes' network output, computed on this rank alone
-    /// (eval mode: no collective), for the pictures.
-    func testOutput(count: Int, rt: Runtime) throws -> (output: UnsafeMutablePointer<Float>, count: Int) {
+    /// The first `count` composed test scenes' network output, computed on this rank alone
+    /// (eval mode: no collective), for the pictures; nil for file sets.
+    func testOutput(count: Int, rt: Runtime) throws -> (output: UnsafeMutablePointer<Float>, count: Int, scenes: SceneSet)? {
+        guard let test = test.composed else { return nil }
         let n = min(count, test.count, net.maxBatch)
         let batches = try EvalBatches(dataset: test.images, batchSize: n, normalization: normalization)
         let b = batches.next()!
         rt.training = false
         defer { rt.training = true }
-        return (net.forward(b.images.data, batch: b.count, rt: rt), b.count)
+        return (net.forward(b.images.data, batch: b.count, rt: rt), b.count, test)
     }
 }
 
@@ -80,7 +81,7 @@ final class SceneDetectionModel: SceneModel, PhaseModel {
     static let nmsIoU = 0.5
     private var heatmap: [Float]
 
-    override init(_ net: SceneNetwork, train: SceneSet, test: SceneSet, normalization: Normalization, pool: ThreadPool?) {
+    override init(_ net: SceneNetwork, train: SceneTargets, test: SceneTargets, normalization: Normalization, pool: ThreadPool?) {
         let o = net.outputShape
         heatmap = [Float](repeating: 0, count: net.maxBatch * net.classes * o.height * o.width)
         super.init(net, train: train, test: test, normalization: normalization, pool: pool)
@@ -97,8 +98,8 @@ final class SceneDetectionModel: SceneModel, PhaseModel {
         let o = net.outputShape, per = net.classes * o.height * o.width
         var size: [CenterTarget] = [], offset: [CenterTarget] = []
         heatmap.withUnsafeMutableBufferPointer { h in
-            for (i, scene) in batch.indices.enumerated() {
-                let t = CenterNetTargets.build(labeledBoxes(train.objects[scene]), sample: i, stride: net.stride,
+            for i in 0..<batch.count {
+                let t = CenterNetTargets.build(train.boxes(batch, i), sample: i, stride: net.stride,
                                                classes: net.classes, height: o.height, width: o.width,
                                                heatmap: h.baseAddress! + i * per)
                 size += t.size; offset += t.offset
@@ -139,7 +140,8 @@ final class SceneDetectionModel: SceneModel, PhaseModel {
     func makeEvaluator() -> PhaseEvaluator { DetectionEvaluator(self) }
 
     func picture(rt: Runtime, count: Int) throws -> String? {
-        let (out, n) = try testOutput(count: count, rt: rt)
+        guard let r = try testOutput(count: count, rt: rt) else { return nil }
+        let (out, n, test) = r
         return ScenePictures.detection((0..<n).map { i in
             (test.images.pixels[(i * test.size * test.size)..<((i + 1) * test.size * test.size)], test.objects[i], decode(out, sample: i))
         }, size: test.size)
@@ -187,25 +189,25 @@ final class DetectionEvaluator: PhaseEvaluator {
 final class SceneSegmentationModel: SceneModel, PhaseModel {
     private var labels: [Int32]
 
-    override init(_ net: SceneNetwork, train: SceneSet, test: SceneSet, normalization: Normalization, pool: ThreadPool?) {
-        labels = [Int32](repeating: 0, count: net.maxBatch * train.size * train.size)
+    override init(_ net: SceneNetwork, train: SceneTargets, test: SceneTargets, normalization: Normalization, pool: ThreadPool?) {
+        labels = [Int32](repeating: 0, count: net.maxBatch * net.outputShape.height * net.outputShape.width)
         super.init(net, train: train, test: test, normalization: normalization, pool: pool)
     }
 
     var primaryMetric: String { "miou" }
     var reportsAccuracy: Bool { true }
 
-    /// Class masks of `indices` of `set` into `labels` as Int32.
-    func loadLabels(_ indices: [Int], from set: SceneSet) {
-        let px = set.size * set.size
-        for (i, scene) in indices.enumerated() {
-            for (j, v) in set.mask(scene).enumerated() { labels[i * px + j] = Int32(v) }
+    /// Class masks of the batch's samples into `labels` as Int32 (-1 = ignored).
+    func loadLabels(_ batch: Batch, from set: SceneTargets) {
+        let px = net.outputShape.height * net.outputShape.width
+        labels.withUnsafeMutableBufferPointer { l in
+            for i in 0..<batch.count { set.copyMask(batch, i, pixels: px, into: l.baseAddress! + i * px) }
         }
     }
 
     func trainStep(_ batch: Batch, rt: Runtime, gradientScale: Float) throws -> StepLoss {
         let out = net.forward(batch.images.data, batch: batch.count, rt: rt)
-        loadLabels(batch.indices, from: train)
+        loadLabels(batch, from: train)
         let r = labels.withUnsafeBufferPointer {
             net.backwardSegmentation(output: out, labels: $0.baseAddress!, batch: batch.count, rt: rt)
         }
@@ -228,7 +230,7 @@ final class SceneSegmentationModel: SceneModel, PhaseModel {
     /// Loss sum, pixel count, then the confusion matrix counts (rows = truth).
     func evaluate(_ b: Batch, rt: Runtime, into totals: inout [Double]) {
         let out = net.forward(b.images.data, batch: b.count, rt: rt)
-        loadLabels(b.indices, from: test)
+        loadLabels(b, from: test)
         let s = net.outputShape
         let r = labels.withUnsafeBufferPointer {
             softmaxCrossEntropy2d(logits: out, labels: $0.baseAddress!, gradLogits: nil, n: b.count, classes: s.channels,
@@ -236,15 +238,20 @@ final class SceneSegmentationModel: SceneModel, PhaseModel {
         }
         totals[0] += Double(r.loss) * Double(r.counted)
         totals[1] += Double(r.counted)
-        for (i, scene) in b.indices.enumerated() {
-            for (t, p) in zip(test.mask(scene), predictedMask(out, sample: i)) { totals[2 + Int(t) * s.channels + Int(p)] += 1 }
+        let px = s.height * s.width
+        for i in 0..<b.count {
+            for (j, p) in predictedMask(out, sample: i).enumerated() {
+                let t = labels[i * px + j]
+                if t >= 0 { totals[2 + Int(t) * s.channels + Int(p)] += 1 }   // -1: ignored pixel
+            }
         }
     }
 
     func makeEvaluator() -> PhaseEvaluator { SegmentationEvaluator(self) }
 
     func picture(rt: Runtime, count: Int) throws -> String? {
-        let (out, n) = try testOutput(count: count, rt: rt)
+        guard let r = try testOutput(count: count, rt: rt) else { return nil }
+        let (out, n, test) = r
         let px = test.size * test.size
         return ScenePictures.segmentation((0..<n).map { i in
             (test.images.pixels[(i * px)..<((i + 1) * px)], test.mask(i), predictedMask(out, sample: i))

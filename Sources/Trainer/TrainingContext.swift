@@ -31,6 +31,9 @@ public final class TrainingContext {
     public let test: ImageDataset!
     public let folderTrain: ImageFolderSource?
     public let folderTest: ImageFolderSource?
+    /// The COCO or VOC splits (data.dataset coco / voc), streamed from their files like the image folders.
+    public let annotatedTrain: AnnotatedSource?
+    public let annotatedTest: AnnotatedSource?
     /// Files skipped under data.skip_bad (image-folder).
     public let badFiles: BadFileLog?
     /// The rendered scenes (targets by scene index) for the scene models; their
@@ -66,12 +69,19 @@ public final class TrainingContext {
             let bad = c.data.folder.skipBad ? BadFileLog(warn: { Log.warning($0) }) : nil
             (folderTrain, folderTest) = try Self.imageFolder(c, normalization: normalization, badFiles: bad)
             badFiles = bad
+            annotatedTrain = nil; annotatedTest = nil
+        } else if c.data.dataset == .coco || c.data.dataset == .voc {
+            trainScenes = nil; testScenes = nil; train = nil; test = nil; folderTrain = nil; folderTest = nil
+            let bad = c.data.folder.skipBad ? BadFileLog(warn: { Log.warning($0) }) : nil
+            (annotatedTrain, annotatedTest) = try Self.annotated(c, normalization: normalization, badFiles: bad)
+            badFiles = bad
         } else if c.model.isScene {
             trainScenes = try Self.scenes(c, split: .train)
             testScenes = try Self.scenes(c, split: .test)
             train = trainScenes!.images
             test = testScenes!.images
             folderTrain = nil; folderTest = nil; badFiles = nil
+            annotatedTrain = nil; annotatedTest = nil
         } else {
             trainScenes = nil
             testScenes = nil
@@ -82,6 +92,7 @@ public final class TrainingContext {
             train = c.data.resize ? try trainFiles.resized(to: c.model.imageSize) : trainFiles
             test = c.data.resize ? try testFiles.resized(to: c.model.imageSize) : testFiles
             folderTrain = nil; folderTest = nil; badFiles = nil
+            annotatedTrain = nil; annotatedTest = nil
         }
         let m = c.model
         guard train == nil || (train.channels == m.inChannels && train.height == m.imageSize && train.width == m.imageSize) else {
@@ -117,12 +128,13 @@ public final class TrainingContext {
             return ClassifierModel(Network(modelSpec, maxBatch: localBatch, threads: threads, seed: seed, policy: policy))
         case .centerNet, .fcn:
             let net = SceneNetwork(kind: m.kind == .fcn ? .fcn : .centerNet, depth: m.depth, width: m.width,
-                                   input: FeatureShape(1, m.imageSize, m.imageSize), classes: m.numClasses,
+                                   input: FeatureShape(m.inChannels, m.imageSize, m.imageSize), classes: m.numClasses,
                                    maxBatch: localBatch, threads: threads, seed: seed, headChannels: m.headChannels,
                                    policy: policy)
+            let (train, test) = sceneTargets()
             let model: SceneModel & PhaseModel = m.kind == .fcn
-                ? SceneSegmentationModel(net, train: trainScenes!, test: testScenes!, normalization: normalization, pool: pool)
-                : SceneDetectionModel(net, train: trainScenes!, test: testScenes!, normalization: normalization, pool: pool)
+                ? SceneSegmentationModel(net, train: train, test: test, normalization: normalization, pool: pool)
+                : SceneDetectionModel(net, train: train, test: test, normalization: normalization, pool: pool)
             if comm.size > 1 {
                 let comm = self.comm
                 model.sumAcrossRanks = { values in try values.withUnsafeMutableBufferPointer { try comm.allReduceSum($0) } }
@@ -143,7 +155,7 @@ public final class TrainingContext {
         progress.line("phase \(phase): model \(model.description), \(model.arena.parameterCount) parameters, "
             + String(format: "%.1f MFLOPs/image forward", Double(model.macsPerSample) * 2e-6))
         let sc = config.data.scenes
-        let what = config.model.isScene ? "\(sc.size)x\(sc.size) scenes (seed \(sc.seed)) of items" : "samples"
+        let what = config.data.dataset == .fashionScenes ? "\(sc.size)x\(sc.size) scenes (seed \(sc.seed)) of items" : "samples"
         progress.line("data \(trainCount) train / \(testCount) test \(what) from \(config.data.root); "
             + "batch \(config.train.batchSize) (\(localBatch) per rank)")
         if let folder { progress.line("run folder \(folder.path)") }

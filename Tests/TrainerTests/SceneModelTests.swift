@@ -66,7 +66,7 @@ final class SceneModelTests: XCTestCase {
         XCTAssertEqual(t.count, 12 * k * f)
         var boxes = 0
         for scene in 0..<12 {
-            for (j, o) in model.test.objects[scene].enumerated() {
+            for (j, o) in try XCTUnwrap(model.test.composed).objects[scene].enumerated() {
                 let v = [0.9, Double(o.classId), Double(o.box.x0), Double(o.box.y0), Double(o.box.width), Double(o.box.height)]
                 t.replaceSubrange(((scene * k + j) * f)..<((scene * k + j + 1) * f), with: v)
                 boxes += 1
@@ -90,7 +90,7 @@ final class SceneModelTests: XCTestCase {
         XCTAssertEqual(t[2...].reduce(0, +), Double(12 * 32 * 32))
         // Rows are the true classes: their sums are the test masks' class histogram.
         var histogram = [Double](repeating: 0, count: 11)
-        for v in model.test.masks { histogram[Int(v)] += 1 }
+        for v in try XCTUnwrap(model.test.composed).masks { histogram[Int(v)] += 1 }
         var rows = [Double](repeating: 0, count: 11), diagonal = 0.0
         for r in 0..<11 {
             for c in 0..<11 { rows[r] += t[2 + r * 11 + c] }

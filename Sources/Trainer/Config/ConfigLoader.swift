@@ -365,16 +365,18 @@ extension Resolution {
         let kind = string("model.kind"), dataset = string("data.dataset")
         let scenes = DataConfig.Dataset.fashionScenes.rawValue
         let isScene = kind != ModelConfig.Kind.classifier.rawValue
-        if isScene && dataset != scenes {
-            throw fail("model.kind", "needs data.dataset: \(scenes) (boxes and masks come from the scene composer)")
+        let annotated = dataset == DataConfig.Dataset.coco.rawValue || dataset == DataConfig.Dataset.voc.rawValue
+        if isScene && dataset != scenes && !annotated {
+            throw fail("model.kind", "needs data.dataset: \(scenes) (boxes and masks come from the scene composer), coco or voc")
         }
-        if !isScene && dataset == scenes {
+        if !isScene && (dataset == scenes || annotated) {
             throw fail("data.dataset", "needs a scene model: model.kind resnet-centernet or resnet-fcn")
         }
         guard isScene else { return }
         if string("model.arch") != ModelConfig.Arch.resnet.rawValue {
             throw fail("model.arch", "must be resnet for model.kind \(kind) (the scene models have a ResNet backbone)")
         }
+        if annotated { return try crossCheckAnnotated(int: int, string: string, fail: fail) }
         let size = int("data.scene_size")
         if size % 4 != 0 { throw fail("data.scene_size", "is not a multiple of 4 (the backbone's output stride)") }
         if int("model.image_size") != size {
@@ -400,10 +402,11 @@ extension Resolution {
     /// image-folder gives grey or RGB images, and per-channel statistics must match the channels.
     func crossCheckImageFolder(int: (String) -> Int, string: (String) -> String, list: (String) -> ConfigValue,
                                fail: (String, String) -> ConfigError) throws {
-        guard string("data.dataset") == DataConfig.Dataset.imageFolder.rawValue else { return }
+        let dataset = string("data.dataset")
+        guard [DataConfig.Dataset.imageFolder, .coco, .voc].map(\.rawValue).contains(dataset) else { return }
         let channels = int("model.in_channels")
         if channels != 1 && channels != 3 {
-            throw fail("model.in_channels", "must be 1 (grey) or 3 (RGB) for data.dataset image-folder")
+            throw fail("model.in_channels", "must be 1 (grey) or 3 (RGB) for data.dataset \(dataset)")
         }
         for key in ["data.channel_mean", "data.channel_std"] {
             if case .floatList(let xs) = list(key), !xs.isEmpty, xs.count != channels {

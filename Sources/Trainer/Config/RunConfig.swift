@@ -38,6 +38,8 @@ public struct DataConfig: Equatable, Sendable {
         case idx
         case fashionScenes = "fashion-scenes"
         case imageFolder = "image-folder"
+        case coco
+        case voc
     }
     public var dataset: Dataset
     public var root: String
@@ -57,6 +59,16 @@ public struct DataConfig: Equatable, Sendable {
     public var scenes = SceneConfig()
     /// The image-folder settings (unused by the other datasets).
     public var folder = ImageFolderConfig()
+    /// The COCO files (data.dataset coco).
+    public var coco = CocoFilesConfig()
+}
+
+/// The COCO instances files and image folders of data.dataset coco.
+public struct CocoFilesConfig: Equatable, Sendable {
+    public var trainAnnotations = ""
+    public var trainImages = ""
+    public var valAnnotations = ""
+    public var valImages = ""
 }
 
 /// The image-folder reader's settings, from the data section.
@@ -339,7 +351,11 @@ extension RunConfig {
                           trainLimit: r.int("data.train_limit"), testLimit: r.int("data.test_limit"), classes: r.ints("data.classes"),
                           normalizeMean: r.float("data.normalize_mean"), normalizeStd: r.float("data.normalize_std"),
                           cropPadding: r.int("data.crop_padding"), hflip: r.bool("data.hflip"), resize: r.bool("data.resize"),
-                          scenes: scenes, folder: folder)
+                          scenes: scenes, folder: folder,
+                          coco: CocoFilesConfig(trainAnnotations: r.string("data.train_annotations"),
+                                                trainImages: r.string("data.train_images"),
+                                                valAnnotations: r.string("data.val_annotations"),
+                                                valImages: r.string("data.val_images")))
         train = TrainConfig(epochs: r.int("train.epochs"), batchSize: r.int("train.batch_size"),
                             threads: r.int("train.threads"), logEverySteps: r.int("train.log_every_steps"),
                             evalEveryEpochs: r.int("train.eval_every_epochs"))
