@@ -27,7 +27,7 @@ struct Bench: ParsableCommand {
 struct Gdqr: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gdqr", abstract: "GDQR 4-bit training, export and inference.",
-        version: BuildInfo.version, subcommands: [TrainCommand.self, Info.self, Bench.self, SelfTestMPI.self, Export.self, Eval.self, Infer.self, Inspect.self, ScenesCommand.self, Report.self, ConfigCommand.self])
+        version: BuildInfo.version, subcommands: [TrainCommand.self, Info.self, Bench.self, SelfTestMPI.self, Export.self, Eval.self, Infer.self, Inspect.self, ScenesCommand.self, Report.self, ConfigCommand.self, DataCommand.self])
 }
 
 CommandLineEntry.main(Gdqr.self)

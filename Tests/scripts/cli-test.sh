@@ -13,7 +13,7 @@ export COLUMNS=100   # ArgumentParser wraps help text at the terminal width
 
 # Every command and subcommand: file gdqr.PATH.txt, "." for spaces (gdqr.bench.gemm.txt).
 commands=("" train eval export infer inspect info report config "config check" "config reference"
-          bench "bench gemm" "bench conv" "bench train" "bench infer" "bench allreduce")
+          bench "bench gemm" "bench conv" "bench train" "bench infer" "bench allreduce" data "data stats")
 version=$("$gdqr" --version)
 for c in "${commands[@]}"; do
     name=gdqr${c:+.${c// /.}}
@@ -38,6 +38,9 @@ cfg=$root/configs/fashion-mnist-resnet20-w4a4.yaml
 expect 0 "^gdqr " "$gdqr" info
 expect 0 "config hash [0-9a-f]{16}" "$gdqr" config check "$cfg"
 expect 2 "Unknown option '--bogus'" "$gdqr" eval model.gdqr --bogus
+expect 2 "no such config file or data folder" "$gdqr" data stats "$tmp/no-such-set"
+mkdir -p "$tmp/voc/ImageSets/Segmentation" && echo x > "$tmp/voc/ImageSets/Segmentation/train.txt"
+expect 1 "voc/JPEGImages/x.jpg: cannot open: No such file or directory" "$gdqr" data stats "$tmp/voc"
 expect 2 "Unexpected argument 'nonsense'|Unknown subcommand|unexpected" "$gdqr" nonsense
 expect 2 "Missing expected argument" "$gdqr" export
 expect 2 "--arithmetic int64: expected int32, int32-reference or exact-float" "$gdqr" eval "$tmp/none.gdqr" --arithmetic int64
