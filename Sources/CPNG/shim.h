@@ -5,7 +5,9 @@
 // the cleanup live in this one function. The output follows what PIL's
 // Image.convert("L" / "RGB") keeps: palette expanded, alpha and tRNS dropped (not
 // composited), 1/2/4-bit grey widened, 16-bit reduced to 8 (libpng's strip: the high
-// byte); no gamma or colour-profile correction.
+// byte); no gamma or colour-profile correction. With palette_indices set, a palette
+// image gives its indices instead (1 channel, 1/2/4-bit indices widened to bytes): the
+// class ids of a Pascal VOC mask, as PIL's mode "P" keeps them.
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -36,11 +38,12 @@ static inline void gdqr_png_error_fn(png_structp png, png_const_charp msg) {
 // change the pixels; they are not printed.
 static inline void gdqr_png_warning_fn(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
 
-/// Decodes the PNG in data[0..<size] to 8-bit grey (channels 1) or RGB (channels 3),
+/// Decodes the PNG in data[0..<size] to 8-bit grey (channels 1) or RGB (channels 3)
+/// (palette images: their indices, channels 1, when palette_indices is nonzero),
 /// rows top to bottom, interleaved. Returns 0 with *out malloc'd (free with
 /// gdqr_png_free), or -1 with a message in err (never exits, never prints).
 /// Images of more than max_pixels pixels are refused before any allocation.
-static inline int gdqr_png_decode(const unsigned char *data, size_t size, unsigned long max_pixels,
+static inline int gdqr_png_decode(const unsigned char *data, size_t size, unsigned long max_pixels, int palette_indices,
                                   unsigned char **out, int *width, int *height, int *channels,
                                   char *err, size_t err_size) {
     *out = NULL;
@@ -83,7 +86,11 @@ static inline int gdqr_png_decode(const unsigned char *data, size_t size, unsign
     }
     int color = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     if (depth == 16) png_set_strip_16(png);
-    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_PALETTE && palette_indices) {
+        if (depth < 8) png_set_packing(png);
+    } else if (color == PNG_COLOR_TYPE_PALETTE) {
+        png_set_palette_to_rgb(png);
+    }
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
     png_set_interlace_handling(png);

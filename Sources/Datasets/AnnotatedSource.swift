@@ -118,9 +118,9 @@ public final class AnnotatedSource: StreamedSource, @unchecked Sendable {
             for row in 0..<(s.channels * n) { mirror(pixels + row * n, n) }
         }
         guard let mask, let maskPath = im.maskPath else { return }
-        let m = try ImageDecoder.decode(file: maskPath, buffer: &scratch.maskFile, maxPixels: s.maxPixels)
+        let m = try ImageDecoder.decode(file: maskPath, buffer: &scratch.maskFile, maxPixels: s.maxPixels, paletteIndices: true)
         guard m.channels == 1 else {
-            throw DataError(file: maskPath, "mask has \(m.channels) channels, expected a single-channel 8-bit index PNG (class ids, 255 = ignore)")
+            throw DataError(file: maskPath, "mask has \(m.channels) channels, expected a single-channel index PNG (grey or palette: class ids, 255 = ignore)")
         }
         guard m.width == img.width, m.height == img.height else {
             throw DataError(file: maskPath, "mask is \(m.width)x\(m.height), its image \(im.path) is \(img.width)x\(img.height)")

@@ -62,19 +62,21 @@ public enum ImageDecoder {
     public static let defaultMaxPixels = 64 * 1024 * 1024
 
     /// Reads and decodes a PNG or JPEG file. `buffer` is scratch for the file's
-    /// bytes, reused between calls by one thread.
+    /// bytes, reused between calls by one thread. `paletteIndices`: a palette PNG gives
+    /// its indices (one channel; class masks) instead of its colours.
     public static func decode(file path: String, buffer: inout [UInt8],
-                              maxPixels: Int = defaultMaxPixels) throws -> DecodedImage {
+                              maxPixels: Int = defaultMaxPixels, paletteIndices: Bool = false) throws -> DecodedImage {
         let n = try readFile(path, into: &buffer)
         return try buffer.withUnsafeBytes { raw in
-            try decode(UnsafeRawBufferPointer(rebasing: raw[0..<n]), name: path, maxPixels: maxPixels)
+            try decode(UnsafeRawBufferPointer(rebasing: raw[0..<n]), name: path, maxPixels: maxPixels,
+                       paletteIndices: paletteIndices)
         }
     }
 
     /// Decodes bytes held in memory; `name` is used in messages and for the
     /// extension check (a name without a PNG/JPEG extension skips that check).
     public static func decode(_ data: UnsafeRawBufferPointer, name: String,
-                              maxPixels: Int = defaultMaxPixels) throws -> DecodedImage {
+                              maxPixels: Int = defaultMaxPixels, paletteIndices: Bool = false) throws -> DecodedImage {
         let (format, what) = ImageFormat.sniff(data)
         guard let format else {
             throw DataError(file: name, "unsupported image format: \(what); expected PNG or JPEG")
@@ -89,7 +91,7 @@ public enum ImageDecoder {
         let rc: Int32 = err.withUnsafeMutableBufferPointer { e in
             switch format {
             case .png:
-                return gdqr_png_decode(base, data.count, UInt(maxPixels), &out, &w, &h, &c, e.baseAddress!, e.count)
+                return gdqr_png_decode(base, data.count, UInt(maxPixels), paletteIndices ? 1 : 0, &out, &w, &h, &c, e.baseAddress!, e.count)
             case .jpeg:
                 return gdqr_jpeg_decode(base, data.count, UInt(maxPixels), &out, &w, &h, &c, e.baseAddress!, e.count)
             }

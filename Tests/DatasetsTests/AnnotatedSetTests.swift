@@ -191,6 +191,47 @@ final class AnnotatedSetTests: XCTestCase {
         XCTAssertEqual(warnings.all, ["skipping bad image (data.skip_bad): " + root + "/SegmentationClass/m.png: mask is 5x4, its image " + root + "/JPEGImages/m.png is 6x4"])
     }
 
+    /// An 8-bit palette PNG: PNGWriter's grey encoding of the indices (the same IDAT for
+    /// one byte per pixel) with colour type 3 and a PLTE chunk whose colours differ from the indices.
+    func palettePNG(_ indices: [UInt8], _ w: Int, _ h: Int) throws -> [UInt8] {
+        let grey = try png(indices, w, h)
+        var header = Array(grey[16..<29])   // IHDR data: after the signature, length and type
+        header[9] = 3                        // colour type: palette
+        var out = Array(grey[0..<8])
+        PNGWriter.chunk("IHDR", header, &out)
+        PNGWriter.chunk("PLTE", (0..<256).flatMap { [UInt8($0), UInt8(255 - $0), 7] }, &out)
+        return out + grey[33...]            // IDAT and IEND as they were
+    }
+
+    /// A VOC mask saved as a palette PNG (as the official masks are) gives its indices;
+    /// an RGB mask is refused with its name.
+    func testPaletteMaskGivesItsIndices() throws {
+        let mask: [UInt8] = [0, 1, 2, 3, 255, 10, 7, 0, 255, 4, 5, 6]
+        try write("JPEGImages/p.png", png([UInt8](repeating: 9, count: 12), 4, 3))
+        try write("SegmentationClass/p.png", palettePNG(mask, 4, 3))
+        try write("JPEGImages/q.png", png([UInt8](repeating: 9, count: 12), 4, 3))
+        try write("SegmentationClass/q.png", PNGWriter.encode([UInt8](repeating: 1, count: 36), width: 4, height: 3, channels: 3))
+        try writeText("ImageSets/Segmentation/train.txt", "p\nq\n")
+        var buffer: [UInt8] = []
+        XCTAssertEqual(try ImageDecoder.decode(file: root + "/SegmentationClass/p.png", buffer: &buffer).channels, 3,
+                       "without paletteIndices a palette PNG decodes to its colours")
+        let src = try AnnotatedSource(index: try AnnotatedIndex.voc(root: root, split: "train", classes: 10),
+                                      settings: settings(size: 4))
+        var scratch = ImageFolderSource.Scratch()
+        var out = [Float](repeating: .nan, count: 16), m = [UInt8](repeating: 77, count: 16)
+        func render(_ i: Int) throws {
+            _ = try out.withUnsafeMutableBufferPointer { o in
+                try m.withUnsafeMutableBufferPointer {
+                    try src.render(i, epoch: 0, augment: false, scratch: &scratch, into: o.baseAddress!, target: $0.baseAddress!)
+                }
+            }
+        }
+        try render(0)
+        // 4x3 to 4x4: columns as they are, rows floor((2y + 1) 3 / 8) = 0, 1, 1, 2.
+        XCTAssertEqual(m, [0, 1, 2, 3, 255, 10, 7, 0, 255, 10, 7, 0, 255, 4, 5, 6])
+        assertMessage(try render(1), root + "/SegmentationClass/q.png: mask has 3 channels, expected a single-channel index PNG (grey or palette: class ids, 255 = ignore)")
+    }
+
     /// Scenes written by SceneLayouts read back as the scenes: pixels, boxes, masks.
     func testSceneLayoutsRoundTrip() throws {
         var settings = SceneSettings()
