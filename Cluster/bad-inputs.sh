@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bad inputs as a new user would make them: broken configs, flags, data files,
-# model, checkpoint and safetensors files, scene images, each run against the
-# built binaries. For each: the exit status and the message. Fails when any
+# model, checkpoint and safetensors files, scene images, COCO and VOC training sets,
+# each run against the built binaries. For each: the exit status and the message. Fails when any
 # input crashes a binary (killed by a signal), hangs it (timeout), is accepted
 # (exit 0 where a refusal is due), or is refused with a message that does not
 # name the file, key, flag or byte at fault (a per-case pattern). Writes the
@@ -184,6 +184,35 @@ case_ image "truncated COCO instances.json" 1 "instances.json" "$gdqr" eval "$de
 scenes "$d/sc5"; sed -i 's/"category_id": *[0-9]*/"category_id": 77/' "$d/sc5/instances.json"
 case_ image "COCO category 77 of 10" 1 "instances.json.*77|77.*instances.json" "$gdqr" eval "$det" --scenes "$d/sc5"
 case_ image "scenes folder missing" 1 "no-scenes" "$gdqr" eval "$det" --scenes "$d/no-scenes"
+
+# --- COCO and VOC training sets (data.dataset coco / voc) ---------------------------------
+# annotated FORMAT DIR [SIZE]: 8 training and 4 validation scenes in that layout.
+annotated() {
+    local s
+    for s in train test; do
+        "$gdqr" scenes write --format "$1" --split $s --count $([ $s = train ] && echo 8 || echo 4) --seed 0 \
+            --size "${3:-32}" --out "$2" > /dev/null
+    done
+}
+files=(--quiet --set model.image_size=32 --set model.width=8 --set model.head_channels=16 --set train.epochs=1
+       --set train.batch_size=4 --set train.threads=1)
+cocoset() {
+    echo --config "$root/configs/coco-scenes-det-fp32.yaml" --set "data.train_annotations=$1/annotations/instances_train.json" \
+        --set "data.train_images=$1/train" --set "data.val_annotations=$1/annotations/instances_val.json" \
+        --set "data.val_images=$1/val"
+}
+annotated coco "$d/coco1"; sed -i '0,/"bbox": \[[^]]*\]/s//"bbox": [30, 30, 10, 10]/' "$d/coco1/annotations/instances_train.json"
+# shellcheck disable=SC2046
+case_ coco "a box outside its image" 1 "instances_train.json: annotations\[0\]: bbox .* is outside image" "$train" $(cocoset "$d/coco1") "${files[@]}" --out "$d/c1"
+annotated coco "$d/coco2"; sed -i '0,/"category_id": [0-9]*/s//"category_id": 77/' "$d/coco2/annotations/instances_train.json"
+# shellcheck disable=SC2046
+case_ coco "an unknown category id" 1 "instances_train.json: annotations\[0\]: category_id 77 is not in categories" "$train" $(cocoset "$d/coco2") "${files[@]}" --out "$d/c2"
+annotated coco "$d/coco3"; rm "$d/coco3/train/000002.png"
+# shellcheck disable=SC2046
+case_ coco "a missing image" 1 "000002.png: cannot open" "$train" $(cocoset "$d/coco3") "${files[@]}" --out "$d/c3"
+annotated voc "$d/voc1"; annotated voc "$d/voc16" 16; cp "$d/voc16/SegmentationClass/train-000002.png" "$d/voc1/SegmentationClass/"
+case_ voc "a mask of the wrong size" 1 "train-000002.png: mask is 16x16, its image .* is 32x32" "$train" \
+    --config "$root/configs/voc-scenes-seg-fp32.yaml" --set "data.root=$d/voc1" "${files[@]}" --out "$d/v1"
 
 # --- the table ---------------------------------------------------------------------------
 {
