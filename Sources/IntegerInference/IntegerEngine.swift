@@ -3,8 +3,10 @@
 // Activations are held as uint8 levels. A conv is im2col (per image, per thread)
 // followed by a GEMM of the weight levels [Cout, K] by the column matrix [K, N]
 // (N = output positions, padded to a multiple of 32), then a per-channel
-// epilogue: z = multiplier·acc + bias (the stem: a per-position bias map), ReLU,
-// z/Δ rounded half to even and clamped (requantization), or z kept in float.
+// epilogue: z = multiplier·acc + bias (the stem: a per-position bias map), ReLU
+// (or ReLU6), z/Δ rounded half to even and clamped (requantization; signed values
+// store q + L), or z kept in float. A depthwise conv is one such GEMM per channel
+// (m = 1, k = 9): the plain reference of the fast path's depthwise kernel.
 //
 // Three arithmetics for the GEMM, same results:
 //   .int32       the fast path (IntegerEngineFast.swift): channels-last uint8
@@ -185,7 +187,7 @@ public final class IntegerEngine {
             var p = Prepared()
             if op.hasWeights {
                 let x = model.values[op.inputs[0]], y = model.values[op.output]
-                p.k = op.inChannels * op.kernel * op.kernel
+                p.k = op.inChannels / op.groups * op.kernel * op.kernel
                 p.outH = y.height; p.outW = y.width
                 p.n = y.height * y.width
                 p.ldn = (p.n + 31) / 32 * 32
@@ -316,29 +318,44 @@ public final class IntegerEngine {
         }
     }
 
-    @inline(__always) private static func quantize(_ z: Float, step: Float, maxLevel: Float) -> UInt8 {
-        let v = z / step
-        return UInt8(min(max(v.rounded(.toNearestOrEven), 0), maxLevel))
+    /// The stored level of z: clamp(round(z / step), −zero, maxLevel − zero) + zero.
+    @inline(__always) static func quantize(_ z: Float, _ y: IntegerValue) -> UInt8 {
+        let v = z / y.step, zero = Float(y.zeroLevel)
+        return UInt8(min(max(v.rounded(.toNearestOrEven), -zero), Float(y.maxLevel) - zero) + zero)
+    }
+
+    @inline(__always) static func degenerate(_ y: IntegerValue) -> Bool { !(y.step > 0) || !y.step.isFinite }
+
+    /// ReLU, or ReLU6, of z when the op asks for it (NaN becomes 0, as the float ReLU's !(z > 0)).
+    @inline(__always) static func activate(_ z: Float, _ op: IntegerOp) -> Float {
+        guard op.relu else { return z }
+        if !(z > 0) { return 0 }
+        return op.relu6 && z > 6 ? 6 : z
     }
 
     private func conv(_ op: IntegerOp, _ p: Prepared, _ n: Int, _ t: Int) {
         let x = model.values[op.inputs[0]], y = model.values[op.output]
-        let src = UnsafePointer(levels[op.inputs[0]]!) + n * x.count
         let acc = accFloat[t]
-        if p.useFloat {
-            let col = colFloat[t]
-            integerIm2col(src, channels: x.channels, height: x.height, width: x.width, kernel: op.kernel,
-                          stride: op.stride, pad: op.padding, outH: p.outH, outW: p.outW, col: col, ldc: p.ldn) { Float($0) }
-            gemm(transA: false, transB: false, m: op.outChannels, n: p.ldn, k: p.k, alpha: 1, a: p.wFloat!, lda: p.k,
-                 b: col, ldb: p.ldn, beta: 0, c: acc, ldc: p.ldn, pool: nil)
-        } else {
-            let col = colInt[t], ai = accInt[t]
-            integerIm2col(src, channels: x.channels, height: x.height, width: x.width, kernel: op.kernel,
-                          stride: op.stride, pad: op.padding, outH: p.outH, outW: p.outW, col: col, ldc: p.ldn) { Int32($0) }
-            integerGemmInt32(m: op.outChannels, n: p.ldn, k: p.k, a: p.wInt!, b: col, c: ai)
-            for c in 0..<op.outChannels {
-                let r = ai + c * p.ldn, o = acc + c * p.ldn
-                for j in 0..<p.n { o[j] = Float(r[j]) }
+        // Group g: input channels g·cin ..< (g+1)·cin, output channels g·cout ..< (g+1)·cout.
+        let cin = op.inChannels / op.groups, cout = op.outChannels / op.groups
+        for g in 0..<op.groups {
+            let src = UnsafePointer(levels[op.inputs[0]]!) + n * x.count + g * cin * x.height * x.width
+            let w = g * cout * p.k, a = acc + g * cout * p.ldn
+            if p.useFloat {
+                let col = colFloat[t]
+                integerIm2col(src, channels: cin, height: x.height, width: x.width, kernel: op.kernel,
+                              stride: op.stride, pad: op.padding, outH: p.outH, outW: p.outW, col: col, ldc: p.ldn) { Float($0) }
+                gemm(transA: false, transB: false, m: cout, n: p.ldn, k: p.k, alpha: 1, a: p.wFloat! + w, lda: p.k,
+                     b: col, ldb: p.ldn, beta: 0, c: a, ldc: p.ldn, pool: nil)
+            } else {
+                let col = colInt[t], ai = accInt[t]
+                integerIm2col(src, channels: cin, height: x.height, width: x.width, kernel: op.kernel,
+                              stride: op.stride, pad: op.padding, outH: p.outH, outW: p.outW, col: col, ldc: p.ldn) { Int32($0) }
+                integerGemmInt32(m: cout, n: p.ldn, k: p.k, a: p.wInt! + w, b: col, c: ai)
+                for c in 0..<cout {
+                    let r = ai + c * p.ldn, o = a + c * p.ldn
+                    for j in 0..<p.n { o[j] = Float(r[j]) }
+                }
             }
         }
         epilogue(op, p, acc, n, y)
@@ -350,26 +367,20 @@ public final class IntegerEngine {
         p.biasMap.withUnsafeBufferPointer { bm in
             if y.kind == .integer {
                 let out = levels[op.output]! + n * y.count
-                let step = y.step, top = Float(y.maxLevel)
-                let degenerate = !(step > 0) || !step.isFinite
+                let degenerate = Self.degenerate(y)
                 for c in 0..<op.outChannels {
                     let a = acc + c * p.ldn, o = out + c * hw, m = op.multiplier[c], b = op.bias[c]
-                    if degenerate { o.update(repeating: 0, count: hw); continue }
+                    if degenerate { o.update(repeating: UInt8(y.zeroLevel), count: hw); continue }
                     for j in 0..<hw {
-                        var z = (stem ? bm[c * hw + j] : b).addingProduct(a[j], m)
-                        if op.relu && !(z > 0) { z = 0 }
-                        o[j] = Self.quantize(z, step: step, maxLevel: top)
+                        let z = Self.activate((stem ? bm[c * hw + j] : b).addingProduct(a[j], m), op)
+                        o[j] = Self.quantize(z, y)
                     }
                 }
             } else {
                 let out = floats[op.output]! + n * y.count
                 for c in 0..<op.outChannels {
                     let a = acc + c * p.ldn, o = out + c * hw, m = op.multiplier[c], b = op.bias[c]
-                    for j in 0..<hw {
-                        var z = (stem ? bm[c * hw + j] : b).addingProduct(a[j], m)
-                        if op.relu && !(z > 0) { z = 0 }
-                        o[j] = z
-                    }
+                    for j in 0..<hw { o[j] = Self.activate((stem ? bm[c * hw + j] : b).addingProduct(a[j], m), op) }
                 }
             }
         }
@@ -379,18 +390,17 @@ public final class IntegerEngine {
         let y = model.values[op.output], cnt = y.count
         let main = UnsafePointer(floats[op.inputs[0]]!) + n * cnt
         let out = levels[op.output]! + n * cnt
-        let step = y.step, top = Float(y.maxLevel)
-        if !(step > 0) || !step.isFinite { out.update(repeating: 0, count: cnt); return }
+        if Self.degenerate(y) { out.update(repeating: UInt8(y.zeroLevel), count: cnt); return }
         let sv = model.values[op.inputs[1]]
         if sv.kind == .float {
             let s = UnsafePointer(floats[op.inputs[1]]!) + n * cnt
-            for i in 0..<cnt { let z = max(main[i] + s[i], 0); out[i] = Self.quantize(z, step: step, maxLevel: top) }
+            for i in 0..<cnt { out[i] = Self.quantize(Self.activate(main[i] + s[i], op), y) }
         } else {
+            // The shortcut's real value (stored level − zero level)·step, a product then the sum.
             let s = UnsafePointer(levels[op.inputs[1]]!) + n * cnt
-            let ds = sv.step > 0 && sv.step.isFinite ? sv.step : 0
+            let ds = sv.step > 0 && sv.step.isFinite ? sv.step : 0, zero = Int32(sv.zeroLevel)
             for i in 0..<cnt {
-                let z = max(main[i] + Float(s[i]) * ds, 0)
-                out[i] = Self.quantize(z, step: step, maxLevel: top)
+                out[i] = Self.quantize(Self.activate(main[i] + Float(Int32(s[i]) - zero) * ds, op), y)
             }
         }
     }
@@ -422,28 +432,42 @@ public final class IntegerEngine {
     private func avgQuant(_ op: IntegerOp, _ n: Int) {
         let x = model.values[op.inputs[0]], y = model.values[op.output]
         let hw = x.height * x.width
-        let src = UnsafePointer(levels[op.inputs[0]]!) + n * x.count
         let out = levels[op.output]! + n * y.count
-        let step = y.step, top = Float(y.maxLevel)
-        let degenerate = !(step > 0) || !step.isFinite
+        let degenerate = Self.degenerate(y)
+        if x.kind == .float {
+            // A float input (MobileNetV2's last 1x1 conv, ReLU6, no quantizer): the mean in Double.
+            let src = UnsafePointer(floats[op.inputs[0]]!) + n * x.count
+            for c in 0..<x.channels {
+                var s = 0.0
+                for i in 0..<hw { s += Double(src[c * hw + i]) }
+                out[c] = degenerate ? UInt8(y.zeroLevel) : Self.quantize(Float(s / Double(hw)), y)
+            }
+            return
+        }
+        let src = UnsafePointer(levels[op.inputs[0]]!) + n * x.count
         let dx = x.step > 0 && x.step.isFinite ? Double(x.step) : 0
         for c in 0..<x.channels {
             var s = 0
-            for i in 0..<hw { s += Int(src[c * hw + i]) }
+            for i in 0..<hw { s += Int(src[c * hw + i]) - x.zeroLevel }
             let mean = Float(Double(s) * dx / Double(hw))
-            out[c] = degenerate ? 0 : Self.quantize(mean, step: step, maxLevel: top)
+            out[c] = degenerate ? UInt8(y.zeroLevel) : Self.quantize(mean, y)
         }
     }
 
+    /// The flattened (C·H·W) input × weights: float logits, or ReLU and requantized (hidden layers).
     private func linear(_ op: IntegerOp, _ p: Prepared, _ n: Int) {
-        let k = op.inChannels
+        let k = op.inChannels, y = model.values[op.output]
         let src = UnsafePointer(levels[op.inputs[0]]!) + n * k
-        let out = floats[op.output]! + n * op.outChannels
         let w = p.wInt!
         for o in 0..<op.outChannels {
             var acc: Int32 = 0
             for i in 0..<k { acc &+= w[o * k + i] &* Int32(src[i]) }
-            out[o] = op.bias[o].addingProduct(Float(acc), op.multiplier[o])
+            let z = Self.activate(op.bias[o].addingProduct(Float(acc), op.multiplier[o]), op)
+            if y.kind == .float {
+                floats[op.output]![n * op.outChannels + o] = z
+            } else {
+                levels[op.output]![n * op.outChannels + o] = Self.degenerate(y) ? 0 : Self.quantize(z, y)
+            }
         }
     }
 }

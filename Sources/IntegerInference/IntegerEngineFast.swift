@@ -13,9 +13,12 @@
 // Each conv: the implicit GEMM, 6 output pixels at a time into an Int32 tile
 // [6][C16], and while the tile is in L1 a per-channel epilogue in 16-lane Float
 // vectors with exactly the reference's operations: z = fma(acc, multiplier, bias or
-// stem bias map), ReLU as !(z > 0) → 0, z / step rounded half to even, clamped to
-// 0 ... maxLevel. A residual add runs inside the epilogue of the conv producing its
-// later operand (that conv's float output is then never stored).
+// stem bias map), ReLU as !(z > 0) → 0 (ReLU6: then min(z, 6)), z / step rounded half
+// to even, clamped to 0 ... maxLevel (signed values: −L ... L, stored + L). A residual
+// add runs inside the epilogue of the conv producing its later operand (that conv's
+// float output is then never stored). A depthwise conv runs DepthwiseKernel.swift's
+// kernel into the same tile and epilogue; a linear op gathers its flattened (C·H·W)
+// input from the channels-last layout.
 // Threads split the batch; a thread runs its images through every op.
 
 import TensorEngine
@@ -36,7 +39,9 @@ final class FastIntegerRunner {
     private var floats: [UnsafeMutablePointer<Float>?]
 
     private struct ConvPlan {
+        /// Dense convs; a depthwise conv keeps only its block count here (no taps).
         var weights: PackedConvWeights
+        var depthwise: PackedDepthwiseWeights?
         var pixelOffsets: UnsafeMutablePointer<Int>
         var tapOffsets: UnsafeMutablePointer<Int>
         var multiplier: [SIMD16<Float>] = []
@@ -109,7 +114,7 @@ final class FastIntegerRunner {
                 let po = UnsafeMutablePointer<Int>.allocate(capacity: pixels)
                 for p in 0..<pixels { po[p] = p * width }
                 let to = UnsafeMutablePointer<Int>.allocate(capacity: 1); to[0] = 0
-                var pl = ConvPlan(weights: w, pixelOffsets: po, tapOffsets: to)
+                var pl = ConvPlan(weights: w, depthwise: nil, pixelOffsets: po, tapOffsets: to)
                 pl.im2colWidth = width
                 pl.gather = Self.stemGatherTable(op, x, y, width: width)
                 maxCol = max(maxCol, pixels * width)
@@ -122,17 +127,22 @@ final class FastIntegerRunner {
                 }
                 plan = pl
             } else {
-                let w = PackedConvWeights(outChannels: op.outChannels, inChannels: op.inChannels, taps: k * k,
-                                          channelsPerTap: lx.stride, maxInput: x.maxInput) { co, t, ci in
-                    op.weights[((co * op.inChannels + ci) * k + t / k) * k + t % k]
-                }
+                let depthwise = op.groups > 1
+                let w = depthwise
+                    ? PackedConvWeights(outChannels: op.outChannels, inChannels: 0, taps: 0, channelsPerTap: 0) { _, _, _ in 0 }
+                    : PackedConvWeights(outChannels: op.outChannels, inChannels: op.inChannels, taps: k * k,
+                                        channelsPerTap: lx.stride, maxInput: x.maxInput) { co, t, ci in
+                        op.weights[((co * op.inChannels + ci) * k + t / k) * k + t % k]
+                    }
                 let po = UnsafeMutablePointer<Int>.allocate(capacity: pixels)
                 for oy in 0..<y.height {
                     for ox in 0..<y.width { po[oy * y.width + ox] = lx.offset(oy * op.stride - op.padding, ox * op.stride - op.padding) }
                 }
                 let to = UnsafeMutablePointer<Int>.allocate(capacity: k * k)
                 for ky in 0..<k { for kx in 0..<k { to[ky * k + kx] = (ky * lx.paddedW + kx) * lx.stride } }
-                plan = ConvPlan(weights: w, pixelOffsets: po, tapOffsets: to)
+                plan = ConvPlan(weights: w, depthwise: depthwise ? PackedDepthwiseWeights(channels: op.outChannels, taps: k * k) { c, t in
+                    op.weights[c * k * k + t]
+                } : nil, pixelOffsets: po, tapOffsets: to)
             }
             var pl = plan
             pl.pixelRows = (0..<pixels).map { Int32($0 / y.width) }
@@ -163,6 +173,13 @@ final class FastIntegerRunner {
             let x = model.values[op.inputs[0]]
             upsampleTaps[i] = (Bilinear2xTaps(inputSize: x.height), Bilinear2xTaps(inputSize: x.width))
         }
+        for op in model.ops where op.kind == .linear { maxCol = max(maxCol, op.inChannels) }
+        linearGather = model.ops.map { op in
+            guard op.kind == .linear else { return [] }
+            let x = model.values[op.inputs[0]], l = layouts[op.inputs[0]]
+            // Flattened index (c·H + y)·W + x → byte offset of (y, x), channel c.
+            return (0..<x.count).map { i in Int32(l.offset(i / x.width % x.height, i % x.width) + i / (x.height * x.width)) }
+        }
         for _ in 0..<threads {
             accScratch.append(.allocate(capacity: maxAcc))
             colScratch.append(.allocate(capacity: maxCol))
@@ -172,7 +189,9 @@ final class FastIntegerRunner {
     deinit {
         for p in bytes { p?.deallocate() }
         for p in floats { p?.deallocate() }
-        for case let p? in plans { p.weights.deallocate(); p.pixelOffsets.deallocate(); p.tapOffsets.deallocate() }
+        for case let p? in plans {
+            p.weights.deallocate(); p.depthwise?.deallocate(); p.pixelOffsets.deallocate(); p.tapOffsets.deallocate()
+        }
         for p in accScratch { p.deallocate() }
         logits.deallocate()
         for p in colScratch { p.deallocate() }
@@ -223,6 +242,8 @@ final class FastIntegerRunner {
 
     // Filled at the end of init (threads read them concurrently; a lazy var would race).
     private var fusedAddOps = Set<Int>()
+    /// Per linear op (by op index): the input byte of each flattened element.
+    private var linearGather: [[Int32]] = []
     /// Rows and columns taps of each upsample2x op, by op index.
     private var upsampleTaps: [Int: (rows: Bilinear2xTaps, columns: Bilinear2xTaps)] = [:]
 
@@ -233,7 +254,7 @@ final class FastIntegerRunner {
             case .add: if !fusedAddOps.contains(i) { add(op, n) }
             case .maxpool: maxPool(op, n)
             case .avgquant: avgQuant(op, n)
-            case .linear: linear(op, n)
+            case .linear: linear(op, i, n, t)
             case .upsample2x, .sum, .concat: headOp(op, i, n)
             }
         }
@@ -268,33 +289,43 @@ final class FastIntegerRunner {
             geo.src = UnsafePointer(col)
         }
         let tile = accScratch[t], ld = plan.weights.blocks * 16
-        let ly = layouts[op.output], yw = y.width
-        let blocks = plan.weights.blocks, relu = op.relu, stem = !plan.biasMap.isEmpty
+        let ly = layouts[op.output], yw = y.width, channelStride = layouts[op.inputs[0]].stride
+        let blocks = plan.weights.blocks, relu = op.relu, relu6 = op.relu6, stem = !plan.biasMap.isEmpty
+        let six = SIMD16<Float>(repeating: 6)
+        @inline(__always) func convolve(_ consume: (_ p0: Int, _ rows: Int) -> Void) {
+            if let dw = plan.depthwise {
+                depthwiseInt8(geo, dw, channelStride: channelStride, tile: tile, ldAcc: ld, consume)
+            } else {
+                convolveInt8(geo, plan.weights, tile: tile, ldAcc: ld, consume)
+            }
+        }
         plan.multiplier.withUnsafeBufferPointer { mul in plan.bias.withUnsafeBufferPointer { bias in
         plan.biasMap.withUnsafeBufferPointer { map in plan.pixelRows.withUnsafeBufferPointer { rowOf in
             // z of pixel p, block b from the tile row r.
             @inline(__always) func z(_ r: Int, _ p: Int, _ b: Int) -> SIMD16<Float> {
                 let a = toFloat(tile + r * ld + 16 * b)
                 let z = (stem ? map[p * blocks + b] : bias[b]).addingProduct(a, mul[b])
-                return relu ? z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>())) : z
+                guard relu else { return z }
+                let r = z.replacing(with: SIMD16<Float>(), where: .!(z .> SIMD16<Float>()))
+                return relu6 ? r.replacing(with: six, where: r .> six) : r
             }
             if let ai = plan.fusedAdd {
                 let add = model.ops[ai], ya = model.values[add.output], la = layouts[add.output]
-                let s = AddInputs(self, other: plan.fusedOther, n), q = Requantizer(ya)
+                let s = AddInputs(self, add, other: plan.fusedOther, n), q = Requantizer(ya)
                 let out = bytes[add.output]! + n * la.perImage
-                convolveInt8(geo, plan.weights, tile: tile, ldAcc: ld) { p0, rows in
+                convolve { p0, rows in
                     for r in 0..<rows {
                         let p = p0 + r, oy = Int(rowOf[p]), ox = p - oy * yw, o = out + la.offset(oy, ox)
                         for b in 0..<blocks {
                             q.store(s.sum(z(r, p, b), oy, ox, p, 16 * b), o + 16 * b, count: min(16, ya.channels - 16 * b),
-                                    nonNegative: true)
+                                    nonNegative: add.relu)
                         }
                     }
                 }
             } else if y.kind == .integer {
                 let out = bytes[op.output]! + n * ly.perImage
                 let q = Requantizer(y)
-                convolveInt8(geo, plan.weights, tile: tile, ldAcc: ld) { p0, rows in
+                convolve { p0, rows in
                     for r in 0..<rows {
                         let p = p0 + r, oy = Int(rowOf[p]), o = out + ly.offset(oy, p - oy * yw)
                         for b in 0..<blocks { q.store(z(r, p, b), o + 16 * b, count: min(16, y.channels - 16 * b), nonNegative: relu) }
@@ -302,7 +333,7 @@ final class FastIntegerRunner {
                 }
             } else {
                 let out = floats[op.output]! + n * ly.perImage
-                convolveInt8(geo, plan.weights, tile: tile, ldAcc: ld) { p0, rows in
+                convolve { p0, rows in
                     for r in 0..<rows {
                         let p = p0 + r
                         for b in 0..<blocks {
@@ -342,14 +373,14 @@ final class FastIntegerRunner {
         let y = model.values[op.output], ly = layouts[op.output], lm = layouts[op.inputs[0]]
         let main = UnsafePointer(floats[op.inputs[0]]!) + n * lm.perImage
         let out = bytes[op.output]! + n * ly.perImage
-        let s = AddInputs(self, other: op.inputs[1], n), q = Requantizer(y)
+        let s = AddInputs(self, op, other: op.inputs[1], n), q = Requantizer(y)
         for oy in 0..<y.height {
             for ox in 0..<y.width {
                 let p = oy * y.width + ox, o = out + ly.offset(oy, ox)
                 var c = 0
                 while c < y.channels {
                     let m = UnsafeRawPointer(main + p * lm.stride + c).loadUnaligned(as: SIMD16<Float>.self)
-                    q.store(s.sum(m, oy, ox, p, c), o + c, count: min(16, y.channels - c), nonNegative: true)
+                    q.store(s.sum(m, oy, ox, p, c), o + c, count: min(16, y.channels - c), nonNegative: op.relu)
                     c += 16
                 }
             }
@@ -357,13 +388,16 @@ final class FastIntegerRunner {
     }
 
     /// One operand of an add for one image (the shortcut, or the main branch when the add
-    /// is fused into the shortcut's conv): sum(z) = max(z + operand, 0).
+    /// is fused into the shortcut's conv): sum(z) = max(z + operand, 0), or z + operand
+    /// for an add without ReLU (MobileNetV2's linear bottlenecks).
     private struct AddInputs {
         let floatShortcut: UnsafePointer<Float>?, floatStride: Int
         let levelShortcut: UnsafePointer<UInt8>?, levelLayout: Layout, channels: Int
-        let step: SIMD16<Float>
+        let step: SIMD16<Float>, zero: SIMD16<Float>
+        let relu: Bool
 
-        init(_ r: FastIntegerRunner, other si: Int, _ n: Int) {
+        init(_ r: FastIntegerRunner, _ op: IntegerOp, other si: Int, _ n: Int) {
+            relu = op.relu
             let ls = r.layouts[si], sv = r.model.values[si]
             floatShortcut = r.floats[si].map { UnsafePointer($0) + n * ls.perImage }
             levelShortcut = r.bytes[si].map { UnsafePointer($0) + n * ls.perImage }
@@ -371,6 +405,7 @@ final class FastIntegerRunner {
             levelLayout = ls
             channels = sv.channels
             step = SIMD16(repeating: sv.step > 0 && sv.step.isFinite ? sv.step : 0)
+            zero = SIMD16(repeating: Float(sv.zeroLevel))
         }
 
         /// max(main + shortcut, 0) for channels c ..< c+16 of pixel (oy, ox) = p; an integer
@@ -387,10 +422,10 @@ final class FastIntegerRunner {
                 } else {
                     for j in 0..<min(16, channels - c) { lv[j] = sp[j] }
                 }
-                s = levelsToFloat(lv) * step
+                s = (levelsToFloat(lv) - zero) * step   // exact difference of small integers
             }
             let z = main + s
-            return z.replacing(with: SIMD16<Float>(), where: z .< SIMD16<Float>())
+            return relu ? z.replacing(with: SIMD16<Float>(), where: z .< SIMD16<Float>()) : z
         }
     }
 
@@ -417,32 +452,48 @@ final class FastIntegerRunner {
     private func avgQuant(_ op: IntegerOp, _ n: Int) {
         let x = model.values[op.inputs[0]], y = model.values[op.output]
         let lx = layouts[op.inputs[0]], ly = layouts[op.output]
-        let src = UnsafePointer(bytes[op.inputs[0]]!) + n * lx.perImage
         let out = bytes[op.output]! + n * ly.perImage + ly.offset(0, 0)
-        let step = y.step, top = Float(y.maxLevel)
-        let degenerate = !(step > 0) || !step.isFinite
-        let dx = x.step > 0 && x.step.isFinite ? Double(x.step) : 0
+        let degenerate = IntegerEngine.degenerate(y)
         let hw = x.height * x.width
+        if x.kind == .float {
+            // Per channel, the Double sum over pixels in the reference's order.
+            let src = UnsafePointer(floats[op.inputs[0]]!) + n * lx.perImage
+            var sums = [Double](repeating: 0, count: x.channels)
+            for p in 0..<hw { let s = src + p * lx.stride; for c in 0..<x.channels { sums[c] += Double(s[c]) } }
+            for c in 0..<x.channels {
+                out[c] = degenerate ? UInt8(y.zeroLevel) : IntegerEngine.quantize(Float(sums[c] / Double(hw)), y)
+            }
+            return
+        }
+        let src = UnsafePointer(bytes[op.inputs[0]]!) + n * lx.perImage
+        let dx = x.step > 0 && x.step.isFinite ? Double(x.step) : 0
         var sums = [Int](repeating: 0, count: x.channels)
         for yy in 0..<x.height { for xx in 0..<x.width {
             let s = src + lx.offset(yy, xx)
-            for c in 0..<x.channels { sums[c] += Int(s[c]) }
+            for c in 0..<x.channels { sums[c] += Int(s[c]) - x.zeroLevel }
         } }
         for c in 0..<x.channels {
             let mean = Float(Double(sums[c]) * dx / Double(hw))
-            out[c] = degenerate ? 0 : UInt8(min(max((mean / step).rounded(.toNearestOrEven), 0), top))
+            out[c] = degenerate ? UInt8(y.zeroLevel) : IntegerEngine.quantize(mean, y)
         }
     }
 
-    private func linear(_ op: IntegerOp, _ n: Int) {
-        let k = op.inChannels, lx = layouts[op.inputs[0]], ly = layouts[op.output]
-        let src = UnsafePointer(bytes[op.inputs[0]]!) + n * lx.perImage + lx.offset(0, 0)
-        let out = floats[op.output]! + n * ly.perImage
+    private func linear(_ op: IntegerOp, _ index: Int, _ n: Int, _ t: Int) {
+        let k = op.inChannels, lx = layouts[op.inputs[0]], ly = layouts[op.output], y = model.values[op.output]
+        let image = UnsafePointer(bytes[op.inputs[0]]!) + n * lx.perImage
+        let src = colScratch[t]
+        linearGather[index].withUnsafeBufferPointer { g in for i in 0..<k { src[i] = image[Int(g[i])] } }
         op.weights.withUnsafeBufferPointer { w in
             for o in 0..<op.outChannels {
                 var acc: Int32 = 0
                 for i in 0..<k { acc &+= Int32(w[o * k + i]) &* Int32(src[i]) }
-                out[o] = op.bias[o].addingProduct(Float(acc), op.multiplier[o])
+                let z = IntegerEngine.activate(op.bias[o].addingProduct(Float(acc), op.multiplier[o]), op)
+                if y.kind == .float {
+                    floats[op.output]![n * ly.perImage + o] = z
+                } else {
+                    bytes[op.output]![n * ly.perImage + ly.offset(0, 0) + o] =
+                        IntegerEngine.degenerate(y) ? 0 : IntegerEngine.quantize(z, y)
+                }
             }
         }
     }
@@ -453,27 +504,32 @@ final class FastIntegerRunner {
     int32ToFloat(UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Int32>.self))
 }
 
-/// z → clamp(round_half_even(z / step), 0, maxLevel) as uint8, 16 lanes at a time;
-/// a step that is not positive and finite gives 0 (the reference's rule).
+/// z → clamp(round_half_even(z / step), −zero, maxLevel − zero) + zero as uint8, 16
+/// lanes at a time (zero = 0 for unsigned values, L for signed ones); a step that is
+/// not positive and finite gives the zero level (the reference's rule).
 struct Requantizer {
-    let step: SIMD16<Float>, top: SIMD16<Float>, degenerate: Bool
+    let step: SIMD16<Float>, top: SIMD16<Float>, bottom: SIMD16<Float>, zero: SIMD16<Float>, degenerate: Bool
+    let zeroLevels: SIMD16<UInt8>
 
     init(_ y: IntegerValue) {
         step = SIMD16(repeating: y.step)
-        top = SIMD16(repeating: Float(y.maxLevel))
-        degenerate = !(y.step > 0) || !y.step.isFinite
+        top = SIMD16(repeating: Float(y.maxLevel - y.zeroLevel))
+        bottom = SIMD16(repeating: -Float(y.zeroLevel))
+        zero = SIMD16(repeating: Float(y.zeroLevel))
+        zeroLevels = SIMD16(repeating: UInt8(y.zeroLevel))
+        degenerate = IntegerEngine.degenerate(y)
     }
 
     /// `nonNegative`: z is known >= 0 (after a ReLU), the clamp at 0 is skipped.
     @inline(__always) func store(_ z: SIMD16<Float>, _ o: UnsafeMutablePointer<UInt8>, count: Int, nonNegative: Bool = false) {
-        var levels = SIMD16<UInt8>()
+        var levels = zeroLevels
         if !degenerate {
             // Clamps written as vector selects (lower to vmaxps / vminps; `clamped` and
             // scalar-replacement selects compile to per-lane loops).
             var v = (z / step).rounded(.toNearestOrEven)
-            if !nonNegative { v = v.replacing(with: SIMD16<Float>(), where: v .< SIMD16<Float>()) }
+            if !nonNegative { v = v.replacing(with: bottom, where: v .< bottom) }
             v = v.replacing(with: top, where: v .> top)
-            levels = floatToLevels(v)   // an integer in 0 ... maxLevel <= 255
+            levels = floatToLevels(v + zero)   // an integer in 0 ... maxLevel <= 255
         }
         if count >= 16 {
             UnsafeMutableRawPointer(o).storeBytes(of: levels, as: SIMD16<UInt8>.self)

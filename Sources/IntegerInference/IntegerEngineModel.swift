@@ -6,19 +6,27 @@
 //   image    the uint8 pixels of the input (value 0)
 //   integer  unsigned activation levels 0 ... 2^bits − 1 (uint8), real value q·step,
 //            step = threshold / (2^bits − 1) computed in Float as the fake-quant does
-//            (a threshold that is not positive makes every level 0)
+//            (a threshold that is not positive makes every level 0); or, `signed`
+//            (MobileNetV2's linear bottlenecks), levels q in −L ... L, L = 2^(bits−1) − 1,
+//            step = threshold / L, stored as the uint8 q + L (0 ... 2L): the stored
+//            level minus `zeroLevel` is q. Only a conv without padding (its bias
+//            absorbs −multiplier·L·Σ W, Folding.swift) and an add read them.
 //   float    a folded pre-activation z (BN output), or the logits
 // Ops:
 //   conv     integer (or image) input × int4/int8 weights, Int32 accumulation,
 //            z_c = multiplier_c·acc + bias_c (BN, group step and input step folded),
-//            optional ReLU, then either requantized to an integer value or kept float.
+//            optional ReLU or ReLU6 (min(max(z, 0), 6)), then either requantized to an
+//            integer value or kept float. `groups` > 1: grouped conv, weights
+//            [Cout, Cin/groups, k, k]; groups == Cin == Cout is the depthwise conv.
 //            For the stem (image input), zero padding of the normalised image is
 //            handled exactly with a per-output-position bias map built at load
 //            from the integer weights and `zeroPoint` (see Folding.swift).
-//   add      float main + (float | dequantized integer) shortcut, ReLU, requantize
-//   maxpool  on integer levels (same step)
-//   avgquant global average of q·step, then the classifier's input quantizer
-//   linear   integer input × int8 weights, logits = multiplier_o·acc + bias_o (float)
+//   add      float main + (float | dequantized integer) shortcut, optional ReLU, requantize
+//   maxpool  on unsigned integer levels (same step)
+//   avgquant global average of q·step (or of a float value), then the next quantizer
+//   linear   integer input (any shape, flattened C·H·W) × int4/int8 weights,
+//            z_o = multiplier_o·acc + bias_o: float logits, or (hidden classifier
+//            layers) optional ReLU and requantized to an integer value
 // Ops of the dense-prediction heads, all float → float (the prediction convs
 // before them have float output; sigmoid and argmax stay with the caller):
 //   upsample2x  bilinear 2x, align_corners = false (TensorEngine's upsample)
@@ -45,20 +53,50 @@ public struct IntegerValue: Codable, Equatable, Sendable {
     public var channels: Int
     public var height: Int
     public var width: Int
-    /// integer values: bits and threshold T (step = T / (2^bits − 1)).
+    /// integer values: bits and threshold T (step = T / (2^bits − 1), signed: T / (2^(bits−1) − 1)).
     public var bits: Int
     public var threshold: Float
+    /// Signed levels −L ... L stored as q + L (format version 3; absent in a file: false).
+    public var signed: Bool
 
     public init(name: String, kind: IntegerValueKind, channels: Int, height: Int, width: Int,
-                bits: Int = 0, threshold: Float = 0) {
+                bits: Int = 0, threshold: Float = 0, signed: Bool = false) {
         self.name = name; self.kind = kind; self.channels = channels; self.height = height; self.width = width
-        self.bits = bits; self.threshold = threshold
+        self.bits = bits; self.threshold = threshold; self.signed = signed
+    }
+
+    enum CodingKeys: String, CodingKey { case name, kind, channels, height, width, bits, threshold, signed }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        kind = try c.decode(IntegerValueKind.self, forKey: .kind)
+        channels = try c.decode(Int.self, forKey: .channels)
+        height = try c.decode(Int.self, forKey: .height)
+        width = try c.decode(Int.self, forKey: .width)
+        bits = try c.decode(Int.self, forKey: .bits)
+        threshold = try c.decode(Float.self, forKey: .threshold)
+        signed = try c.decodeIfPresent(Bool.self, forKey: .signed) ?? false
+    }
+
+    /// `signed` is written only when set, so files of unsigned models keep their older layout.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name); try c.encode(kind, forKey: .kind)
+        try c.encode(channels, forKey: .channels); try c.encode(height, forKey: .height); try c.encode(width, forKey: .width)
+        try c.encode(bits, forKey: .bits); try c.encode(threshold, forKey: .threshold)
+        if signed { try c.encode(true, forKey: .signed) }
     }
 
     public var count: Int { channels * height * width }
-    public var maxLevel: Int { (1 << bits) - 1 }
+    /// The quantizer's top level: S = 2^bits − 1, or L = 2^(bits−1) − 1 when signed.
+    public var levels: Int { signed ? (1 << (bits - 1)) - 1 : (1 << bits) - 1 }
+    /// The stored level of real value 0 (L when signed, else 0).
+    public var zeroLevel: Int { signed ? levels : 0 }
+    /// The largest stored level (2L when signed).
+    public var maxLevel: Int { signed ? 2 * levels : levels }
     /// The activation step, exactly as ActivationQuantizer.grid computes it.
-    public var step: Float { threshold / Float(maxLevel) }
+    public var step: Float { threshold / Float(levels) }
     /// Largest level an input of this value can hold (image: 255).
     public var maxInput: Int { kind == .image ? 255 : maxLevel }
 }
@@ -97,6 +135,10 @@ public struct IntegerOp: Equatable, Sendable {
     public var multiplier: [Float] = []
     public var bias: [Float] = []
     public var relu = false
+    /// ReLU6 (min(max(z, 0), 6)) instead of ReLU (format version 3).
+    public var relu6 = false
+    /// Grouped conv (format version 3): weights [outChannels, inChannels / groups, k, k].
+    public var groups = 1
     /// Stem only: per input channel, the pixel value that normalises to 0 (255·mean).
     public var zeroPoint: [Float] = []
 
@@ -105,7 +147,9 @@ public struct IntegerOp: Equatable, Sendable {
     }
 
     public var hasWeights: Bool { kind == .conv || kind == .linear }
-    public var weightCount: Int { outChannels * inChannels * kernel * kernel }
+    public var weightCount: Int { outChannels * (inChannels / max(groups, 1)) * kernel * kernel }
+    /// Whether the op needs format version 3 (the layer kinds of VGG, ResNet-50 and MobileNetV2).
+    public var usesVersion3: Bool { relu6 || groups != 1 || (kind == .add && !relu) }
     /// Largest |level| allowed by the weight bits (full range: one more negative).
     public var weightLimit: Int { (1 << (weightBits - 1)) - 1 }
 }
@@ -132,6 +176,16 @@ public struct IntegerModel: Equatable, Sendable {
     public var logits: IntegerValue { values[ops.last!.output] }
     /// Whether the model needs format version 2 (a scene task or a head op).
     public var usesHeadOps: Bool { task != .classification || ops.contains { $0.kind.isHeadOp } }
+    /// Whether the model needs format version 3: signed values, grouped convs, ReLU6, an add
+    /// without ReLU, an average of a float value, or a linear op on a spatial input or with
+    /// an integer output.
+    public var usesVersion3: Bool {
+        values.contains { $0.signed } || ops.contains { op in
+            op.usesVersion3
+                || (op.kind == .avgquant && values[op.inputs[0]].kind == .float)
+                || (op.kind == .linear && (values[op.output].kind != .float || values[op.inputs[0]].count != values[op.inputs[0]].channels))
+        }
+    }
 
     public func outputShape(_ op: IntegerOp) -> IntegerValue { values[op.output] }
 
@@ -158,6 +212,9 @@ public struct IntegerModel: Equatable, Sendable {
             if v.kind == .integer {
                 guard (1...8).contains(v.bits) else { throw fail("value \(v.name): bits \(v.bits), expected 1 ... 8") }
                 guard v.threshold.isFinite else { throw fail("value \(v.name): threshold not finite") }
+                guard !v.signed || v.bits >= 2 else { throw fail("value \(v.name): signed levels need at least 2 bits") }
+            } else if v.signed {
+                throw fail("value \(v.name): only integer values can be signed")
             }
         }
         var produced = Set<Int>([0])
@@ -180,14 +237,21 @@ public struct IntegerModel: Equatable, Sendable {
                 guard (1...15).contains(op.kernel), (1...15).contains(op.stride), (0...14).contains(op.padding) else {
                     throw fail("\(where_): kernel/stride/padding out of range")
                 }
-                guard op.inChannels == x.channels, op.outChannels == out.channels else {
+                guard op.inChannels == (op.kind == .linear ? x.count : x.channels), op.outChannels == out.channels else {
                     throw fail("\(where_): channels \(op.inChannels)->\(op.outChannels) do not match its values")
                 }
+                guard op.groups == 1 || (op.groups == op.inChannels && op.groups == op.outChannels && op.kind == .conv) else {
+                    throw fail("\(where_): groups \(op.groups): only 1 or depthwise (groups = channels = \(op.inChannels)->\(op.outChannels))")
+                }
+                guard !op.relu6 || op.relu else { throw fail("\(where_): relu6 needs relu") }
+                guard !x.signed || op.padding == 0 else {
+                    throw fail("\(where_): a signed input needs padding 0 (its zero level is folded into the bias)")
+                }
                 if op.kind == .linear {
-                    guard op.kernel == 1, x.height == 1, x.width == 1, out.height == 1, out.width == 1,
-                          out.kind == .float, x.kind == .integer else {
-                        throw fail("\(where_): linear needs a 1x1 integer input and float output")
+                    guard op.kernel == 1, op.groups == 1, out.height == 1, out.width == 1, x.kind == .integer else {
+                        throw fail("\(where_): linear needs an integer input and a 1x1 output")
                     }
+                    guard out.kind == .float || !out.signed else { throw fail("\(where_): linear output cannot be signed") }
                 } else {
                     let oh = (x.height + 2 * op.padding - op.kernel) / op.stride + 1
                     let ow = (x.width + 2 * op.padding - op.kernel) / op.stride + 1
@@ -217,7 +281,7 @@ public struct IntegerModel: Equatable, Sendable {
                     throw fail("\(where_): add needs float main + float/integer shortcut of the output's shape, integer output")
                 }
             case .maxpool:
-                guard inputs.count == 1, inputs[0].kind == .integer, out.kind == .integer,
+                guard inputs.count == 1, inputs[0].kind == .integer, out.kind == .integer, !inputs[0].signed, !out.signed,
                       inputs[0].bits == out.bits, inputs[0].threshold == out.threshold,
                       inputs[0].channels == out.channels, (1...15).contains(op.kernel), (1...15).contains(op.stride),
                       op.padding >= 0, op.padding < op.kernel else {
@@ -245,9 +309,9 @@ public struct IntegerModel: Equatable, Sendable {
                     throw fail("\(where_): concat needs float inputs of the output's size whose channels add up to the output's")
                 }
             case .avgquant:
-                guard inputs.count == 1, inputs[0].kind == .integer, out.kind == .integer,
+                guard inputs.count == 1, inputs[0].kind != .image, out.kind == .integer,
                       out.channels == inputs[0].channels, out.height == 1, out.width == 1 else {
-                    throw fail("\(where_): avgquant needs an integer input and a Cx1x1 integer output")
+                    throw fail("\(where_): avgquant needs an integer or float input and a Cx1x1 integer output")
                 }
             }
             produced.insert(op.output)
