@@ -29,7 +29,7 @@ public struct LevelParity {
             let step = v.step, fq = q.output
             for e in 0..<(batch * v.count) {
                 let f = step > 0 ? Int((fq[e] / step).rounded(.toNearestOrEven)) : 0
-                let d = abs(f - Int(lv[e]))
+                let d = abs(f - (Int(lv[e]) - v.zeroLevel))   // signed values store q + L
                 if d > 0 { mismatched[i] += 1 }
                 maxStep[i] = max(maxStep[i], d)
             }
