@@ -2,18 +2,23 @@
 // engine. No float weights. All integers little-endian.
 //
 // Versions: 1 holds classifiers; 2 adds the header key "task" (centernet or
-// segmentation) and the head op kinds upsample2x, sum and concat (no payload).
-// The writer writes version 1 for a model that needs nothing of version 2, so
-// classifier files stay readable by version-1 readers; a version-1 reader names
-// the version of a newer file it cannot read.
+// segmentation) and the head op kinds upsample2x, sum and concat (no payload);
+// 3 adds the layer kinds of VGG, ResNet-50 and MobileNetV2: the value key "signed"
+// (levels −L ... L stored as q + L), the op keys "groups" (depthwise conv) and
+// "relu6", an add with relu false, avgquant of a float value, and linear ops on a
+// spatial input (flattened C·H·W) or with an integer output (hidden classifier
+// layers). The writer writes the lowest version a model needs, so older files and
+// models stay readable by older readers; a reader names the version of a newer
+// file it cannot read, and refuses a version-3 feature in a file of an older version.
 //
 //   0        8  magic "GDQRMODL"
-//   8        4  u32 format version (1 or 2)
+//   8        4  u32 format version (1, 2 or 3)
 //   12       4  u32 header length H (at most 16 MiB)
 //   16       4  u32 CRC-32C of the H header bytes
 //   20       H  JSON header, UTF-8: classes, task (version 2), normalization, values (name, kind,
 //               shape, bits, threshold), ops (name, kind, input/output value ids,
-//               geometry, weight bits, relu, stem zero points, and where the op's
+//               geometry, groups (version 3, absent = 1), weight bits, relu, relu6
+//               (version 3, absent = false), stem zero points, and where the op's
 //               data lies in the payload), info (provenance)
 //   20+H     8  u64 payload length U (uncompressed)
 //   28+H     8  u64 compressed length P
@@ -23,7 +28,8 @@
 //   end-12   4  u32 reserved, zero
 //   end-8    8  end magic "GDQR_END"
 //
-// Payload, per conv/linear op in op order: weight levels (weight bits <= 4: int4,
+// Payload, per conv/linear op in op order: weight levels [Cout, Cin/groups, k, k]
+// (linear: [Cout, Cin]; weight bits <= 4: int4,
 // two per byte, low nibble first; else int8), then Cout f32 multipliers, then
 // Cout f32 biases. The reader recomputes this layout from the header and requires
 // the header's offsets and U to match it exactly.
@@ -49,9 +55,11 @@ public enum ModelFile {
     public static let magic: [UInt8] = Array("GDQRMODL".utf8)
     public static let endMagic: [UInt8] = Array("GDQR_END".utf8)
     /// The newest version this code reads and writes.
-    public static let formatVersion: UInt32 = 2
+    public static let formatVersion: UInt32 = 3
     /// The version `model` is written with.
-    public static func version(for model: IntegerModel) -> UInt32 { model.usesHeadOps ? 2 : 1 }
+    public static func version(for model: IntegerModel) -> UInt32 {
+        model.usesVersion3 ? 3 : model.usesHeadOps ? 2 : 1
+    }
     public static let prefixSize = 20
     public static let trailerSize = 16
     public static let maxHeaderBytes = 16 << 20
@@ -71,6 +79,9 @@ public enum ModelFile {
         var padding: Int
         var weight_bits: Int
         var relu: Bool
+        /// Version 3; written only when not the default (1, false).
+        var groups: Int?
+        var relu6: Bool?
         var zero_point: [Float]
         var weights_offset: Int
         var weights_bytes: Int
@@ -100,6 +111,7 @@ public enum ModelFile {
             var h = OpHeader(name: op.name, kind: op.kind, inputs: op.inputs, output: op.output,
                              in_channels: op.inChannels, out_channels: op.outChannels, kernel: op.kernel,
                              stride: op.stride, padding: op.padding, weight_bits: op.weightBits, relu: op.relu,
+                             groups: op.groups == 1 ? nil : op.groups, relu6: op.relu6 ? true : nil,
                              zero_point: op.zeroPoint, weights_offset: 0, weights_bytes: 0, params_offset: 0)
             if op.hasWeights {
                 h.weights_offset = payload.count
@@ -233,7 +245,11 @@ public enum ModelFile {
                   (1...15).contains(op.kernel), (2...8).contains(op.weight_bits) else {
                 throw fail("op \(op.name): channels, kernel or weight bits out of range")
             }
-            let count = op.out_channels * op.in_channels * op.kernel * op.kernel
+            let groups = op.groups ?? 1
+            guard groups >= 1, op.in_channels % groups == 0 else {
+                throw fail("op \(op.name): groups \(groups) do not divide its \(op.in_channels) input channels")
+            }
+            let count = op.out_channels * (op.in_channels / groups) * op.kernel * op.kernel
             let wb = weightBytes(count: count, bits: op.weight_bits)
             guard op.weights_offset == expected, op.weights_bytes == wb, op.params_offset == expected + wb else {
                 throw fail("op \(op.name): payload offsets do not match the layout")
@@ -257,6 +273,7 @@ public enum ModelFile {
                 op.inChannels = oh.in_channels; op.outChannels = oh.out_channels
                 op.kernel = oh.kernel; op.stride = oh.stride; op.padding = oh.padding
                 op.weightBits = oh.weight_bits; op.relu = oh.relu; op.zeroPoint = oh.zero_point
+                op.groups = oh.groups ?? 1; op.relu6 = oh.relu6 ?? false
                 if op.hasWeights {
                     let count = op.weightCount
                     let wbytes = UnsafeRawBufferPointer(rebasing: pb[oh.weights_offset..<(oh.weights_offset + oh.weights_bytes)])
@@ -275,6 +292,10 @@ public enum ModelFile {
         let model = IntegerModel(values: header.values, ops: ops, classes: header.classes,
                                  task: header.task ?? .classification, normMean: header.normalization.mean, normStd: header.normalization.std, info: header.info)
         do { try model.validate() } catch { throw fail("invalid model: \(error)") }
+        if version < 3 && model.usesVersion3 {
+            throw fail("the model uses version-3 features (signed values, groups, relu6, an add without relu, "
+                       + "a float average or a spatial or hidden linear op), the file says version \(version)")
+        }
         return model
     }
 }

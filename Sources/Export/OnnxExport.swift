@@ -6,17 +6,25 @@
 //     → QuantizeLinear(scale 1, uint8) → DequantizeLinear   the uint8 image the engine takes
 //     → Div 255 → Sub mean → Div std                          the training normalisation, same ops
 //   per conv:   DequantizeLinear(INT4/INT8 levels, per-output-channel scale, axis 0)
-//               → Conv(x, W, bias) [→ Relu]   (bias: a separate Add between quantized activations)
+//               → Conv(x, W, bias; group = channels for a depthwise conv) [→ Relu [→ Min 6]]
+//               (bias: a separate Add between quantized activations; ReLU6 as Relu, Min 6)
 //   per integer activation (bits b, threshold T, step Δ = T/(2^b − 1)):
 //               [Min((2^b−1)·Δ) if b ∉ {4, 8}] → QuantizeLinear(Δ, UINT4/UINT8 zero point 0)
 //               → DequantizeLinear(Δ)                         the real activation q·Δ
-//   add:        Add(z_main, z_shortcut | q·Δ) → Relu → Q/DQ
-//   avgquant:   GlobalAveragePool → Q/DQ
-//   maxpool:    MaxPool on the float z, then the Q/DQ of the pooled value when pooling is
-//               the quantized value's only use: quantization is monotone, so the max of
-//               the levels is the level of the max. (onnxruntime 1.32 would otherwise move
-//               the DequantizeLinear past MaxPool and reject MaxPool on UINT4.)
-//   linear:     Flatten → Gemm(x, DQ(W), bias, transB) → logits
+//   signed (L = 2^(b−1) − 1, Δ = T/L): Max(−L·Δ) [→ Min(L·Δ) if b ∉ {4, 8}]
+//               → QuantizeLinear(Δ, INT4/INT8 zero point 0) → DequantizeLinear(Δ); the
+//               engine's stored q + L and the bias term that undoes it (Folding.swift)
+//               are not needed here: the consumer's bias is the unshifted one
+//   add:        Add(z_main, z_shortcut | q·Δ) [→ Relu] → Q/DQ
+//   avgquant:   GlobalAveragePool (of levels or of a float value) → Q/DQ
+//   maxpool:    MaxPool on the float z, then [Min((2^b−1)·Δ) for b <= 4] and the Q/DQ of
+//               the pooled value when pooling is the quantized value's only use:
+//               quantization is monotone, so the max of the levels is the level of the
+//               max. (onnxruntime 1.32 would otherwise move the DequantizeLinear past
+//               MaxPool, or propagate the QuantizeLinear back over it, and reject MaxPool
+//               on UINT4.)
+//   linear:     Flatten → Gemm(x, DQ(W), bias, transB) → logits, or (a hidden layer)
+//               → Relu → Q/DQ
 // Dense-prediction heads (scene models), in float after their prediction convs:
 //   upsample2x: Resize(scales 1, 1, 2, 2; linear, half_pixel: PyTorch's bilinear with
 //               align_corners = false for a 2x scale)
@@ -128,7 +136,7 @@ private struct GraphBuilder {
                       OnnxAttribute("strides", .ints([op.stride, op.stride])),
                       OnnxAttribute("pads", .ints([op.padding, op.padding, op.padding, op.padding]))])
                 if quantizedAfterPool.contains(op.inputs[0]) {
-                    try quantize(op.output, from: out)   // same bits and threshold as the input
+                    try quantize(op.output, from: out, afterPool: true)   // same bits and threshold as the input
                 } else {
                     floatName[op.output] = out   // max of levels on one grid stays on that grid
                 }
@@ -182,31 +190,49 @@ private struct GraphBuilder {
         return w
     }
 
+    /// The bias the ONNX node adds to real-valued inputs: for a signed input the engine's
+    /// bias minus the zero-level term it absorbed (bias_c + multiplier_c · L · Σ Ŵ_c).
+    func realBias(_ op: IntegerOp) -> [Float] {
+        let x = m.values[op.inputs[0]]
+        guard x.signed else { return op.bias }
+        let per = op.weights.count / op.outChannels
+        return (0..<op.outChannels).map { c in
+            let s = op.weights[(c * per)..<((c + 1) * per)].reduce(0) { $0 + Int($1) }
+            return Float(Double(op.bias[c]) + Double(op.multiplier[c]) * Double(x.zeroLevel) * Double(s))
+        }
+    }
+
+    /// Relu (and Min 6 for ReLU6) after `tensor` when the op asks for it.
+    mutating func activation(_ op: IntegerOp, _ tensor: String) -> String {
+        guard op.relu else { return tensor }
+        node("Relu", "\(op.name).relu", [tensor], "\(op.name).relu")
+        guard op.relu6 else { return "\(op.name).relu" }
+        node("Min", "\(op.name).relu6", ["\(op.name).relu", scalar("\(op.name).six", 6)], "\(op.name).relu6")
+        return "\(op.name).relu6"
+    }
+
     mutating func conv(_ op: IntegerOp) throws {
         let x = try input(op, 0)
-        let w = try weights(op, dims: [op.outChannels, op.inChannels, op.kernel, op.kernel])
+        let w = try weights(op, dims: [op.outChannels, op.inChannels / op.groups, op.kernel, op.kernel])
         let bias = "\(op.name).bias"
         var out = "\(op.name).conv"
-        let attributes = [OnnxAttribute("kernel_shape", .ints([op.kernel, op.kernel])),
+        var attributes = [OnnxAttribute("kernel_shape", .ints([op.kernel, op.kernel])),
                           OnnxAttribute("strides", .ints([op.stride, op.stride])),
                           OnnxAttribute("pads", .ints([op.padding, op.padding, op.padding, op.padding]))]
+        if op.groups > 1 { attributes.append(OnnxAttribute("group", .int(op.groups))) }
         if m.values[op.inputs[0]].kind == .integer && m.values[op.output].kind == .integer {
             // DQ → Conv(bias) → Q is a quantized node unit to onnxruntime, which then rounds a
             // float bias to int32 at scale Δ_in·w_c (its bias quantization); our fold keeps
             // the BN shift in float, so the bias is added by its own node.
-            graph.initializers.append(.float(bias, dims: [op.outChannels, 1, 1], op.bias))
+            graph.initializers.append(.float(bias, dims: [op.outChannels, 1, 1], realBias(op)))
             node("Conv", out, [x, w], out, attributes)
             node("Add", "\(op.name).add_bias", [out, bias], "\(op.name).add_bias")
             out = "\(op.name).add_bias"
         } else {
-            graph.initializers.append(.float(bias, dims: [op.outChannels], op.bias))
+            graph.initializers.append(.float(bias, dims: [op.outChannels], realBias(op)))
             node("Conv", out, [x, w, bias], out, attributes)
         }
-        if op.relu {
-            node("Relu", "\(op.name).relu", [out], "\(op.name).relu")
-            out = "\(op.name).relu"
-        }
-        try finish(op.output, out)
+        try finish(op.output, activation(op, out))
     }
 
     mutating func linear(_ op: IntegerOp) throws {
@@ -214,10 +240,12 @@ private struct GraphBuilder {
         node("Flatten", flat, [try input(op, 0)], flat, [OnnxAttribute("axis", .int(1))])
         let w = try weights(op, dims: [op.outChannels, op.inChannels])
         let bias = "\(op.name).bias"
-        graph.initializers.append(.float(bias, dims: [op.outChannels], op.bias))
-        let out = m.values[op.output].name
+        graph.initializers.append(.float(bias, dims: [op.outChannels], realBias(op)))
+        let y = m.values[op.output]
+        // Logits keep the value's name; a hidden layer's Gemm output is named apart from its Q/DQ.
+        let out = y.kind == .float ? y.name : "\(op.name).gemm"
         node("Gemm", op.name, [flat, w, bias], out, [OnnxAttribute("transB", .int(1))])
-        try finish(op.output, out)
+        try finish(op.output, activation(op, out))
     }
 
     mutating func add(_ op: IntegerOp) throws {
@@ -240,8 +268,12 @@ private struct GraphBuilder {
         }
     }
 
-    /// Q/DQ of an integer value: UINT4 (bits <= 4) or UINT8 levels, zero point 0.
-    mutating func quantize(_ value: Int, from tensor: String) throws {
+    /// Q/DQ of an integer value: UINT4 (bits <= 4) or UINT8 levels (signed: INT4 or INT8), zero point 0.
+    /// `afterPool`: the Q/DQ of a max pool's output. A 4-bit one gets its Min too:
+    /// onnxruntime 1.32 otherwise propagates the QuantizeLinear back over the MaxPool and
+    /// then rejects MaxPool on UINT4 (the Min stops the propagation; it changes no value,
+    /// the type saturates at the same level).
+    mutating func quantize(_ value: Int, from tensor: String, afterPool: Bool = false) throws {
         let v = m.values[value]
         let step = v.step
         guard step > 0, step.isFinite else {
@@ -249,16 +281,23 @@ private struct GraphBuilder {
                             + "QuantizeLinear needs a positive scale")
         }
         var src = tensor
-        if v.bits != 4 && v.bits != 8 {
+        if v.signed {
+            // Levels −L ... L: INT4/INT8 saturate at −2^(b−1), one below −L.
+            let lo = scalar("\(v.name).min_value", -Float(v.levels) * step)
+            node("Max", "\(v.name).max_clip", [tensor, lo], "\(v.name).max_clip")
+            src = "\(v.name).max_clip"
+        }
+        if (v.bits != 4 && v.bits != 8) || (afterPool && v.bits <= 4) {
             // The type saturates at 15 or 255; fewer bits need their own upper bound, and
             // round((2^b − 1)·Δ / Δ) = 2^b − 1. (Min, not Clip: onnxruntime 1.32 fails to
             // load a Clip → QuantizeLinear with a UINT4 zero point, in its Clip/Q fusion.)
-            let hi = scalar("\(v.name).max", Float(v.maxLevel) * step)
-            node("Min", "\(v.name).min", [tensor, hi], "\(v.name).min")
+            let hi = scalar("\(v.name).max", Float(v.levels) * step)
+            node("Min", "\(v.name).min", [src, hi], "\(v.name).min")
             src = "\(v.name).min"
         }
         let s = scalar("\(v.name).scale", step), zp = "\(v.name).zero_point"
-        graph.initializers.append(try .unsigned(zp, dims: [], [0], bits: v.bits))
+        graph.initializers.append(try v.signed ? OnnxTensor.signed(zp, dims: [], [0], bits: v.bits)
+                                               : OnnxTensor.unsigned(zp, dims: [], [0], bits: v.bits))
         node("QuantizeLinear", "\(v.name).q", [src, s, zp], "\(v.name).q")
         node("DequantizeLinear", v.name, ["\(v.name).q", s, zp], v.name)
         floatName[value] = v.name

@@ -1,5 +1,7 @@
-// The integer model file (.gdqr): round trip of a folded model, and corruption
-// cases (truncated, flipped byte, wrong version, wrong magic) with their messages.
+// The integer model file (.gdqr): round trip of a folded model (classifiers of
+// version 1; MobileNetV2 and VGG with a hidden classifier layer, version 3), and
+// corruption cases (truncated, flipped byte, wrong version, a version-3 feature in
+// an older version, wrong magic) with their messages.
 import XCTest
 import Layers
 import TensorEngine
@@ -10,7 +12,10 @@ import Checkpoint
 
 final class ModelFileTests: XCTestCase {
     static func foldedModel(arch: ModelSpec.Arch = .resnet) throws -> IntegerModel {
-        let spec = ModelSpec(arch: arch, depth: 8, width: 8, numClasses: 10, input: FeatureShape(1, 12, 12))
+        try foldedModel(ModelSpec(arch: arch, depth: 8, width: 8, numClasses: 10, input: FeatureShape(1, 12, 12)))
+    }
+
+    static func foldedModel(_ spec: ModelSpec) throws -> IntegerModel {
         let policy = try GDQRPolicy(QuantSettings(), model: spec)
         let net = Network(spec, maxBatch: 4, threads: 1, seed: 3, policy: policy)
         let rt = Runtime(arena: net.arena, pool: nil)
@@ -38,6 +43,41 @@ final class ModelFileTests: XCTestCase {
             let int4 = m.ops.filter { $0.hasWeights && $0.weightBits == 4 }
             XCTAssertFalse(int4.isEmpty)
         }
+    }
+
+    static let zooSpecs = [
+        ModelSpec(arch: .mobilenetv2, numClasses: 10, input: FeatureShape(1, 16, 16), widthMultiplier: 0.25),
+        ModelSpec(arch: .vgg, depth: 7, numClasses: 10, input: FeatureShape(1, 16, 16), widthMultiplier: 0.0625,
+                  classifier: [24]),
+    ]
+
+    /// Depthwise convs, ReLU6, signed values, adds without ReLU, a float average and hidden
+    /// linear layers round-trip as version 3; a model without them keeps version 1 and
+    /// writes none of the version-3 keys.
+    func testZooModelsRoundTripAsVersion3() throws {
+        for spec in Self.zooSpecs {
+            let m = try Self.foldedModel(spec)
+            XCTAssertEqual(ModelFile.version(for: m), 3, spec.description)
+            let bytes = try ModelFile.encode(m)
+            XCTAssertEqual(bytes[8], 3)
+            let back = try bytes.withUnsafeBytes { try ModelFile.decode($0, name: "zoo.gdqr") }
+            XCTAssertEqual(back, m, spec.description)
+            XCTAssertEqual(try ModelFile.encode(back), bytes)
+        }
+        let old = try ModelFile.encode(try Self.foldedModel())
+        XCTAssertEqual(old[8], 1)
+        let text = String(decoding: old, as: UTF8.self)
+        for key in ["\"signed\"", "\"groups\"", "\"relu6\""] { XCTAssertFalse(text.contains(key), key) }
+    }
+
+    /// A version-3 model in a file that says version 2 (trailer checksum recomputed) is refused.
+    func testVersion3FeatureInAnOlderVersionIsRefused() throws {
+        var bytes = try ModelFile.encode(try Self.foldedModel(Self.zooSpecs[0]))
+        bytes[8] = 2
+        let crc = CRC32C.checksum(Array(bytes[0..<(bytes.count - 16)]))
+        withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { bytes[bytes.count - 16 + i] = $0[i] } }
+        XCTAssertEqual(decodeError(bytes), "m.gdqr: the model uses version-3 features (signed values, groups, relu6, "
+                       + "an add without relu, a float average or a spatial or hidden linear op), the file says version 2")
     }
 
     func testWriteReplacesAnExistingFileAndLeavesNoTemporary() throws {
@@ -82,9 +122,9 @@ final class ModelFileTests: XCTestCase {
             XCTAssertEqual(decodeError(bad), "m.gdqr: trailer checksum mismatch: the file is corrupt", "byte \(at)")
         }
         // Wrong version.
-        var v3 = good
-        v3[8] = 3
-        XCTAssertEqual(decodeError(v3), "m.gdqr: unsupported format version 3 (this reader knows versions 1 to 2)")
+        var v4 = good
+        v4[8] = 4
+        XCTAssertEqual(decodeError(v4), "m.gdqr: unsupported format version 4 (this reader knows versions 1 to 3)")
         // Wrong magic.
         var magic = good
         magic[0] = UInt8(ascii: "X")

@@ -152,6 +152,56 @@ final class OnnxExportTests: XCTestCase {
         }
     }
 
+    /// MobileNetV2 and VGG (hidden classifier layer): the depthwise Conv has group = channels and
+    /// weights [C, 1, k, k]; ReLU6 is Relu then Min 6; a signed activation is clipped at −L·Δ
+    /// (Max) and quantized with an INT4/INT8 zero point; a node reading signed levels has the
+    /// unshifted bias (the engine's bias + multiplier·L·ΣW, float rounding apart); wiring holds.
+    func testZooGraphs() throws {
+        for spec in ModelFileTests.zooSpecs {
+            let m = try ModelFileTests.foldedModel(spec)
+            let g = try OnnxExport.model(m).graph
+            let inits = Dictionary(uniqueKeysWithValues: g.initializers.map { ($0.name, $0) })
+            var known = Set(inits.keys).union(["image"])
+            for n in g.nodes {
+                for i in n.inputs where !i.isEmpty { XCTAssertTrue(known.contains(i), "\(n.name) reads \(i) before it exists") }
+                known.formUnion(n.outputs)
+            }
+            XCTAssertTrue(known.contains(g.outputs[0].name))
+            let nodes = Dictionary(g.nodes.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for op in m.ops where op.kind == .conv && op.groups > 1 {
+                let conv = try XCTUnwrap(nodes["\(op.name).conv"])
+                XCTAssertTrue(conv.attributes.contains(OnnxAttribute("group", .int(op.groups))), op.name)
+                XCTAssertEqual(inits["\(op.name).weight_q"]?.dims, [op.outChannels, 1, op.kernel, op.kernel])
+            }
+            for op in m.ops where op.relu6 { XCTAssertEqual(nodes["\(op.name).relu6"]?.opType, "Min", op.name) }
+            for v in m.values where v.signed {
+                XCTAssertEqual(nodes["\(v.name).max_clip"]?.opType, "Max", v.name)
+                XCTAssertEqual(floats(try XCTUnwrap(inits["\(v.name).min_value"])), [-Float(v.levels) * v.step], v.name)
+                XCTAssertEqual(inits["\(v.name).zero_point"]?.dataType, v.bits <= 4 ? .int4 : .int8, v.name)
+            }
+            var signedReaders = 0
+            for op in m.ops where op.hasWeights && m.values[op.inputs[0]].signed {
+                let x = m.values[op.inputs[0]], per = op.weightCount / op.outChannels
+                let onnxBias = floats(try XCTUnwrap(inits["\(op.name).bias"]))
+                for c in 0..<op.outChannels {
+                    let sum = op.weights[(c * per)..<((c + 1) * per)].reduce(0) { $0 + Int($1) }
+                    let shifted = Double(onnxBias[c]) - Double(op.multiplier[c]) * Double(x.zeroLevel) * Double(sum)
+                    // Two roundings to Float of values of magnitude |bias| + |m·L·ΣW|.
+                    let scale = abs(Double(op.bias[c])) + abs(Double(op.multiplier[c]) * Double(x.zeroLevel * sum))
+                    XCTAssertEqual(shifted, Double(op.bias[c]), accuracy: 2.5e-7 * scale + 1e-30, "\(op.name) channel \(c)")
+                }
+                signedReaders += 1
+            }
+            XCTAssertEqual(signedReaders > 0, spec.arch == .mobilenetv2, spec.description)
+            if spec.arch == .vgg {
+                let hidden = try XCTUnwrap(m.ops.first { $0.kind == .linear && m.values[$0.output].kind == .integer })
+                XCTAssertEqual(nodes[hidden.name]?.opType, "Gemm")
+                XCTAssertEqual(nodes["\(hidden.name).relu"]?.opType, "Relu")
+                XCTAssertNotNil(inits["\(m.values[hidden.output].name).scale"])
+            }
+        }
+    }
+
     func testDegenerateActivationStepIsAnError() throws {
         var m = try ModelFileTests.foldedModel()
         let i = try XCTUnwrap(m.values.firstIndex { $0.kind == .integer })
