@@ -1,8 +1,10 @@
 // Which data `gdqr eval` scores a classifier on: the data the model was trained on.
 // In order: --data (an MNIST-layout folder), the run of --compare (its config.yaml),
-// the data recorded in the model file (data.dataset, data.root, data.classes: written
-// by the trainer and gdqr export), the config.yaml beside the model file, and only
-// then the Fashion-MNIST default. Every report says which it was.
+// the data recorded in the model file (data.dataset, data.root, data.classes and
+// data.resize: written by the trainer and gdqr export), the config.yaml beside the
+// model file, and only then the Fashion-MNIST default. Every report says which it
+// was. With data.resize (Fashion-MNIST at 32x32 for the zoo networks) the IDX
+// images are resampled to the model's input size, as the trainer did.
 
 import Foundation
 import Datasets
@@ -16,13 +18,15 @@ public struct EvalData {
     public var kept: [Int]
     /// Where these settings came from, for the report.
     public var origin: String
+    /// data.resize: IDX images resampled to the model's input size.
+    public var resize = false
 
-    public init(dataset: DataConfig.Dataset, root: String, kept: [Int], origin: String) {
-        self.dataset = dataset; self.root = root; self.kept = kept; self.origin = origin
+    public init(dataset: DataConfig.Dataset, root: String, kept: [Int], origin: String, resize: Bool = false) {
+        self.dataset = dataset; self.root = root; self.kept = kept; self.origin = origin; self.resize = resize
     }
 
     public init(_ c: RunConfig, origin: String) {
-        self.init(dataset: c.data.dataset, root: c.data.root, kept: c.data.classes, origin: origin)
+        self.init(dataset: c.data.dataset, root: c.data.root, kept: c.data.classes, origin: origin, resize: c.data.resize)
     }
 
     public static func resolve(data: String?, compare: String?, model: IntegerModel?, modelPath: String) throws -> EvalData {
@@ -36,7 +40,8 @@ public struct EvalData {
         if let info = model?.info, let root = info["data.root"], let name = info["data.dataset"],
            let dataset = DataConfig.Dataset(rawValue: name) {
             let kept = (info["data.classes"] ?? "").split(separator: ",").compactMap { Int($0) }
-            return EvalData(dataset: dataset, root: root, kept: kept, origin: "the model file (\(modelPath))")
+            return EvalData(dataset: dataset, root: root, kept: kept, origin: "the model file (\(modelPath))",
+                            resize: info["data.resize"] == "true")
         }
         let beside = ((modelPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("config.yaml")
         if FileManager.default.fileExists(atPath: beside) {
@@ -54,7 +59,8 @@ public struct EvalData {
         case .fashionMNIST, .idx:
             let s = try ImageDataset.mnistLayout(directory: root, split: split, limit: limit, classes: classes,
                                                  keeping: kept)
-            return (s.kept, s.heldOut)
+            guard resize else { return (s.kept, s.heldOut) }
+            return (try s.kept.resized(to: size), try s.heldOut?.resized(to: size))
         case .imageFolder:
             let names = try ImageFolderIndex.classNames(trainDirectory: root + "/train")
             var index = try ImageFolderIndex(directory: root + (split == .train ? "/train" : "/val"), classes: names)

@@ -12,6 +12,8 @@ extension RunConfig {
     public var dataInfo: [String: String] {
         var d = ["data.dataset": data.dataset.rawValue, "data.root": data.root]
         if !data.classes.isEmpty { d["data.classes"] = data.classes.map(String.init).joined(separator: ",") }
+        // Written only when set, so that the files of runs without it keep their bytes.
+        if data.resize && data.dataset != .imageFolder { d["data.resize"] = "true" }
         if data.dataset == .imageFolder,
            let names = try? ImageFolderIndex.classNames(trainDirectory: data.root + "/train"),
            let json = try? JSONSerialization.data(withJSONObject: names) {
