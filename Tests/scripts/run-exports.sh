@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # A quantized run writes its 4-bit model itself: after a tiny W4A4 run of the CNN
-# (one FP32 epoch, one W4A4 epoch, 256 training images) the run folder must hold
+# (one FP32 epoch, one W4A4 epoch, 256 training images), and of each zoo config
+# as it is (VGG-small, ResNet-18, ResNet-50, MobileNetV2 at 32x32, full width; 64
+# training images, so that the runs stay short), the run folder must hold
 # model-w4a4.gdqr and model-w4a4.onnx, byte for byte the files `gdqr export`
 # writes from the run's config and safetensors (an independent path: it rebuilds
 # the network from config.yaml and loads the weights from disk, where the run
 # folds the network it trained in memory), summary.json must give their sizes,
 # the integer engine must classify the test images as the run evaluated them, and
 # the run's parity report (parity-w4a4.json) must be what gdqr eval --compare says.
+# RUN_EXPORTS_NETS picks a subset (default: cnn and the four zoo configs).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 need_built "$gdqr" "$train"
 
-run=$tmp/run
-"$train" --config "$root/configs/fashion-mnist-cnn-fp32.yaml" --quiet --out "$run" --set quant.enabled=true \
-    --set data.train_limit=256 --set data.test_limit=64 --set quant.fp32_phase_epochs=1 \
+check_run() {
+local name=$1 run=$tmp/$1
+shift
+"$train" "$@" --quiet --out "$run" --set data.test_limit=64 --set quant.fp32_phase_epochs=1 \
     --set train.epochs=1 --set train.batch_size=32 --set checkpoint.every_epochs=0 \
-    > "$tmp/train.log" 2>&1 || { echo "FAIL: training: $(tail -3 "$tmp/train.log")"; exit 1; }
+    > "$tmp/$name-train.log" 2>&1 || { fail "$name: training: $(tail -3 "$tmp/$name-train.log")"; return; }
+echo "$name:"
 
 for ext in gdqr onnx; do
     f=$run/model-w4a4.$ext
@@ -66,17 +71,32 @@ p=$run/parity-w4a4.json
 if [ ! -s "$p" ]; then
     fail "the run wrote no $p: $(ls "$run" | tr '\n' ' ')"
 elif "$gdqr" eval "$run/model-w4a4.gdqr" --compare "$run" --limit 64 --batch 32 --json > "$tmp/compare.json" 2> "$tmp/compare.err"; then
-    "$py" - "$p" "$tmp/compare.json" "$run/summary.json" <<'PY' || fail "the run's parity report differs from gdqr eval --compare's"
+    "$py" - "$p" "$tmp/compare.json" "$run/summary.json" "$name" <<'PY' || fail "$name: the run's parity report differs from gdqr eval --compare's"
 import json, math, sys
 p, e, s = (json.load(open(f)) for f in sys.argv[1:4])
+# The CNN's levels stay within one step of the fake-quant ones. The zoo networks
+# are deep and their signed 4-bit block outputs have a coarse step (k_a = 8): a
+# one-step difference from float rounding (a tie in the first layers) moves later
+# levels by several steps, so their deviations are printed, not bounded; top-1
+# agreement must be >= 0.999. Measured (AMD EPYC Zen 3, 2026-12-07), largest
+# deviation: VGG-small 2 steps (features.19.act), ResNet-18 2 (fc.act_in), ResNet-50
+# 14 (fc.act_in, 8-bit, 42% of its levels), MobileNetV2 43 (classifier.1.act_in,
+# 8-bit, 12%; 15 steps in 4.9% of features.17's 4-bit levels); agreement 1.0 for
+# all four; the three arithmetics give the same levels.
+bounded = sys.argv[4] == "cnn"
 ok = p["images"] == 64
 for k in ("accuracy_integer", "accuracy_fakequant", "agreement", "max_abs_logit_diff", "mean_abs_logit_diff"):
     if not (math.isfinite(p[k]) and p[k] == e[k]):
         print(f"{k}: run {p[k]}, gdqr eval {e[k]}"); ok = False
 if p["layers"] != e["layers"]:
     print(f"layers: run {p['layers']}, gdqr eval {e['layers']}"); ok = False
-if not p["layers"] or any(l["max_step_diff"] > 1 for l in p["layers"]):
+if not p["layers"] or (bounded and any(l["max_step_diff"] > 1 for l in p["layers"])):
     print(f"layers: {p['layers']} (none, or a level more than one step from the fake-quant one)"); ok = False
+if p["agreement"] < 0.999:
+    print(f"top-1 agreement {p['agreement']} < 0.999"); ok = False
+worst = max(p["layers"], key=lambda l: (l["max_step_diff"], l["mismatch_fraction"]))
+print(f"largest level deviation: {worst['max_step_diff']} steps in {worst['name']} "
+      f"({worst['mismatch_fraction']:.2e} of its levels differ)")
 if s.get("parity_agreement") != p["agreement"]:
     print(f"summary.json parity_agreement {s.get('parity_agreement')}, report {p['agreement']}"); ok = False
 print(f"parity-w4a4.json: {len(p['layers'])} activations, agreement {p['agreement']:.4f}, "
@@ -86,5 +106,16 @@ PY
 else
     fail "gdqr eval --compare $run: $(tail -3 "$tmp/compare.err")"
 fi
+}
+
+for net in ${RUN_EXPORTS_NETS:-cnn vgg-small resnet18 resnet50 mobilenetv2}; do
+    case $net in
+        cnn) check_run cnn --config "$root/configs/fashion-mnist-cnn-fp32.yaml" --set quant.enabled=true \
+                 --set data.train_limit=256 ;;
+        vgg-small|resnet18|resnet50|mobilenetv2)
+            check_run "$net" --config "$root/configs/fashion-mnist-$net-w4a4.yaml" --set data.train_limit=64 ;;
+        *) fail "unknown network $net (RUN_EXPORTS_NETS)" ;;
+    esac
+done
 
 exit $status
