@@ -17,9 +17,11 @@ enum FuzzTarget: String, CaseIterable {
     /// A run config (YAML) through the loader and its schema; the input's first
     /// line also as a `--set` override on a valid config.
     case config
-    /// A COCO instances JSON.
+    /// A COCO instances JSON, read as it is and as a training set (AnnotatedIndex:
+    /// classes, boxes scaled and mirrored into a 16 x 16 frame).
     case coco
-    /// PNG and JPEG images (the decoder decides by the magic bytes).
+    /// PNG and JPEG images (the decoder decides by the magic bytes), and as a mask
+    /// (palette PNGs give their indices).
     case image
 
     /// Names the input in messages; the reader must repeat it.
@@ -55,9 +57,18 @@ extension FuzzTarget {
             // its 4 KiB read buffer on one (Swift 6.3.1; LeakSanitizer stops the run).
             // The empty-file message is checked by Cluster/bad-inputs.sh instead.
             guard !bytes.isEmpty, FileManager.default.createFile(atPath: scratch, contents: Data(bytes)) else { return [] }
-            return [outcome(naming: scratch) { _ = try CocoInstances.read(path: scratch) }]
+            return [outcome(naming: scratch) { _ = try CocoInstances.read(path: scratch) },
+                    outcome(naming: scratch) {
+                        var s = AnnotatedSettings(imageSize: 16, channels: 1, normalization: .identity, classes: 10)
+                        s.horizontalFlip = true
+                        let src = try AnnotatedSource(index: try AnnotatedIndex.coco(annotations: scratch, imageRoot: "/nonexistent"),
+                                                      settings: s)
+                        _ = src.cocoTruth()
+                        for i in 0..<src.count { _ = src.boxes(i, epoch: 1, augment: true) }
+                    }]
         case .image:
-            return [outcome { _ = try bytes.withUnsafeBytes { try ImageDecoder.decode($0, name: Self.inputName) } }]
+            return [outcome { _ = try bytes.withUnsafeBytes { try ImageDecoder.decode($0, name: Self.inputName) } },
+                    outcome { _ = try bytes.withUnsafeBytes { try ImageDecoder.decode($0, name: Self.inputName, paletteIndices: true) } }]
         }
     }
 
