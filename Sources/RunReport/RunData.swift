@@ -17,6 +17,8 @@ public struct MetricsRecord {
     public var phase: String        // "fp32", "w4a4", "psg", ...
     public var step: Double
     public var values: [String: Double]   // every numeric field (loss, accuracy, lr, ...)
+    /// Every field that is a list of numbers (the per-rank lists of a multi-rank run).
+    public var lists: [String: [Double]] = [:]
 }
 
 public struct QuantLayer {
@@ -121,8 +123,16 @@ public struct RunData {
             guard let split = d["split"] as? String else { throw RunReportError("\(where_): missing \"split\"") }
             guard let step = number(d["step"]) else { throw RunReportError("\(where_): missing numeric \"step\"") }
             var values: [String: Double] = [:]
-            for (k, v) in d { if let n = number(v) { values[k] = n } }
-            out.append(MetricsRecord(split: split, phase: d["phase"] as? String ?? "", step: step, values: values))
+            var lists: [String: [Double]] = [:]
+            for (k, v) in d {
+                if let n = number(v) { values[k] = n }
+                // A list of numbers; null (how a non-finite value is written) is NaN.
+                if let a = v as? [Any], !a.isEmpty {
+                    let ns = a.compactMap { $0 is NSNull ? .nan : number($0) }
+                    if ns.count == a.count { lists[k] = ns }
+                }
+            }
+            out.append(MetricsRecord(split: split, phase: d["phase"] as? String ?? "", step: step, values: values, lists: lists))
         }
         return out
     }

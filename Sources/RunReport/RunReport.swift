@@ -1,6 +1,6 @@
 // report.html for a run folder: one self-contained page (inline SVG and CSS,
 // pictures as data: URIs, no script, nothing fetched from anywhere) with the
-// run's summary, training curves, quantization table, weight histograms,
+// run's summary, training curves, per-rank timing, quantization table, weight histograms,
 // integer-model parity, out-of-distribution detection and pictures.
 
 import Foundation
@@ -14,6 +14,7 @@ public enum RunReport {
         h += "<title>\(e(run.name)) – gdqr run report</title>\n<style>\(style)</style></head>\n<body>\n"
         h += header(run)
         h += ReportSections.curves(run)
+        h += ReportSections.ranks(run)
         h += ReportSections.quantTable(run)
         h += ReportSections.histograms(run)
         h += ReportSections.parity(run)
@@ -98,7 +99,7 @@ public enum RunReport {
     body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;color:#222;margin:24px auto;max-width:1220px;padding:0 16px;line-height:1.4}
     h1{margin:0 0 4px;font-size:26px}h2{font-size:19px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:32px}
     .subtitle{color:#555;margin:0 0 12px}.note{color:#8a5a00;background:#fff6e0;padding:6px 10px;border-left:3px solid #e0a000}
-    .caption{color:#444;font-size:14px}
+    .caption{color:#444;font-size:14px}tr.slowest-rank td{background:#fff0e8;font-weight:bold}
     .cards{display:flex;gap:12px;flex-wrap:wrap;margin:8px 0}.card{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:150px}
     .card .value{font-size:24px;font-weight:bold}.card .label{color:#666;font-size:13px}
     .charts{display:grid;grid-template-columns:repeat(2,max-content);gap:12px}

@@ -84,10 +84,11 @@ final class RunFolderReportTests: XCTestCase {
     /// An empty folder: every section is there, holding its note, and no chart.
     func testMissingFilesGiveNotes() throws {
         let html = RunReport.html(try RunData.load(dir))
-        for id in ["summary", "curves", "quantization", "histograms", "parity", "ood", "pictures", "config"] {
+        for id in ["summary", "curves", "ranks", "quantization", "histograms", "parity", "ood", "pictures", "config"] {
             XCTAssertTrue(html.contains("id=\"\(id)\""), id)
         }
         XCTAssertTrue(html.contains("No metrics.jsonl in this run folder"))
+        XCTAssertTrue(html.contains("No per-rank timing in metrics.jsonl"))
         XCTAssertTrue(html.contains("No quantization.json in this run folder"))
         XCTAssertTrue(html.contains("No parity.json in this run folder"))
         XCTAssertTrue(html.contains("No ood-*.json in this run folder"))

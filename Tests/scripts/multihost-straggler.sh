@@ -10,6 +10,7 @@
 #  2. a slow rank (host 3's rank sleeps 150 ms per step, GDQR_FAULT_STEP_DELAY_MS): it
 #     computes longest and waits least in every window, the others wait >= 100 ms more.
 #     (nice 19 on the shared, loaded cores slowed it too little to tell: 2 of 10 windows.)
+#     The run's report.html marks it in its Ranks table.
 # Skips with one line where namespaces cannot be made.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -60,6 +61,12 @@ if on_hosts --per-host 1 sh -c "$slow" "$GDQR_SIM_PREFIX-h3" "$train" "${args[@]
         gap=$(echo "$out" | awk '{ m = ($4 < $5 ? $4 : $5); if (m - $6 < 100) bad++ } END { print bad + 0 }')
         if [ "$k" = "$n" ] && [ "$gap" = 0 ]; then echo "   rank 2 waited least in all $n windows, by >= 100 ms"
         else fail "the slow rank 2 waited least in $k of $n windows; $gap windows with a gap < 100 ms"; fi
+        # The run report marks it: its Ranks table's highlighted row is rank 2.
+        if grep -q '<tr class="slowest-rank" data-rank="2">' "$tmp/slow/report.html"; then
+            echo "   report.html marks rank 2 as the rank that computes longest"
+        else
+            fail "report.html does not mark rank 2: $(grep -o '<tr class="slowest-rank" data-rank="[0-9]*"' "$tmp/slow/report.html" || echo 'no marked row')"
+        fi
     else
         fail "slow rank: $out"
     fi
