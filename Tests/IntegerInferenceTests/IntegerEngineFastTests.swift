@@ -74,11 +74,16 @@ final class IntegerEngineFastTests: XCTestCase {
                                                 (.pairs(chunk: 1), 255, 64)]
         if CPULevel.best == .v4VNNI { cases.append((.vnni, 255, 127)) }
         for (path, maxInput, maxWeight) in cases {
-            convKernelCase(path: path, maxInput: maxInput, maxWeight: maxWeight)
+            // Not a vacuous comparison: some output of the path's shapes is non-zero. (Per
+            // shape it failed in 3 of 5 runs: the 1-output shape's sum often cancels,
+            // its extreme weights +max and -max meeting equal extreme inputs.)
+            XCTAssertTrue(convKernelCase(path: path, maxInput: maxInput, maxWeight: maxWeight), "\(path): every output 0")
         }
     }
 
-    private func convKernelCase(path: Int8TilePath, maxInput: Int, maxWeight: Int) {
+    /// Compares every shape for one path; returns whether any reference output was non-zero.
+    private func convKernelCase(path: Int8TilePath, maxInput: Int, maxWeight: Int) -> Bool {
+        var anyNonZero = false
         var g = SystemRandomNumberGenerator()
         // (pixels, output channels, taps, channels per tap): tails of 6 pixels, 1 ... 5 blocks.
         for (pixels, cout, taps, cpt) in [(1, 1, 1, 4), (7, 16, 9, 8), (13, 33, 9, 16), (49, 64, 9, 64),
@@ -104,8 +109,9 @@ final class IntegerEngineFastTests: XCTestCase {
                 ref = convolveReference(geo, w)
             } } }
             XCTAssertEqual(acc.map { Int64($0) }, ref, "\(path): pixels \(pixels) cout \(cout) taps \(taps) cpt \(cpt)")
-            XCTAssertTrue(ref.contains { $0 != 0 })
+            anyNonZero = anyNonZero || ref.contains { $0 != 0 }
         }
+        return anyNonZero
     }
 
     // MARK: whole models
