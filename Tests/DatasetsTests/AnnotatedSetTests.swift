@@ -8,23 +8,7 @@ import TensorEngine
 // nearest-neighbour resize (255 kept) against hand-picked pixels, scenes written by
 // SceneLayouts read back to their exact pixels, boxes and masks, the streaming
 // loader's bits for 1 and 3 workers, and each bad input with its message.
-final class AnnotatedSetTests: XCTestCase {
-    var root = ""
-
-    override func setUpWithError() throws {
-        root = NSTemporaryDirectory() + "gdqr-annotated-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
-
-    func write(_ rel: String, _ bytes: [UInt8]) throws {
-        let path = root + "/" + rel
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
-    }
-
+final class AnnotatedSetTests: TemporaryFolderTestCase {
     func writeText(_ rel: String, _ text: String) throws { try write(rel, Array(text.utf8)) }
 
     func png(_ pixels: [UInt8], _ w: Int, _ h: Int) throws -> [UInt8] {

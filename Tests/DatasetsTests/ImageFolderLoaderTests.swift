@@ -8,23 +8,7 @@ import TensorEngine
 // order, stray and empty folders, the same floats as the in-memory IDX path for the
 // same pixels, the same bits for any worker count and prefetch depth, rank shards,
 // and bad files (an error naming the file, or skipped under skip_bad).
-final class ImageFolderLoaderTests: XCTestCase {
-    var root = ""
-
-    override func setUpWithError() throws {
-        root = NSTemporaryDirectory() + "gdqr-imagefolder-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
-
-    func write(_ rel: String, _ bytes: [UInt8]) throws {
-        let path = root + "/" + rel
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
-    }
-
+final class ImageFolderLoaderTests: TemporaryFolderTestCase {
     func png(_ pixels: [UInt8], _ w: Int, _ h: Int, _ c: Int) throws -> [UInt8] {
         try PNGWriter.encode(pixels, width: w, height: h, channels: c)
     }

@@ -5,16 +5,7 @@ import XCTest
 // ImageStatistics (gdqr data stats) on images whose mean and population standard
 // deviation are worked out by hand, grey and RGB, with the loaders' channel
 // conversions, and the message for a missing file.
-final class ImageStatisticsTests: XCTestCase {
-    var root = ""
-
-    override func setUpWithError() throws {
-        root = NSTemporaryDirectory() + "gdqr-stats-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
-
+final class ImageStatisticsTests: TemporaryFolderTestCase {
     func file(_ name: String, _ px: [UInt8], _ w: Int, _ h: Int, _ c: Int) throws -> String {
         let path = root + "/" + name
         try Data(try PNGWriter.encode(px, width: w, height: h, channels: c)).write(to: URL(fileURLWithPath: path))
