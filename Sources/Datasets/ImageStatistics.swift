@@ -87,4 +87,12 @@ public struct ImageStatistics: Equatable, Sendable {
             return numerator.squareRoot() / n / 255
         }
     }
+
+    /// One standard deviation for every channel, each channel centred on its own mean:
+    /// the root mean square of the per-channel ones. The integer model's stem fold takes
+    /// one std for all channels (per-channel means fold exactly, divisions by different
+    /// stds would not keep the first layer's weights integers).
+    public var sharedStd: Double {
+        (std.map { $0 * $0 }.reduce(0, +) / Double(max(channels, 1))).squareRoot()
+    }
 }

@@ -33,6 +33,8 @@ final class ImageStatisticsTests: TemporaryFolderTestCase {
         try rgb.add(files: [c, d])
         for (got, want) in zip(rgb.mean, [20.0, 20, 20]) { XCTAssertEqual(got, want / 255, accuracy: 1e-15) }
         for (got, want) in zip(rgb.std, [10.0, 0, 10]) { XCTAssertEqual(got, want / 255, accuracy: 1e-15) }
+        // The shared std: sqrt((100 + 0 + 100) / 3) / 255.
+        XCTAssertEqual(rgb.sharedStd, (200.0 / 3).squareRoot() / 255, accuracy: 1e-15)
         try rgb.add(files: [try file("e.png", [40], 1, 1, 1)])
         // Three pixels per channel: (10, 30, 40), (20, 20, 40), (30, 10, 40).
         let means = [80.0, 80, 80].map { $0 / 3 / 255 }
