@@ -207,9 +207,13 @@ final class IntegerEngineFastTests: XCTestCase {
                     let a = Array(UnsafeBufferPointer(start: fast.levels(of: vi)!, count: batch * v.count))
                     let b = Array(UnsafeBufferPointer(start: ref.levels(of: vi)!, count: batch * v.count))
                     XCTAssertEqual(a, b, "levels of \(v.name), threads \(threads)")
-                    // Not vacuous: levels vary, some are 0 and some are above 0.
+                    // Not vacuous: levels vary, some are 0 and some are above 0. A 1x1 value
+                    // (pooled features, a hidden FC layer) holds a few levels per image that
+                    // random weights and biases can leave all at 0 or all above it (a hidden
+                    // ReLU FC was all zero in one of the full runs), so it is exempt; the
+                    // logits it feeds are compared above.
                     XCTAssertTrue(b.contains(0) || v.height == 1, "\(v.name) has no zero level")
-                    XCTAssertTrue(b.contains { $0 > 0 }, "\(v.name) is all zero")
+                    XCTAssertTrue(b.contains { $0 > 0 } || v.height == 1, "\(v.name) is all zero")
                 } else if let f = fast.floats(of: vi) {   // nil: fused into its add (checked below)
                     let a = Array(UnsafeBufferPointer(start: f, count: batch * v.count))
                     let b = Array(UnsafeBufferPointer(start: ref.floats(of: vi)!, count: batch * v.count))
