@@ -76,6 +76,19 @@ in_chroot 'set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq
     libz3-dev pkg-config tzdata unzip uuid-dev ca-certificates > /dev/null
   swift --version | head -1'
 
+# The machine's own network set-up, not the project's: certificate authorities it adds
+# (/usr/local/share/ca-certificates: an egress proxy's, on the machines here) and its
+# pip configuration (/etc/pip.conf: which bundle pip trusts, its find-links folder,
+# bound read-only like the toolchain). Without them pip in the chroot cannot reach PyPI
+# where the host can, and every script that needs the venv fails for that reason alone.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+    mkdir -p "$dir/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
+    in_chroot 'update-ca-certificates > /dev/null'
+fi
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$dir/etc/pip.conf"
+if [ -d /opt/wheels ]; then mnt --bind /opt/wheels "$dir/opt/wheels"; mount -o remount,bind,ro "$dir/opt/wheels"; fi
+
 # The Swift packages of Package.resolved come from SwiftPM's cache, as on the machines
 # the project runs on (their network reaches the Debian archive and PyPI only, not the
 # package hosts): the host's cache is copied in, as the toolchain is mounted.
