@@ -28,31 +28,44 @@ public struct Prediction {
         engine = try IntegerEngine(m, maxBatch: self.batch, threads: max(1, threads))
     }
 
-    /// What `input` holds, for a line on standard error.
-    public func describe(_ input: String) throws -> String {
-        let x = model.input
-        if let files = try imageFiles(input) { return "\(files.count) image files from \(input), each as \(x.channels)x\(x.height)x\(x.width)" }
-        let idx = try idxImages(input)
-        return "\(idx.count) images \(idx.rows)x\(idx.cols) from \(input)"
+    /// What `gdqr infer` reads: image files (decoded a batch at a time) or an IDX file's images.
+    public enum Images {
+        case files([String])
+        case idx(IDX.Images)
     }
 
-    /// Calls `each(index, file, class)` for every image of `input` in order (`file` is
-    /// nil for the images of an IDX file).
-    public func predict(_ input: String, _ each: (Int, String?, Int) -> Void) throws {
+    /// Lists or reads `input` once: a PNG/JPEG file, a folder of them, or an IDX file.
+    public func images(_ input: String) throws -> Images {
+        if let files = try imageFiles(input) { return .files(files) }
+        return .idx(try idxImages(input))
+    }
+
+    /// What `images` holds, for a line on standard error.
+    public func describe(_ images: Images, from input: String) -> String {
         let x = model.input
-        if let files = try imageFiles(input) {
+        switch images {
+        case .files(let files): return "\(files.count) image files from \(input), each as \(x.channels)x\(x.height)x\(x.width)"
+        case .idx(let idx): return "\(idx.count) images \(idx.rows)x\(idx.cols) from \(input)"
+        }
+    }
+
+    /// Calls `each(index, file, class)` for every image in order (`file` is nil for the
+    /// images of an IDX file).
+    public func predict(_ images: Images, source: String, _ each: (Int, String?, Int) -> Void) throws {
+        let x = model.input
+        switch images {
+        case .files(let files):
             var first = 0
             while first < files.count {
                 let paths = Array(files[first..<min(first + batch, files.count)])
                 let d = try ImageDataset.decodedImages(paths: paths, labels: [Int32](repeating: 0, count: paths.count), classes: 1,
-                                                       size: x.height, channels: x.channels, source: input)
+                                                       size: x.height, channels: x.channels, source: source)
                 classify(d.pixels, count: paths.count) { i, c in each(first + i, paths[i], c) }
                 first += paths.count
             }
-            return
+        case .idx(let idx):
+            classify(idx.pixels, count: idx.count) { i, c in each(i, nil, c) }
         }
-        let idx = try idxImages(input)
-        classify(idx.pixels, count: idx.count) { i, c in each(i, nil, c) }
     }
 
     /// The image files `input` names (a PNG/JPEG file or a folder), nil for an IDX file.

@@ -22,9 +22,10 @@ struct Infer: ParsableCommand {
 
     func run() throws {
         let p = try Prediction(try ModelFile.read(model), path: model, threads: threads)
-        FileHandle.standardError.write(Data("\(model): \(try p.describe(images))\n".utf8))
+        let input = try p.images(images)
+        FileHandle.standardError.write(Data("\(model): \(p.describe(input, from: images))\n".utf8))
         var out = ""
-        try p.predict(images) { _, file, c in
+        try p.predict(input, source: images) { _, file, c in
             out += "\(c)" + (p.classNames.map { " \($0[c])" } ?? "") + (file.map { " \($0)" } ?? "") + "\n"
             if out.utf8.count > 1 << 16 { FileHandle.standardOutput.write(Data(out.utf8)); out = "" }
         }
