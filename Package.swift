@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "IntegerInference", dependencies: ["TensorEngine", "IntegerSIMD", "IntegerTilesV3", "IntegerTilesVNNI"],
                 swiftSettings: fastFlags),
         .target(name: "GDQR", dependencies: ["TensorEngine", "Layers", "IntegerInference"], swiftSettings: fastFlags),
-        .target(name: "Datasets", dependencies: ["TensorEngine", "JSONFormat", "CZlib", "CPNG", "CJPEG"], swiftSettings: fastFlags),
+        .target(name: "Datasets", dependencies: ["TensorEngine", "Layers", "JSONFormat", "CZlib", "CPNG", "CJPEG"], swiftSettings: fastFlags),
         .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: fastFlags),
         .target(name: "Checkpoint", dependencies: ["JSONFormat", "Layers", "CZstd"], swiftSettings: fastFlags),
         // The files made for other programs: the integer model file (.gdqr) and ONNX.
@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(name: "GDQRTests", dependencies: ["GDQR", "IntegerInference", "Layers", "TensorEngine"], swiftSettings: fastFlags),
         .testTarget(name: "IntegerInferenceTests", dependencies: ["IntegerInference", "IntegerSIMD", "IntegerTilesV3", "TensorEngine"],
                     swiftSettings: fastFlags),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TensorEngine"], swiftSettings: fastFlags),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Layers", "TensorEngine"], swiftSettings: fastFlags),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: fastFlags),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Layers"], swiftSettings: fastFlags),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Checkpoint", "GDQR", "IntegerInference", "Layers", "TensorEngine"],

@@ -10,15 +10,7 @@
 // (ignored); any other value is an error naming the mask file.
 
 import Foundation
-
-/// A box in pixels of an image, (x, y) its top-left corner; class 1...K.
-public struct AnnotatedBox: Equatable, Sendable {
-    public var classId: Int
-    public var x: Double, y: Double, w: Double, h: Double
-    public init(classId: Int, x: Double, y: Double, w: Double, h: Double) {
-        self.classId = classId; self.x = x; self.y = y; self.w = w; self.h = h
-    }
-}
+import Layers
 
 /// One image of a set: its file, its mask file (segmentation), the size the
 /// annotations declare (0 when they declare none, as VOC), its boxes (detection).
@@ -27,7 +19,7 @@ public struct AnnotatedImage: Equatable, Sendable {
     public var maskPath: String?
     public var width: Int
     public var height: Int
-    public var boxes: [AnnotatedBox]
+    public var boxes: [LabeledBox]   // in pixels of the image, class 1...K
 }
 
 public struct AnnotatedIndex: Sendable {
@@ -63,11 +55,11 @@ public struct AnnotatedIndex: Sendable {
         if categories != nil, let stray = coco.categories.first(where: { classOf[$0.id] == nil }) {
             throw DataError(file: annotations, "category id \(stray.id) (\(stray.name)) is not among the training file's categories")
         }
-        var boxes: [Int: [AnnotatedBox]] = [:]
+        var boxes: [Int: [LabeledBox]] = [:]
         var crowd = 0
         for a in coco.annotations {
             if a.iscrowd { crowd += 1; continue }
-            boxes[a.imageId, default: []].append(AnnotatedBox(classId: classOf[a.categoryId]!, x: a.bbox[0], y: a.bbox[1],
+            boxes[a.imageId, default: []].append(LabeledBox(classId: classOf[a.categoryId]!, x: a.bbox[0], y: a.bbox[1],
                                                               w: a.bbox[2], h: a.bbox[3]))
         }
         // Sample order: image id (the file's order may differ between writers).

@@ -9,6 +9,7 @@
 
 import Foundation
 import TensorEngine
+import Layers
 
 /// A decoded-while-training set the streaming loader can serve: pixels [C, S, S]
 /// as floats and, for segmentation, a mask of S x S bytes per sample.
@@ -88,13 +89,13 @@ public final class AnnotatedSource: StreamedSource, @unchecked Sendable {
 
     /// The boxes of sample `i` in the network's S x S frame: scaled by S/W and S/H,
     /// mirrored (x -> S - x - w) when the sample is flipped.
-    public func boxes(_ i: Int, epoch: Int, augment: Bool) -> [AnnotatedBox] {
+    public func boxes(_ i: Int, epoch: Int, augment: Bool) -> [LabeledBox] {
         let im = index.images[i], s = Double(settings.imageSize)
         guard im.width > 0, im.height > 0 else { return [] }
         let fx = s / Double(im.width), fy = s / Double(im.height), flip = flipped(i, epoch: epoch, augment: augment)
         return im.boxes.map { b in
             let w = b.w * fx
-            return AnnotatedBox(classId: b.classId, x: flip ? s - b.x * fx - w : b.x * fx, y: b.y * fy, w: w, h: b.h * fy)
+            return LabeledBox(classId: b.classId, x: flip ? s - b.x * fx - w : b.x * fx, y: b.y * fy, w: w, h: b.h * fy)
         }
     }
 

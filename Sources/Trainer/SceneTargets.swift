@@ -54,9 +54,7 @@ final class AnnotatedTargets: SceneTargets {
 
     func boxes(_ batch: Batch, _ i: Int) -> [LabeledBox] {
         guard batch.labels[i] >= 0 else { return [] }   // a bad file skipped under skip_bad
-        return source.boxes(batch.indices[i], epoch: batch.epoch, augment: augment).map {
-            LabeledBox(classId: $0.classId, x: $0.x, y: $0.y, w: $0.w, h: $0.h)
-        }
+        return source.boxes(batch.indices[i], epoch: batch.epoch, augment: augment)
     }
 
     func copyMask(_ batch: Batch, _ i: Int, pixels: Int, into labels: UnsafeMutablePointer<Int32>) {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import TensorEngine
+import Layers
 @testable import Datasets
 
 // The COCO and VOC readers (AnnotatedIndex, AnnotatedSource) on sets the tests
@@ -43,7 +44,7 @@ final class AnnotatedSetTests: TemporaryFolderTestCase {
         let src = try AnnotatedSource(index: index, settings: settings(size: 8, flip: true))
         // 6 * (8 / 20) is 2.4000000000000004 in Double: components within 4.4e-15 (the largest
         // difference measured is that 4.4e-16 of h; x, y, w and the mirrored x come out exact).
-        func assertBox(_ b: AnnotatedBox, _ want: [Double], line: UInt = #line) {
+        func assertBox(_ b: LabeledBox, _ want: [Double], line: UInt = #line) {
             XCTAssertEqual(b.classId, 2, line: line)
             for (g, w) in zip([b.x, b.y, b.w, b.h], want) { XCTAssertEqual(g, w, accuracy: 4.4e-15, line: line) }
         }
@@ -232,7 +233,7 @@ final class AnnotatedSetTests: TemporaryFolderTestCase {
         var scratch = ImageFolderSource.Scratch()
         for (i, sc) in scenes.enumerated() {
             XCTAssertEqual(coco.boxes(i, epoch: 0, augment: false), sc.objects.map {
-                AnnotatedBox(classId: $0.classId, x: Double($0.box.x0), y: Double($0.box.y0), w: Double($0.box.width), h: Double($0.box.height))
+                LabeledBox(classId: $0.classId, x: Double($0.box.x0), y: Double($0.box.y0), w: Double($0.box.width), h: Double($0.box.height))
             })
             var px = [UInt8](repeating: 0, count: 32 * 32), m = px
             try px.withUnsafeMutableBufferPointer { p in
