@@ -103,7 +103,7 @@ let package = Package(
         // export, benchmark whole networks. The executable parses options and prints.
         .target(name: "ModelTools",
                 dependencies: ["Trainer", "Evaluation", "Export", "GDQR", "IntegerInference", "Datasets", "Layers", "TensorEngine",
-                               "Checkpoint", "Distributed"],
+                               "Checkpoint", "Distributed", "JSONFormat"],
                 swiftSettings: fastFlags),
         .executableTarget(name: "gdqr-train",
                           dependencies: ["Trainer", "TrainerCLI", "TensorEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -8,7 +8,7 @@ import Datasets
 
 extension TrainingContext {
     /// The image folder's training (ROOT/train) and test (ROOT/val) splits.
-    static func imageFolder(_ c: RunConfig, normalization: Normalization,
+    public static func imageFolder(_ c: RunConfig, normalization: Normalization,
                             badFiles: BadFileLog?) throws -> (ImageFolderSource, ImageFolderSource) {
         var (train, val) = try ImageFolderIndex.load(root: c.data.root)
         guard train.classes.count == c.model.numClasses else {
@@ -47,10 +47,7 @@ extension TrainingContext {
     func makeTrainLoader() throws -> TrainBatchSource {
         let c = config
         if let src = folderTrain {
-            let augment = c.data.hflip || c.data.cropPadding > 0 || c.data.folder.crop == .randomResizedCrop
-            return try StreamingLoader(source: src, globalBatchSize: c.train.batchSize, rank: comm.rank,
-                                       worldSize: comm.size, augment: augment, workers: c.data.folder.workers,
-                                       prefetch: c.data.folder.prefetchBatches)
+            return try Self.imageFolderTrainLoader(c, source: src, rank: comm.rank, worldSize: comm.size)
         }
         if let src = annotatedTrain {
             return try StreamingLoader(source: src, seed: UInt64(c.seed), globalBatchSize: c.train.batchSize, rank: comm.rank,
@@ -60,6 +57,16 @@ extension TrainingContext {
         return try BatchLoader(dataset: train, globalBatchSize: c.train.batchSize, rank: comm.rank,
                                worldSize: comm.size, seed: UInt64(c.seed), augmentation: augmentation,
                                augment: !augmentation.isIdentity, normalization: normalization)
+    }
+
+    /// The training loader of an image folder's split as a run makes it (also what
+    /// `gdqr bench loader` measures): data.workers threads, data.prefetch_batches ahead.
+    public static func imageFolderTrainLoader(_ c: RunConfig, source: ImageFolderSource, rank: Int = 0,
+                                              worldSize: Int = 1) throws -> StreamingLoader {
+        let augment = c.data.hflip || c.data.cropPadding > 0 || c.data.folder.crop == .randomResizedCrop
+        return try StreamingLoader(source: source, globalBatchSize: c.train.batchSize, rank: rank,
+                                   worldSize: worldSize, augment: augment, workers: c.data.folder.workers,
+                                   prefetch: c.data.folder.prefetchBatches)
     }
 
     /// This rank's evaluation batches of the test split for a phase.

@@ -21,7 +21,7 @@ struct Info: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernels against this machine's FMA peak.",
-        subcommands: [BenchGemm.self, BenchConv.self, BenchTrain.self, BenchInfer.self, BenchAllReduce.self])
+        subcommands: [BenchGemm.self, BenchConv.self, BenchTrain.self, BenchInfer.self, BenchAllReduce.self, BenchLoader.self])
 }
 
 struct Gdqr: ParsableCommand {

@@ -13,7 +13,7 @@ export COLUMNS=100   # ArgumentParser wraps help text at the terminal width
 
 # Every command and subcommand: file gdqr.PATH.txt, "." for spaces (gdqr.bench.gemm.txt).
 commands=("" train eval export infer inspect info report config "config check" "config reference"
-          bench "bench gemm" "bench conv" "bench train" "bench infer" "bench allreduce" data "data stats")
+          bench "bench gemm" "bench conv" "bench train" "bench infer" "bench allreduce" "bench loader" data "data stats")
 version=$("$gdqr" --version)
 for c in "${commands[@]}"; do
     name=gdqr${c:+.${c// /.}}
