@@ -22,6 +22,22 @@ private func poolCheck(_ h: Int, _ w: Int, _ kernel: Int, _ stride: Int, _ paddi
     precondition(h + 2 * padding >= kernel && w + 2 * padding >= kernel, "\(name): input smaller than kernel")
 }
 
+/// The windows of one plane in row-major order: body(o, rows, columns) with the
+/// output index o = oy * ow + ox and the input rows and columns the window covers
+/// inside the plane (padding clipped off). Every pooling loop walks them this way.
+@inline(__always)
+private func poolForEachWindow(h: Int, w: Int, oh: Int, ow: Int, kernel: Int, stride: Int, padding: Int,
+                               _ body: (_ o: Int, _ rows: Range<Int>, _ columns: Range<Int>) -> Void) {
+    for oy in 0..<oh {
+        let y0 = oy * stride - padding
+        let rows = max(y0, 0)..<min(y0 + kernel, h)
+        for ox in 0..<ow {
+            let x0 = ox * stride - padding
+            body(oy * ow + ox, rows, max(x0, 0)..<min(x0 + kernel, w))
+        }
+    }
+}
+
 /// Max pool forward. input [n,c,h,w] -> output, indices [n,c,oh,ow].
 public func maxPool2dForward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                              indices: UnsafeMutablePointer<Int32>,
@@ -38,23 +54,17 @@ public func maxPool2dForward(input: UnsafePointer<Float>, output: UnsafeMutableP
                 maxPool2x2Plane(src, dst, idx, w: w, oh: oh, ow: ow)
                 continue
             }
-            for oy in 0..<oh {
-                let y0 = oy * stride - padding
-                let ya = max(y0, 0), yb = min(y0 + kernel, h)
-                for ox in 0..<ow {
-                    let x0 = ox * stride - padding
-                    let xa = max(x0, 0), xb = min(x0 + kernel, w)
-                    var best = -Float.infinity, bestIndex = ya * w + xa
-                    for y in ya..<yb {
-                        let row = src + y * w
-                        for x in xa..<xb {
-                            let v = row[x]
-                            if v > best { best = v; bestIndex = y * w + x }
-                        }
+            poolForEachWindow(h: h, w: w, oh: oh, ow: ow, kernel: kernel, stride: stride, padding: padding) { o, ys, xs in
+                var best = -Float.infinity, bestIndex = ys.lowerBound * w + xs.lowerBound
+                for y in ys {
+                    let row = src + y * w
+                    for x in xs {
+                        let v = row[x]
+                        if v > best { best = v; bestIndex = y * w + x }
                     }
-                    dst[oy * ow + ox] = best
-                    idx[oy * ow + ox] = Int32(truncatingIfNeeded: bestIndex)
                 }
+                dst[o] = best
+                idx[o] = Int32(truncatingIfNeeded: bestIndex)
             }
         }
     }
@@ -120,19 +130,13 @@ public func avgPool2dForward(input: UnsafePointer<Float>, output: UnsafeMutableP
         for p in planes {
             let src = input + p * h * w
             let dst = output + p * oh * ow
-            for oy in 0..<oh {
-                let y0 = oy * stride - padding
-                let ya = max(y0, 0), yb = min(y0 + kernel, h)
-                for ox in 0..<ow {
-                    let x0 = ox * stride - padding
-                    let xa = max(x0, 0), xb = min(x0 + kernel, w)
-                    var s: Float = 0
-                    for y in ya..<yb {
-                        let row = src + y * w
-                        for x in xa..<xb { s += row[x] }
-                    }
-                    dst[oy * ow + ox] = s * inv
+            poolForEachWindow(h: h, w: w, oh: oh, ow: ow, kernel: kernel, stride: stride, padding: padding) { o, ys, xs in
+                var s: Float = 0
+                for y in ys {
+                    let row = src + y * w
+                    for x in xs { s += row[x] }
                 }
+                dst[o] = s * inv
             }
         }
     }
@@ -150,17 +154,11 @@ public func avgPool2dBackward(gradOutput: UnsafePointer<Float>, gradInput: Unsaf
             let dst = gradInput + p * h * w
             dst.update(repeating: 0, count: h * w)
             let g = gradOutput + p * oh * ow
-            for oy in 0..<oh {
-                let y0 = oy * stride - padding
-                let ya = max(y0, 0), yb = min(y0 + kernel, h)
-                for ox in 0..<ow {
-                    let x0 = ox * stride - padding
-                    let xa = max(x0, 0), xb = min(x0 + kernel, w)
-                    let v = g[oy * ow + ox] * inv
-                    for y in ya..<yb {
-                        let row = dst + y * w
-                        for x in xa..<xb { row[x] += v }
-                    }
+            poolForEachWindow(h: h, w: w, oh: oh, ow: ow, kernel: kernel, stride: stride, padding: padding) { o, ys, xs in
+                let v = g[o] * inv
+                for y in ys {
+                    let row = dst + y * w
+                    for x in xs { row[x] += v }
                 }
             }
         }

@@ -19,77 +19,49 @@ func opsLaneSum(_ v: SIMD16<Float>) -> Double {
     return s
 }
 
-/// Sum of x[0..<count] in the fixed order described above, as a Double.
+/// Sum of f(x[i]) in the fixed order described above, as a Double: `add` folds one
+/// vector's f into an accumulator, `tail` gives f of one tail element in Double.
+@inline(__always)
+func opsBlockedSum(_ x: UnsafePointer<Float>, count: Int, add: (inout SIMD16<Float>, SIMD16<Float>) -> Void,
+                   tail: (Float) -> Double) -> Double {
+    var total = 0.0
+    var start = 0
+    while start < count {
+        let len = min(opsReduceBlock, count - start)
+        let p = x + start
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var i = 0
+        while i + 64 <= len {
+            add(&a0, opsLoad16(p + i)); add(&a1, opsLoad16(p + i + 16))
+            add(&a2, opsLoad16(p + i + 32)); add(&a3, opsLoad16(p + i + 48))
+            i += 64
+        }
+        var s = opsLaneSum((a0 + a1) + (a2 + a3))
+        while i < len { s += tail(p[i]); i += 1 }
+        total += s
+        start += len
+    }
+    return total
+}
+
+/// Sum of x[0..<count], as a Double.
 @inline(__always)
 func opsSumDouble(_ x: UnsafePointer<Float>, count: Int) -> Double {
-    var total = 0.0
-    var start = 0
-    while start < count {
-        let len = min(opsReduceBlock, count - start)
-        let p = x + start
-        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-        var i = 0
-        while i + 64 <= len {
-            a0 += opsLoad16(p + i); a1 += opsLoad16(p + i + 16)
-            a2 += opsLoad16(p + i + 32); a3 += opsLoad16(p + i + 48)
-            i += 64
-        }
-        var s = opsLaneSum((a0 + a1) + (a2 + a3))
-        while i < len { s += Double(p[i]); i += 1 }
-        total += s
-        start += len
-    }
-    return total
+    opsBlockedSum(x, count: count, add: { $0 += $1 }, tail: { Double($0) })
 }
 
-/// Sum of (x[i] - center)^2, same order and precision as opsSumDouble.
+/// Sum of (x[i] - center)^2, each vector term one fused multiply-add.
 @inline(__always)
 func opsSumSquaredDeviation(_ x: UnsafePointer<Float>, count: Int, center: Float) -> Double {
-    var total = 0.0
-    var start = 0
     let cv = SIMD16<Float>(repeating: center)
-    while start < count {
-        let len = min(opsReduceBlock, count - start)
-        let p = x + start
-        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-        var i = 0
-        while i + 64 <= len {
-            let d0 = opsLoad16(p + i) - cv, d1 = opsLoad16(p + i + 16) - cv
-            let d2 = opsLoad16(p + i + 32) - cv, d3 = opsLoad16(p + i + 48) - cv
-            a0.addProduct(d0, d0); a1.addProduct(d1, d1); a2.addProduct(d2, d2); a3.addProduct(d3, d3)
-            i += 64
-        }
-        var s = opsLaneSum((a0 + a1) + (a2 + a3))
-        while i < len { let d = Double(p[i] - center); s += d * d; i += 1 }
-        total += s
-        start += len
-    }
-    return total
+    return opsBlockedSum(x, count: count, add: { let d = $1 - cv; $0.addProduct(d, d) },
+                         tail: { let d = Double($0 - center); return d * d })
 }
 
-/// Sum of |x[i]|, same order and precision as opsSumDouble.
+/// Sum of |x[i]|, as a Double.
 @inline(__always)
 func opsSumAbsDouble(_ x: UnsafePointer<Float>, count: Int) -> Double {
-    var total = 0.0
-    var start = 0
-    while start < count {
-        let len = min(opsReduceBlock, count - start)
-        let p = x + start
-        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-        var i = 0
-        while i + 64 <= len {
-            let v0 = opsLoad16(p + i), v1 = opsLoad16(p + i + 16)
-            let v2 = opsLoad16(p + i + 32), v3 = opsLoad16(p + i + 48)
-            a0 += simdAbs(v0); a1 += simdAbs(v1)
-            a2 += simdAbs(v2); a3 += simdAbs(v3)
-            i += 64
-        }
-        var s = opsLaneSum((a0 + a1) + (a2 + a3))
-        while i < len { s += Double(abs(p[i])); i += 1 }
-        total += s
-        start += len
-    }
-    return total
+    opsBlockedSum(x, count: count, add: { $0 += simdAbs($1) }, tail: { Double(abs($0)) })
 }
 
 /// Sum of x[0..<count] (Float SIMD within 4096-element blocks, Double across blocks).

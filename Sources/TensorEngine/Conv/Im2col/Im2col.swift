@@ -92,39 +92,54 @@ func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutabl
         return
     }
     let sh = s.strideH, sw = s.strideW, ph = s.padH, pw = s.padW
-    // Stride 1 with ow == w: a column-matrix row is the input plane shifted by a constant.
-    let shifted = sh == 1 && sw == 1 && ow == w
-    var row = 0
-    for c in 0..<s.inPerGroup {
+    let shifted = convColumnRowsShifted(s)
+    convForEachColumnRow(s) { row, c, ky, kx, oyRange, ox in
         let xc = x + c * h * w
         let planeEnd = xc + h * w
+        let dst = col + row * ld
+        if oyRange.isEmpty || ox.isEmpty { convFill(n, 0, dst); return }
+        if oyRange.lowerBound > 0 { convFill(oyRange.lowerBound * ow, 0, dst) }
+        if oyRange.upperBound < oh { convFill((oh - oyRange.upperBound) * ow, 0, dst + oyRange.upperBound * ow) }
+        if shifted {
+            convShiftedCopy(xc, count: h * w, offset: (ky - ph) * w + kx - pw, rows: oyRange, columns: ox,
+                            width: ow, dst)
+            return
+        }
+        for oy in oyRange {
+            let d = dst + oy * ow
+            let srow = xc + (oy * sh + ky - ph) * w + kx - pw  // input index of ox = 0 (may be out of row)
+            convZeroFew(ox.lowerBound, d)
+            convZeroFew(ow - ox.upperBound, d + ox.upperBound)
+            if sw == 1 {
+                convCopy(ox.count, srow + ox.lowerBound, d + ox.lowerBound)
+            } else if sw == 2 {
+                convGatherEven(srow, d, ox, planeEnd: planeEnd)
+            } else {
+                for i in ox { d[i] = srow[i * sw] }
+            }
+        }
+    }
+}
+
+/// Stride 1 with ow == w: a column-matrix row is the input plane shifted by a constant.
+@inline(__always) func convColumnRowsShifted(_ s: Conv2dShape) -> Bool {
+    s.strideH == 1 && s.strideW == 1 && s.outWidth == s.width
+}
+
+/// The column-matrix rows (c, ky, kx) of one image and group in order, each with
+/// its row index and the output rows and columns whose input lies inside the
+/// plane: the walk convIm2col and its adjoint convCol2im share.
+@inline(__always)
+func convForEachColumnRow(_ s: Conv2dShape,
+                          _ body: (_ row: Int, _ c: Int, _ ky: Int, _ kx: Int, _ oy: Range<Int>, _ ox: Range<Int>) -> Void) {
+    var row = 0
+    for c in 0..<s.inPerGroup {
         for ky in 0..<s.kernelH {
-            let oyRange = convValidRange(outCount: oh, inCount: h, k: ky, stride: sh, pad: ph)
+            let oyRange = convValidRange(outCount: s.outHeight, inCount: s.height, k: ky, stride: s.strideH, pad: s.padH)
             for kx in 0..<s.kernelW {
-                let dst = col + row * ld
+                let ox = convValidRange(outCount: s.outWidth, inCount: s.width, k: kx, stride: s.strideW, pad: s.padW)
+                body(row, c, ky, kx, oyRange, ox)
                 row += 1
-                let ox = convValidRange(outCount: ow, inCount: w, k: kx, stride: sw, pad: pw)
-                if oyRange.isEmpty || ox.isEmpty { convFill(n, 0, dst); continue }
-                if oyRange.lowerBound > 0 { convFill(oyRange.lowerBound * ow, 0, dst) }
-                if oyRange.upperBound < oh { convFill((oh - oyRange.upperBound) * ow, 0, dst + oyRange.upperBound * ow) }
-                if shifted {
-                    convShiftedCopy(xc, count: h * w, offset: (ky - ph) * w + kx - pw, rows: oyRange, columns: ox,
-                                    width: ow, dst)
-                    continue
-                }
-                for oy in oyRange {
-                    let d = dst + oy * ow
-                    let srow = xc + (oy * sh + ky - ph) * w + kx - pw  // input index of ox = 0 (may be out of row)
-                    convZeroFew(ox.lowerBound, d)
-                    convZeroFew(ow - ox.upperBound, d + ox.upperBound)
-                    if sw == 1 {
-                        convCopy(ox.count, srow + ox.lowerBound, d + ox.lowerBound)
-                    } else if sw == 2 {
-                        convGatherEven(srow, d, ox, planeEnd: planeEnd)
-                    } else {
-                        for i in ox { d[i] = srow[i * sw] }
-                    }
-                }
             }
         }
     }
@@ -134,56 +149,47 @@ func convIm2col(_ s: Conv2dShape, _ x: UnsafePointer<Float>, _ col: UnsafeMutabl
 /// col is scratch: entries that map to padding may be overwritten with zeros. Rows of
 /// col are ld floats apart (0: OH*OW).
 func convCol2im(_ s: Conv2dShape, _ col: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, ld: Int = 0) {
-    let h = s.height, w = s.width, oh = s.outHeight, ow = s.outWidth, n = oh * ow
+    let h = s.height, w = s.width, ow = s.outWidth, n = s.outHeight * ow
     let ld = ld == 0 ? n : ld
     let sh = s.strideH, sw = s.strideW, ph = s.padH, pw = s.padW
-    // Stride 1 with ow == w: a column-matrix row is the input plane shifted by a constant.
-    let shifted = sh == 1 && sw == 1 && ow == w
-    var row = 0
-    for c in 0..<s.inPerGroup {
+    let shifted = convColumnRowsShifted(s)
+    convForEachColumnRow(s) { row, c, ky, kx, oyRange, ox in
         let xc = x + c * h * w
         let planeEnd = xc + h * w
-        for ky in 0..<s.kernelH {
-            let oyRange = convValidRange(outCount: oh, inCount: h, k: ky, stride: sh, pad: ph)
-            for kx in 0..<s.kernelW {
-                let src = col + row * ld
-                row += 1
-                let ox = convValidRange(outCount: ow, inCount: w, k: kx, stride: sw, pad: pw)
-                if ox.isEmpty || oyRange.isEmpty { continue }
-                if shifted {
-                    // Zero the padding columns of this (scratch) row, then add it to the
-                    // plane shifted by a constant in one long run, as in convIm2col.
-                    for oy in oyRange {
-                        let d = src + oy * ow
-                        convZeroFew(ox.lowerBound, d)
-                        convZeroFew(ow - ox.upperBound, d + ox.upperBound)
-                    }
-                    let off = (ky - ph) * w + kx - pw
-                    let jLo = oyRange.lowerBound * ow, jHi = oyRange.upperBound * ow
-                    let cLo = max(jLo, -off), cHi = min(jHi, h * w - off)
-                    if cLo < cHi { convAdd(cHi - cLo, src + cLo, xc + cLo + off) }
-                    continue
+        let src = col + row * ld
+        if ox.isEmpty || oyRange.isEmpty { return }
+        if shifted {
+            // Zero the padding columns of this (scratch) row, then add it to the
+            // plane shifted by a constant in one long run, as in convIm2col.
+            for oy in oyRange {
+                let d = src + oy * ow
+                convZeroFew(ox.lowerBound, d)
+                convZeroFew(ow - ox.upperBound, d + ox.upperBound)
+            }
+            let off = (ky - ph) * w + kx - pw
+            let jLo = oyRange.lowerBound * ow, jHi = oyRange.upperBound * ow
+            let cLo = max(jLo, -off), cHi = min(jHi, h * w - off)
+            if cLo < cHi { convAdd(cHi - cLo, src + cLo, xc + cLo + off) }
+            return
+        }
+        for oy in oyRange {
+            let d = src + oy * ow
+            let xrow = xc + (oy * sh + ky - ph) * w + kx - pw
+            if sw == 1 {
+                convAdd(ox.count, d + ox.lowerBound, xrow + ox.lowerBound)
+            } else if sw == 2 {
+                // Add into the even lanes of 16 floats and store all 16 back (the odd
+                // lanes unchanged); the last lane must stay inside the plane.
+                var i = ox.lowerBound
+                while i + 8 <= ox.upperBound && xrow + 2 * i + 16 <= planeEnd {
+                    var v = convLoad16(xrow + 2 * i)
+                    v.evenHalf += UnsafeRawPointer(d + i).loadUnaligned(as: SIMD8<Float>.self)
+                    convStore16(v, xrow + 2 * i)
+                    i += 8
                 }
-                for oy in oyRange {
-                    let d = src + oy * ow
-                    let xrow = xc + (oy * sh + ky - ph) * w + kx - pw
-                    if sw == 1 {
-                        convAdd(ox.count, d + ox.lowerBound, xrow + ox.lowerBound)
-                    } else if sw == 2 {
-                        // Add into the even lanes of 16 floats and store all 16 back (the odd
-                        // lanes unchanged); the last lane must stay inside the plane.
-                        var i = ox.lowerBound
-                        while i + 8 <= ox.upperBound && xrow + 2 * i + 16 <= planeEnd {
-                            var v = convLoad16(xrow + 2 * i)
-                            v.evenHalf += UnsafeRawPointer(d + i).loadUnaligned(as: SIMD8<Float>.self)
-                            convStore16(v, xrow + 2 * i)
-                            i += 8
-                        }
-                        while i < ox.upperBound { xrow[2 * i] += d[i]; i += 1 }
-                    } else {
-                        for i in ox { xrow[i * sw] += d[i] }
-                    }
-                }
+                while i < ox.upperBound { xrow[2 * i] += d[i]; i += 1 }
+            } else {
+                for i in ox { xrow[i * sw] += d[i] }
             }
         }
     }
