@@ -43,7 +43,7 @@ public enum CPULevel: Int, CustomStringConvertible, Sendable {
     public var kernels: [String: String] {
         switch self {
         case .v3:
-            return ["gemm": "v3 8x32 tile as 4x24 + 4x24 + 8x8 ymm blocks", "gemm_dot": "v3 2x3 dot blocks",
+            return ["gemm": "v3 8x32 tile as 4x16 ymm sub-tiles", "gemm_dot": "v3 2x3 dot blocks",
                     "integer_dot": "v3 avx2 vpmaddubsw pairs (4-bit layers), portable (8-bit)"]
         case .v4:
             return ["gemm": "v4 8x32 zmm tile", "gemm_dot": "v4 4x3 dot blocks",
