@@ -10,10 +10,12 @@ public struct EvaluationError: Error, CustomStringConvertible, Equatable {
     public init(_ s: String) { description = s }
 }
 
-/// Test scenes: pixels and class masks [count][size][size], the COCO truth (one
-/// image id per scene), where they came from.
+/// Test scenes: pixels [count][channels][size][size] and class masks
+/// [count][size][size], the COCO truth (one image id per scene), where they came from.
+/// Composed scenes and scene files are grey; COCO / VOC images keep the run's channels.
 public struct SceneTestScenes {
     public let size: Int
+    public var channels = 1
     public var pixels: [UInt8] = []
     public var masks: [UInt8]?
     public var truth: CocoInstances
@@ -63,25 +65,24 @@ public struct SceneTestScenes {
 
 extension SceneTestScenes {
     /// An annotated set (COCO or VOC files) as the network sees it in evaluation:
-    /// resized, unflipped grey pixels, masks (255 = ignored) and boxes in the S x S frame.
+    /// resized, unflipped pixels in the run's channels (grey or RGB), masks (255 =
+    /// ignored) and boxes in the S x S frame.
     public static func render(_ src: AnnotatedSource) throws -> SceneTestScenes {
-        guard src.channels == 1 else {
-            throw EvaluationError("\(src.index.source): scene models are scored on grey images (model.in_channels 1), not \(src.channels) channels")
-        }
-        let px = src.imageSize * src.imageSize, seg = src.targetBytes > 0
-        var pixels = [UInt8](repeating: 0, count: src.count * px)
+        let px = src.imageSize * src.imageSize, seg = src.targetBytes > 0, per = src.channels * px
+        var pixels = [UInt8](repeating: 0, count: src.count * per)
         var masks = [UInt8](repeating: 0, count: seg ? src.count * px : 0)
         var scratch = ImageFolderSource.Scratch()
         try pixels.withUnsafeMutableBufferPointer { p in
             try masks.withUnsafeMutableBufferPointer { m in
                 for i in 0..<src.count {
-                    try src.renderBytes(i, epoch: 0, augment: false, scratch: &scratch, pixels: p.baseAddress! + i * px,
+                    try src.renderBytes(i, epoch: 0, augment: false, scratch: &scratch, pixels: p.baseAddress! + i * per,
                                         mask: seg ? m.baseAddress! + i * px : nil)
                 }
             }
         }
         var t = SceneTestScenes(size: src.imageSize, masks: seg ? masks : nil, truth: src.cocoTruth(),
                                 source: "\(src.count) images of \(src.index.source)")
+        t.channels = src.channels
         t.pixels = pixels
         return t
     }

@@ -44,8 +44,8 @@ public enum SceneEval {
             ?? q.scenes.map { try SceneTestScenes.read(directory: $0, limit: q.limit) }
             ?? SceneTestScenes.compose(data: try EvalData.resolve(data: q.data, compare: q.compare, model: m, modelPath: q.model).root,
                                        settings: settings, count: count)
-        guard test.size == m.input.height, m.input.channels == 1 else {
-            throw ToolError("\(test.source): scenes are \(test.size)x\(test.size), the model takes \(m.input.channels)x\(m.input.height)x\(m.input.width)")
+        guard test.size == m.input.height, test.channels == m.input.channels else {
+            throw ToolError("\(test.source): scenes are \(test.channels)x\(test.size)x\(test.size), the model takes \(m.input.channels)x\(m.input.height)x\(m.input.width)")
         }
         guard m.task != .segmentation || test.masks != nil else {
             throw ToolError("\(test.source): scenes without class masks, a segmentation model needs them")

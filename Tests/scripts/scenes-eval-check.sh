@@ -85,7 +85,7 @@ PYEOF
 expect 2 "is a segmentation model, it makes no detections" \
     "$gdqr" eval "$tmp/seg/model-w4a4.gdqr" --scenes "$tmp/scenes" --coco-results "$tmp/x.json"
 "$gdqr" scenes write --out "$tmp/scenes-48" --split test --count 2 --size 48 > /dev/null
-expect 1 "scenes are 48x48, the model takes 1x32x32" "$gdqr" eval "$tmp/det/model-w4a4.gdqr" --scenes "$tmp/scenes-48"
+expect 1 "scenes are 1x48x48, the model takes 1x32x32" "$gdqr" eval "$tmp/det/model-w4a4.gdqr" --scenes "$tmp/scenes-48"
 expect 1 "a centernet model; infer prints the classes of a classifier" \
     "$gdqr" infer "$tmp/det/model-w4a4.gdqr" --images /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 

@@ -33,13 +33,7 @@ scenes=(--set data.scene_size=32 --set data.scene_min_scale=1.0 --set data.scene
 budget=(--quiet --set model.image_size=32 --set model.width=8 --set model.head_channels=16
         --set data.train_limit=1500 --set data.test_limit=200 --set train.batch_size=32 --set train.threads=1
         --set train.epochs=10 --set train.log_every_steps=20 --set train.eval_every_epochs=10)
-for f in coco voc; do
-    for s in train test; do
-        n=$([ $s = train ] && echo 1500 || echo 200)
-        "$gdqr" scenes write --format $f --split $s --count $n --seed 0 --size 32 --items 1,3,1.0,2.0 \
-            --out "$tmp/$f" > /dev/null
-    done
-done
+scene_files 1500 200
 coco=(--set "data.train_annotations=$tmp/coco/annotations/instances_train.json" --set "data.train_images=$tmp/coco/train"
       --set "data.val_annotations=$tmp/coco/annotations/instances_val.json" --set "data.val_images=$tmp/coco/val")
 voc=(--set "data.root=$tmp/voc")

@@ -17,7 +17,7 @@
 #                PATH, so a stock Debian with install-deps.sh is enough
 #   tmp          a scratch folder, removed when the script exits
 #   status       0 until a check fails; scripts end with `exit $status`
-# and the functions fail, need_built, compare_params and expect below.
+# and the functions fail, need_built, compare_params, expect and scene_files below.
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 bin_dir=${GDQR_BIN_DIR:-$root/.build/release}
@@ -67,4 +67,17 @@ expect() {
     else
         echo "exit $code as expected: $*"
     fi
+}
+
+# scene_files TRAIN TEST: COCO and VOC copies of TRAIN training and TEST test
+# scenes (32x32, 1-3 items at scale 1-2, seed 0) in $tmp/coco and $tmp/voc.
+scene_files() {
+    local f s n
+    for f in coco voc; do
+        for s in train test; do
+            n=$([ $s = train ] && echo "$1" || echo "$2")
+            "$gdqr" scenes write --format $f --split $s --count "$n" --seed 0 --size 32 --items 1,3,1.0,2.0 \
+                --out "$tmp/$f" > /dev/null
+        done
+    done
 }
