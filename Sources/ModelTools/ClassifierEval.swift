@@ -32,12 +32,15 @@ public enum ClassifierEval {
                                      "data": ["origin": source.origin, "source": test.source],
                                      "arithmetic": q.arithmetic.rawValue]
         var correct = 0
+        var logits = q.saveOutputs == nil ? [] : [Float](repeating: 0, count: count * classes)
         let seconds = test.pixels.withUnsafeBufferPointer { px in
             timedBatches(count: count, batch: bs, warmUp: { _ = engine.run(px.baseAddress!, batch: min(bs, count)) }) { i, n in
                 let l = engine.run(px.baseAddress! + i * x.count, batch: n)
                 for s in 0..<n where argmax(l + s * classes, classes) == Int(test.labels[i + s]) { correct += 1 }
+                if !logits.isEmpty { for e in 0..<(n * classes) { logits[i * classes + e] = l[e] } }
             }
         }
+        if let path = q.saveOutputs { try writeRawFloats(logits, to: path) }
         report["accuracy_integer"] = Double(correct) / Double(max(count, 1))
         report["images_per_second_integer"] = Double(count) / seconds
         report["accumulator_bounds"] = engine.accumulatorBounds.map {

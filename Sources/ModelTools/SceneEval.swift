@@ -57,11 +57,7 @@ public enum SceneEval {
         var maps = q.saveOutputs == nil ? [] : [Float](repeating: 0, count: test.count * m.logits.count)
         let (integer, seconds) = q.saveOutputs == nil ? try ev.integer(q.arithmetic)
             : try maps.withUnsafeMutableBufferPointer { try ev.integer(q.arithmetic, outputs: $0.baseAddress!) }
-        if let path = q.saveOutputs {
-            do { try maps.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path)) } } catch {
-                throw ToolError("\(path): cannot write: \(error.localizedDescription)")
-            }
-        }
+        if let path = q.saveOutputs { try writeRawFloats(maps, to: path) }
         var report: [String: Any] = ["model": q.model, "task": m.task.rawValue, "scenes": test.count, "source": test.source,
                                      "threads": threads, "batch": bs, "arithmetic": q.arithmetic.rawValue,
                                      "integer": integer.metrics(test), "images_per_second_integer": Double(test.count) / seconds]

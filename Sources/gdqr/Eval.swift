@@ -44,7 +44,7 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Detection models: write the integer engine's detections here as a COCO results JSON.")
     var cocoResults: String?
 
-    @Option(name: .long, help: ArgumentHelp("Scene models: write the integer engine's output maps as raw little-endian float32 [scenes][C][H][W].", visibility: .hidden))
+    @Option(name: .long, help: ArgumentHelp("Write the integer engine's outputs as raw little-endian float32: a classifier's logits [images][classes], a scene model's maps [scenes][C][H][W].", visibility: .hidden))
     var saveOutputs: String?
 
     @Option(name: .long, help: "Out-of-distribution set: heldout, gaussian-noise, uniform-noise, inverted, blurred, an IDX images file, an MNIST-layout folder or a folder of PNG/JPEG images (repeatable).")

@@ -8,6 +8,8 @@
 #      evaluates it on the integer engine, ending with parameters and a model file
 #      bit-identical to the same run on this machine at level v3 (so no AVX-512
 #      instruction ran, and emulation changed nothing);
+#   2b. as a Haswell, a narrow W4A4 MobileNetV2's integer logits (depthwise kernel,
+#      ReLU6, signed levels) equal the native v3 ones byte for byte;
 #   3. as a Nehalem, every binary exits 1 with a message naming the missing
 #      features, never a SIGILL.
 # Under qemu the code runs about 300x slower than natively, so the run is 2 steps
@@ -56,6 +58,34 @@ a_native=$(acc "$eval_native"); a_haswell=$(acc "$eval_haswell")
     || fail "integer accuracy: native '$a_native', Haswell '$a_haswell'"
 [ "$status" = "$before" ] && echo "Haswell: parameters and integer model bit-identical to native v3;" \
     "integer accuracy $a_haswell on 32 images"
+
+# 2b. The zoo's integer ops as a Haswell: a narrow W4A4 MobileNetV2 (depthwise 3x3
+# kernel, 1x1 convs, ReLU6, residual adds without ReLU, signed levels) trained natively
+# at v3; its integer engine's logits on 8 test images, natively and emulated, must be
+# the same bytes (and not all equal, so that the comparison cannot pass on nothing).
+mb=(--config "$root/configs/fashion-mnist-mobilenetv2-w4a4.yaml" --quiet --set model.width_mult=0.25
+    --set data.train_limit=32 --set data.test_limit=8 --set quant.fp32_phase_epochs=1 --set train.epochs=1
+    --set schedule.warmup_epochs=0 --set train.batch_size=16 --set train.threads=1)
+if GDQR_ISA=v3 "$train" "${mb[@]}" --out "$tmp/mbv2" > "$tmp/mbv2.log" 2>&1; then
+    start=$SECONDS
+    GDQR_ISA=v3 "$gdqr" eval "$tmp/mbv2/model-w4a4.gdqr" --limit 8 --threads 1 --save-outputs "$tmp/mb-native.bin" \
+        > "$tmp/mb-eval.log" 2>&1 || fail "MobileNetV2 native eval: $(tail -3 "$tmp/mb-eval.log")"
+    "${haswell[@]}" "$gdqr" eval "$tmp/mbv2/model-w4a4.gdqr" --limit 8 --threads 1 --save-outputs "$tmp/mb-haswell.bin" \
+        > "$tmp/mb-eval.log" 2>&1 || fail "MobileNetV2 eval under Haswell: $(tail -3 "$tmp/mb-eval.log")"
+    if cmp -s "$tmp/mb-native.bin" "$tmp/mb-haswell.bin" && "$py" - "$tmp/mb-native.bin" <<'PY'
+import sys
+import numpy as np
+v = np.fromfile(sys.argv[1], dtype="<f4")
+sys.exit(0 if v.size == 80 and np.isfinite(v).all() and np.unique(v).size > 1 else 1)
+PY
+    then
+        echo "Haswell: MobileNetV2 integer logits bit-identical to native v3 ($((SECONDS - start)) s)"
+    else
+        fail "MobileNetV2 integer logits differ between native v3 and the emulated Haswell (or are degenerate)"
+    fi
+else
+    fail "MobileNetV2 native run: $(tail -3 "$tmp/mbv2.log")"
+fi
 
 # 3. Below x86-64-v3: a clear exit 1 from both binaries.
 for b in "$gdqr" "$train"; do
