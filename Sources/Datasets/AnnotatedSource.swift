@@ -1,9 +1,12 @@
 // One sample of an annotated set (COCO boxes or VOC masks) as the scene network
-// sees it: decode, convert to the model's channels, resize the whole image to
-// image_size x image_size (each axis scaled on its own, so boxes scale by S/W and
-// S/H), flip horizontally when augmenting, normalise. The mask is resized by
-// nearest neighbour (source pixel floor((x + 0.5) * W / S)), so it keeps its exact
-// values, 255 included, and is flipped with the image. The boxes and masks go
+// sees it: decode, convert to the model's channels, resize to image_size x
+// image_size, flip horizontally when augmenting, normalise. The S x S frame shows
+// a square of the source (`frame`): letterboxed, the side max(W, H) centred on the
+// image, so the aspect ratio is kept and the bands outside the image are black (and
+// 255, ignored, in the mask); stretched, the whole image with each axis scaled on
+// its own. A square image gives the same pixels either way. The mask is resized by
+// nearest neighbour (source pixel floor(frame.x + (x + 0.5) * frame.width / S), in
+// integers), so it keeps its exact values, 255 included, and is flipped with the image. The boxes and masks go
 // through the same transform as the pixels; the flip is a pure function of
 // (seed, epoch, global index), so the targets can be recomputed from the index.
 
@@ -46,6 +49,8 @@ public struct AnnotatedSettings: Sendable {
     /// Bad files become ignored samples (no boxes, mask all 255) and a warning instead of an error.
     public var skipBad = false
     public var maxPixels = ImageDecoder.defaultMaxPixels
+    /// Keep the aspect ratio (AnnotatedSource.frame).
+    public var letterbox = false
 
     public init(imageSize: Int, channels: Int, normalization: Normalization, classes: Int) {
         self.imageSize = imageSize; self.channels = channels; self.normalization = normalization; self.classes = classes
@@ -87,15 +92,24 @@ public final class AnnotatedSource: StreamedSource, @unchecked Sendable {
         return Augmentation(cropPadding: 0, horizontalFlip: true).choice(seed: settings.seed, epoch: epoch, index: i).flip
     }
 
-    /// The boxes of sample `i` in the network's S x S frame: scaled by S/W and S/H,
-    /// mirrored (x -> S - x - w) when the sample is flipped.
+    /// The square of a width x height image that the S x S input shows, in integer
+    /// pixels: its side along x and y (max(W, H) for both when letterboxed, else W and
+    /// H) and where it starts, (W - side) / 2 (a half pixel when the difference is odd).
+    public func frame(width: Int, height: Int) -> (width: Int, height: Int, box: SourceBox) {
+        let fw = settings.letterbox ? max(width, height) : width, fh = settings.letterbox ? max(width, height) : height
+        return (fw, fh, SourceBox(x: Double(width - fw) / 2, y: Double(height - fh) / 2, width: Double(fw), height: Double(fh)))
+    }
+
+    /// The boxes of sample `i` in the network's S x S frame: moved to the frame's
+    /// origin, scaled by S / its side, mirrored (x -> S - x - w) when the sample is flipped.
     public func boxes(_ i: Int, epoch: Int, augment: Bool) -> [LabeledBox] {
         let im = index.images[i], s = Double(settings.imageSize)
         guard im.width > 0, im.height > 0 else { return [] }
-        let fx = s / Double(im.width), fy = s / Double(im.height), flip = flipped(i, epoch: epoch, augment: augment)
+        let f = frame(width: im.width, height: im.height).box
+        let fx = s / f.width, fy = s / f.height, flip = flipped(i, epoch: epoch, augment: augment)
         return im.boxes.map { b in
-            let w = b.w * fx
-            return LabeledBox(classId: b.classId, x: flip ? s - b.x * fx - w : b.x * fx, y: b.y * fy, w: w, h: b.h * fy)
+            let w = b.w * fx, x = (b.x - f.x) * fx
+            return LabeledBox(classId: b.classId, x: flip ? s - x - w : x, y: (b.y - f.y) * fy, w: w, h: b.h * fy)
         }
     }
 
@@ -111,7 +125,7 @@ public final class AnnotatedSource: StreamedSource, @unchecked Sendable {
         let planes = planarPixels(img, channels: s.channels, into: &scratch.planar)
         scratch.planar.withUnsafeBufferPointer { src in
             scratch.resampler.resample(src.baseAddress!, planes: planes, width: img.width, height: img.height,
-                                       box: SourceBox(x: 0, y: 0, width: Double(img.width), height: Double(img.height)),
+                                       box: frame(width: img.width, height: img.height).box,
                                        outSize: n, outChannels: s.channels, into: pixels)
         }
         let flip = flipped(i, epoch: epoch, augment: augment)
@@ -126,7 +140,9 @@ public final class AnnotatedSource: StreamedSource, @unchecked Sendable {
         guard m.width == img.width, m.height == img.height else {
             throw DataError(file: maskPath, "mask is \(m.width)x\(m.height), its image \(im.path) is \(img.width)x\(img.height)")
         }
-        try nearestMask(m.pixels, width: m.width, height: m.height, size: n, classes: s.classes, into: mask, name: maskPath)
+        let f = frame(width: m.width, height: m.height)
+        try nearestMask(m.pixels, width: m.width, height: m.height, frameWidth: f.width, frameHeight: f.height, size: n,
+                        classes: s.classes, into: mask, name: maskPath)
         if flip {
             for row in 0..<n { mirror(mask + row * n, n) }
         }
@@ -170,8 +186,8 @@ private func mirror(_ row: UnsafeMutablePointer<UInt8>, _ n: Int) {
 /// Nearest-neighbour resize of a class mask to size x size: output pixel (x, y)
 /// takes source pixel (floor((x + 0.5) W / S), floor((y + 0.5) H / S)). Values
 /// above `classes` other than 255 are an error naming the file and the pixel.
-func nearestMask(_ src: UnsafePointer<UInt8>, width: Int, height: Int, size: Int, classes: Int,
-                 into dst: UnsafeMutablePointer<UInt8>, name: String) throws {
+func nearestMask(_ src: UnsafePointer<UInt8>, width: Int, height: Int, frameWidth fw: Int, frameHeight fh: Int,
+                 size: Int, classes: Int, into dst: UnsafeMutablePointer<UInt8>, name: String) throws {
     for y in 0..<height {
         for x in 0..<width {
             let v = src[y * width + x]
@@ -180,11 +196,22 @@ func nearestMask(_ src: UnsafePointer<UInt8>, width: Int, height: Int, size: Int
             }
         }
     }
+    // Source coordinate of output pixel x: (W - fw) / 2 + (x + 0.5) * fw / S, times 2S
+    // to stay in integers; floored (a negative numerator is outside: ignored).
+    @inline(__always) func source(_ o: Int, _ inSize: Int, _ f: Int) -> Int? {
+        let num = (2 * o + 1) * f + (inSize - f) * size
+        guard num >= 0 else { return nil }
+        let v = num / (2 * size)
+        return v < inSize ? v : nil
+    }
     for y in 0..<size {
-        let sy = min(height - 1, (2 * y + 1) * height / (2 * size))
+        let sy = source(y, height, fh)
         for x in 0..<size {
-            let sx = min(width - 1, (2 * x + 1) * width / (2 * size))
-            dst[y * size + x] = src[sy * width + sx]
+            if let sy, let sx = source(x, width, fw) {
+                dst[y * size + x] = src[sy * width + sx]
+            } else {
+                dst[y * size + x] = AnnotatedSource.ignore
+            }
         }
     }
 }

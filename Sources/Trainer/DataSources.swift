@@ -120,6 +120,7 @@ extension TrainingContext {
         s.horizontalFlip = d.hflip
         s.seed = UInt64(c.seed)
         s.skipBad = d.folder.skipBad
+        s.letterbox = d.folder.letterbox
         return (try AnnotatedSource(index: train, settings: s, badFiles: badFiles),
                 try AnnotatedSource(index: val, settings: s, badFiles: badFiles))
     }

@@ -117,6 +117,51 @@ final class AnnotatedSetTests: TemporaryFolderTestCase {
         XCTAssertEqual(try render(epoch: epoch, augment: true), [5, 3, 1, 255, 4, 255, 1, 10, 8])
     }
 
+    /// Letterboxed, the 40x20 image of testBoxAfterResizeAndFlip sits in the square
+    /// x 0..<40, y -10..<30: its box [4, 2, 10, 6] scales by 8/40 in both directions
+    /// to (0.8, 2.4, 2, 1.2) and mirrors to x = 8 - 0.8 - 2 = 5.2. Components within
+    /// 4.4e-15 (12 * 0.2 is 2.4000000000000004 in Double).
+    func testLetterboxedBoxKeepsTheAspect() throws {
+        try writeText("ann.json", cocoJSON(images: [(1, "a.png", 40, 20)], annotations: [(1, 1, [4, 2, 10, 6])]))
+        var s = settings(size: 8, flip: true)
+        s.letterbox = true
+        let src = try AnnotatedSource(index: try AnnotatedIndex.coco(annotations: root + "/ann.json", imageRoot: root + "/img"),
+                                      settings: s)
+        let f = src.frame(width: 40, height: 20)
+        XCTAssertEqual(f.width, 40); XCTAssertEqual(f.height, 40)
+        XCTAssertEqual(f.box, SourceBox(x: 0, y: -10, width: 40, height: 40))
+        let epoch = try XCTUnwrap((0..<16).first { src.flipped(0, epoch: $0, augment: true) })
+        for (b, x) in [(src.boxes(0, epoch: 0, augment: false)[0], 0.8), (src.boxes(0, epoch: epoch, augment: true)[0], 5.2)] {
+            for (g, w) in zip([b.x, b.y, b.w, b.h], [x, 2.4, 2, 1.2]) { XCTAssertEqual(g, w, accuracy: 4.4e-15) }
+        }
+    }
+
+    /// Letterboxed, an 8x2 image at S = 4 fills rows -3..<5 of an 8 x 8 square: output
+    /// row y is centred on source row 2y - 2, so rows 0 and 3 see no image pixel
+    /// (black, mask 255), row 1 takes the mask's row 0 (columns 2x + 1 = 1, 3, 5, 7) and
+    /// row 2 is centred exactly on the image's lower edge (mask 255; its pixels, half
+    /// inside, take the inside rows' value, 9).
+    func testLetterboxedImageAndMaskBands() throws {
+        let mask: [UInt8] = [0, 1, 2, 3, 4, 5, 6, 7,
+                             8, 9, 10, 0, 1, 2, 3, 255]
+        try write("JPEGImages/m.png", png([UInt8](repeating: 9, count: 16), 8, 2))
+        try write("SegmentationClass/m.png", png(mask, 8, 2))
+        try writeText("ImageSets/Segmentation/train.txt", "m\n")
+        var s = settings(size: 4)
+        s.letterbox = true
+        let src = try AnnotatedSource(index: try AnnotatedIndex.voc(root: root, split: "train", classes: 10), settings: s)
+        var scratch = ImageFolderSource.Scratch()
+        var out = [Float](repeating: .nan, count: 16), m = [UInt8](repeating: 77, count: 16)
+        _ = try out.withUnsafeMutableBufferPointer { o in
+            try m.withUnsafeMutableBufferPointer {
+                try src.render(0, epoch: 0, augment: false, scratch: &scratch, into: o.baseAddress!, target: $0.baseAddress!)
+            }
+        }
+        let nine: Float = 9.0 / 255
+        XCTAssertEqual(out, [0, 0, 0, 0, nine, nine, nine, nine, nine, nine, nine, nine, 0, 0, 0, 0])
+        XCTAssertEqual(m, [255, 255, 255, 255, 1, 3, 5, 7, 255, 255, 255, 255, 255, 255, 255, 255])
+    }
+
     func assertMessage<T>(_ body: @autoclosure () throws -> T, _ expected: String, line: UInt = #line) {
         XCTAssertThrowsError(try body(), line: line) { XCTAssertEqual("\($0)", expected, line: line) }
     }

@@ -73,6 +73,7 @@ extension ConfigSchema {
             .bool("skip_bad", false, "image-folder, coco, voc: a file that cannot be decoded is skipped with a warning (ignored in the loss and the accuracy) and counted in summary.json instead of stopping the run."),
             .int("workers", 2, .between(1, 256), "image-folder, coco, voc: decoding threads per rank (the batches are the same bits for any count)."),
             .int("prefetch_batches", 2, .between(1, 64), "image-folder, coco, voc: batches decoded ahead of the one training (memory: (prefetch_batches + 1) batches per loader)."),
+            .bool("letterbox", false, "coco, voc: scale the longer side to model.image_size and keep the aspect ratio (the rest of the square is black in the image and ignored, 255, in the mask); false = stretch each axis to image_size on its own."),
             .string("train_annotations", "", "coco: the training split's COCO instances JSON (images, annotations with bbox, categories; category ids become classes 1...K in increasing id order)."),
             .string("train_images", "", "coco: the folder the training file's image file_name entries are relative to."),
             .string("val_annotations", "", "coco: the evaluation split's instances JSON (the training file's categories)."),

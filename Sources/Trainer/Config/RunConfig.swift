@@ -81,6 +81,8 @@ public struct ImageFolderConfig: Equatable, Sendable {
     public var skipBad = false
     public var workers = 2
     public var prefetchBatches = 2
+    /// coco, voc: keep the aspect ratio (the longer side to image_size, black bands).
+    public var letterbox = false
 }
 
 public enum ImageFolderCrop: String, CaseIterable, Sendable {
@@ -346,7 +348,7 @@ extension RunConfig {
         let folder = ImageFolderConfig(channelMean: r.floats("data.channel_mean"), channelStd: r.floats("data.channel_std"),
                                        crop: r.choice("data.crop"), cropMinScale: r.float("data.crop_min_scale"),
                                        skipBad: r.bool("data.skip_bad"), workers: r.int("data.workers"),
-                                       prefetchBatches: r.int("data.prefetch_batches"))
+                                       prefetchBatches: r.int("data.prefetch_batches"), letterbox: r.bool("data.letterbox"))
         data = DataConfig(dataset: r.choice("data.dataset"), root: r.string("data.root"),
                           trainLimit: r.int("data.train_limit"), testLimit: r.int("data.test_limit"), classes: r.ints("data.classes"),
                           normalizeMean: r.float("data.normalize_mean"), normalizeStd: r.float("data.normalize_std"),
