@@ -16,8 +16,10 @@
 # transforms, DataLoader num_workers worker processes). For each folder and worker
 # count the two run alternately R times (default 3) for S seconds (default 3) each;
 # the table gives the medians of images/s per worker with min-max and the ratio of
-# the medians, gdqr / PIL (> 1: gdqr is faster). Every record, with the 1-minute load
-# average taken before it, goes to --out (default runs/bench-loader-vs-pil-TIME.jsonl).
+# the medians, gdqr / PIL (> 1: gdqr is faster), and the cores the gdqr process got
+# (its CPU seconds / wall seconds: below the worker count on a busy machine). Every
+# record, with the 1-minute load average taken before it, goes to --out (default
+# runs/bench-loader-vs-pil-TIME.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=3 SECS=3 WORKERS="1 2" OUT=""
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
     --seconds) SECS="$2"; shift 2 ;;
     --workers) WORKERS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench-loader-vs-pil: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -72,8 +74,8 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 groups = {}
 for r in rows:
     groups.setdefault((r["set"], r["workers"]), {}).setdefault(r["framework"], []).append(r)
-print("%-8s %7s  %-26s  %-26s  %6s  %s" % ("set", "workers", "gdqr img/s/worker (min-max)",
-                                          "PIL img/s/worker (min-max)", "ratio", "load 1m"))
+print("%-8s %7s  %-26s  %-26s  %6s  %10s  %s" % ("set", "workers", "gdqr img/s/worker (min-max)",
+                                                "PIL img/s/worker (min-max)", "ratio", "gdqr cores", "load 1m"))
 for (s, w), by in groups.items():
     cell = {}
     for fw in ("gdqr", "pil"):
@@ -83,7 +85,10 @@ for (s, w), by in groups.items():
         return "%8.0f (%.0f-%.0f)" % c if c else "n/a"
     ratio = "%.2f" % (cell["gdqr"][0] / cell["pil"][0]) if cell["gdqr"] and cell["pil"] else "n/a"
     loads = [r["loadavg_1m"] for fw in by.values() for r in fw]
-    print("%-8s %7d  %-26s  %-26s  %6s  %.2f-%.2f" % (s, w, fmt(cell["gdqr"]), fmt(cell["pil"]), ratio,
-                                                       min(loads), max(loads)))
+    # CPU seconds / wall seconds of the gdqr process: the cores the machine gave it.
+    cores = [r["cpu_seconds"] / r["seconds"] for r in by.get("gdqr", [])]
+    print("%-8s %7d  %-26s  %-26s  %6s  %10s  %.2f-%.2f" % (s, w, fmt(cell["gdqr"]), fmt(cell["pil"]), ratio,
+                                                              "%.2f" % statistics.median(cores) if cores else "n/a",
+                                                              min(loads), max(loads)))
 PYEOF
 echo "records: $OUT"
