@@ -66,11 +66,9 @@ public struct LoaderBenchReport {
 
 public enum LoaderBench {
     /// The run config a training run on `r.root` would have, with the request's settings.
+    /// The config schema checks the sizes, counts and crop and names the setting at fault;
+    /// the folder is read as the training run reads it (ImageFolderIndex.load).
     static func config(_ r: LoaderBenchRequest) throws -> RunConfig {
-        guard r.imageSize >= 1, r.workers >= 1, r.prefetch >= 1, r.batch >= 1, r.limit >= 0 else {
-            throw ToolError(usage: "bench loader: --size \(r.imageSize), --workers \(r.workers), --prefetch \(r.prefetch), "
-                + "--batch \(r.batch) must be >= 1 and --limit \(r.limit) >= 0")
-        }
         guard r.seconds > 0, r.seconds.isFinite else {
             throw ToolError(usage: "bench loader: --seconds \(r.seconds), expected a positive number")
         }
@@ -78,10 +76,9 @@ public enum LoaderBench {
         guard classes.count >= 2 else {
             throw ToolError("\(r.root)/train: 1 class folder (\(classes[0])); training needs at least 2 (model.num_classes)")
         }
+        let (train, _) = try ImageFolderIndex.load(root: r.root)
         var channels = r.channels
         if channels == 0 {
-            let train = try ImageFolderIndex(directory: r.root + "/train", classes: classes)
-            guard train.count > 0 else { throw ToolError("\(r.root)/train: no .png/.jpg/.jpeg images in any class folder") }
             var buffer: [UInt8] = []
             channels = try ImageDecoder.decode(file: train.path(0), buffer: &buffer).channels
         }

@@ -46,7 +46,7 @@ check "$out" 2 1 random-resized-crop
 
 expect 1 "$tmp/none/train: missing folder \(expected the ImageFolder layout" \
     "$gdqr" bench loader --root "$tmp/none" --size 8
-expect 2 "bench loader: --size 8, --workers 0, --prefetch 2, --batch 128 must be >= 1 and --limit 0 >= 0" \
+expect 2 "'data.workers' = 0 is out of range \(1 ... 256\)" \
     "$gdqr" bench loader --root "$f" --size 8 --workers 0
 expect 2 "bench loader: --seconds 0.0, expected a positive number" \
     "$gdqr" bench loader --root "$f" --size 8 --seconds 0
