@@ -99,32 +99,39 @@ func convolveInt8(_ geo: ConvGeometry, _ w: PackedConvWeights, path: Int8TilePat
                   tile: UnsafeMutablePointer<Int32>, ldAcc: Int, _ consume: (_ p0: Int, _ rows: Int) -> Void) {
     let path = path ?? Int8TilePath.choose(w)
     let bs = w.taps * w.groups
-    var p = 0
-    while p < geo.pixels {
-        let rows = min(convTileRows, geo.pixels - p)
-        var b = 0
-        while b < w.blocks {
-            let nb = w.blocks - b >= 4 ? 4 : w.blocks - b >= 2 ? 2 : 1
-            let weights = UnsafePointer(w.data) + b * bs, out = tile + 16 * b, o = geo.pixelOffsets + p
-            switch path {
-            case .vnni:
-                IntegerTilesVNNI.registerTile(blocks: nb, src: geo.src, pixelOffsets: o, rows: rows,
-                                              tapOffsets: geo.tapOffsets, taps: w.taps, groups: w.groups,
-                                              weights: weights, out: out, ldAcc: ldAcc)
-            case .portable:
-                IntegerTilesV3.registerTile(blocks: nb, src: geo.src, pixelOffsets: o, rows: rows,
-                                            tapOffsets: geo.tapOffsets, taps: w.taps, groups: w.groups,
-                                            weights: weights, out: out, ldAcc: ldAcc)
-            case .pairs(let chunk):
-                for k in 0..<nb {
-                    pairTile(src: geo.src, pixelOffsets: o, rows: rows, tapOffsets: geo.tapOffsets, taps: w.taps,
-                             groups: w.groups, weights: weights + k * bs, out: out + 16 * k, ldAcc: ldAcc, chunk: chunk)
-                }
-            }
-            b += nb
+    // The pair tile's flat step offsets: tap offset + 4 · group, in the weights' order.
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: bs) { stepOffsets in
+        for t in 0..<w.taps {
+            for g in 0..<w.groups { stepOffsets[t * w.groups + g] = geo.tapOffsets[t] + 4 * g }
         }
-        consume(p, rows)
-        p += convTileRows
+        let so = UnsafePointer(stepOffsets.baseAddress!)
+        var p = 0
+        while p < geo.pixels {
+            let rows = min(convTileRows, geo.pixels - p)
+            var b = 0
+            while b < w.blocks {
+                let nb = w.blocks - b >= 4 ? 4 : w.blocks - b >= 2 ? 2 : 1
+                let weights = UnsafePointer(w.data) + b * bs, out = tile + 16 * b, o = geo.pixelOffsets + p
+                switch path {
+                case .vnni:
+                    IntegerTilesVNNI.registerTile(blocks: nb, src: geo.src, pixelOffsets: o, rows: rows,
+                                                  tapOffsets: geo.tapOffsets, taps: w.taps, groups: w.groups,
+                                                  weights: weights, out: out, ldAcc: ldAcc)
+                case .portable:
+                    IntegerTilesV3.registerTile(blocks: nb, src: geo.src, pixelOffsets: o, rows: rows,
+                                                tapOffsets: geo.tapOffsets, taps: w.taps, groups: w.groups,
+                                                weights: weights, out: out, ldAcc: ldAcc)
+                case .pairs(let chunk):
+                    for k in 0..<nb {
+                        pairTile(src: geo.src, pixelOffsets: o, rows: rows, stepOffsets: so, steps: bs,
+                                 weights: weights + k * bs, out: out + 16 * k, ldAcc: ldAcc, chunk: chunk)
+                    }
+                }
+                b += nb
+            }
+            consume(p, rows)
+            p += convTileRows
+        }
     }
 }
 

@@ -44,33 +44,31 @@ private struct PairRow {
 }
 
 /// out[r · ldAcc + j] for rows r < `rows` (pixel r at src + pixelOffsets[r]) and the 16
-/// channels of the one weight block at `weights`; `chunk` from pairChunk.
+/// channels of the one weight block at `weights`, over `steps` (tap, group) steps whose
+/// byte offsets from a pixel are stepOffsets[s] (tap offset + 4 · group, in the weights'
+/// order); `chunk` from pairChunk. One flat loop over the steps: with 4-16 groups a tap
+/// the nested tap/group loops spent a loop exit and six pointer updates every few steps.
 public func pairTile(src: UnsafePointer<UInt8>, pixelOffsets o: UnsafePointer<Int>, rows: Int,
-                     tapOffsets: UnsafePointer<Int>, taps: Int, groups: Int,
+                     stepOffsets so: UnsafePointer<Int>, steps: Int,
                      weights: UnsafePointer<SIMD16<Int32>>, out: UnsafeMutablePointer<Int32>, ldAcc: Int, chunk: Int) {
     let l = rows - 1
     let r0 = src + o[0], r1 = src + o[min(1, l)], r2 = src + o[min(2, l)]
     let r3 = src + o[min(3, l)], r4 = src + o[min(4, l)], r5 = src + o[min(5, l)]
     var c0 = PairRow(), c1 = PairRow(), c2 = PairRow(), c3 = PairRow(), c4 = PairRow(), c5 = PairRow()
-    var left = chunk
     var wp = UnsafeRawPointer(weights)
-    for t in 0..<taps {
-        let to = tapOffsets[t]
-        var q0 = r0 + to, q1 = r1 + to, q2 = r2 + to, q3 = r3 + to, q4 = r4 + to, q5 = r5 + to
-        for _ in 0..<groups {
+    var s = 0
+    while s < steps {
+        let end = steps - s <= chunk ? steps : s + chunk
+        while s < end {
+            let off = so[s]
             let wLo = wp.loadUnaligned(as: SIMD8<Int32>.self), wHi = wp.loadUnaligned(fromByteOffset: 32, as: SIMD8<Int32>.self)
-            c0.add(word8(q0), wLo, wHi); c1.add(word8(q1), wLo, wHi); c2.add(word8(q2), wLo, wHi)
-            c3.add(word8(q3), wLo, wHi); c4.add(word8(q4), wLo, wHi); c5.add(word8(q5), wLo, wHi)
-            q0 += 4; q1 += 4; q2 += 4; q3 += 4; q4 += 4; q5 += 4
+            c0.add(word8(r0 + off), wLo, wHi); c1.add(word8(r1 + off), wLo, wHi); c2.add(word8(r2 + off), wLo, wHi)
+            c3.add(word8(r3 + off), wLo, wHi); c4.add(word8(r4 + off), wLo, wHi); c5.add(word8(r5 + off), wLo, wHi)
             wp += 64
-            left -= 1
-            if left == 0 {
-                c0.widen(); c1.widen(); c2.widen(); c3.widen(); c4.widen(); c5.widen()
-                left = chunk
-            }
+            s &+= 1
         }
+        c0.widen(); c1.widen(); c2.widen(); c3.widen(); c4.widen(); c5.widen()
     }
-    c0.widen(); c1.widen(); c2.widen(); c3.widen(); c4.widen(); c5.widen()
     func put(_ r: Int, _ c: PairRow) { if r < rows { c.write(to: out + r * ldAcc) } }
     put(0, c0); put(1, c1); put(2, c2); put(3, c3); put(4, c4); put(5, c5)
 }
