@@ -64,8 +64,8 @@ results=$out/measurements.jsonl
 : > "$results"
 
 # compute COPIES BATCH [CONFIG STEPS EVERY]: COPIES 1-rank 1-thread trainings at once;
-# prints "step_seconds":S (median over the copies of each one's median step) and
-# "parameters":N.
+# prints "step_seconds":S,"parameters":N (S: the median over the copies of each one's
+# median step).
 compute() {
     local copies=$1 b=$2 config=${3:-fashion-mnist-resnet20-fp32} n=${4:-$steps} every=${5:-5} i
     local cargs=("${args[@]}")
@@ -79,8 +79,8 @@ compute() {
     for i in $(seq "$copies"); do step_fields "$tmp/c$i" "$b"; done | "$py" -c '
 import json, statistics, sys
 rows = [json.loads("{" + l + "}") for l in sys.stdin]
-print("\"step_seconds\":%.6f" % statistics.median(r["step_seconds"] for r in rows))'
-    printf ',"parameters":%s\n' "$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["parameters"])' "$tmp/c1/summary.json")"
+print("\"step_seconds\":%.6f,\"parameters\":%d" % (statistics.median(r["step_seconds"] for r in rows),
+                                                   json.load(open(sys.argv[1]))["parameters"]))' "$tmp/c1/summary.json"
 }
 
 echo "{\"kind\":\"compute\",\"copies\":1,\"batch\":64,$(compute 1 64 | tr -d '\n')}" | tee -a "$results"

@@ -171,6 +171,7 @@ def main():
         cells = [f"{step(m, 256, g)[2] * 100:.1f}%" for g in rates]
         lines.append(f"| {m} | {grad // 4:,} | {grad / 1e6:.1f} | {t_img * 128:.2f} | "
                      f"{math.ceil(grad / bucket)} | " + " | ".join(cells) + " |")
+
     def break_even(model, gbps, target=0.9):
         """The step compute below which 256 ranks fall under `target` efficiency (bisection:
         efficiency grows with compute, which hides more of the buckets)."""
@@ -185,7 +186,8 @@ def main():
               "per rank that means:", "",
               "| model | " + " | ".join(f"{g} Gbit/s" for g in rates) + " |", "|---" * (1 + len(rates)) + "|"]
     for m in models:
-        cells = [f"{break_even(m, g) * 1e3:.0f} ms ({128 / break_even(m, g):,.0f})" for g in rates]
+        limits = [break_even(m, g) for g in rates]
+        cells = [f"{t * 1e3:.0f} ms ({128 / t:,.0f})" for t in limits]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     lines += ["", "ResNet-20's parallel efficiency, compute / (compute + exposed communication), fp32 "
               "gradients (fp16/bf16 in brackets):", "",
@@ -201,7 +203,7 @@ def main():
     c256, e256, _ = step("ResNet-20", 256, 10)
     lines += ["", f"At 256 ranks and 10 Gbit/s a ResNet-20 step computes for {c256 * 1e3:.0f} ms and is "
               f"held up {e256 * 1e3:.1f} ms by its all-reduces, of which the latency term 2 (P - 1) (h + L) "
-              f"is {2 * 255 * (h + latency) * 3 * 1e3:.1f} ms (three all-reduces a step).", ""]
+              f"is {2 * 255 * (h + latency) * (2 + small) * 1e3:.1f} ms ({2 + small} all-reduces a step).", ""]
     variants = [("now: fp32, ring", {}), ("fp16/bf16 gradients", {"half": True}),
                 ("25 MiB buckets", {"bucket_bytes": 25 * 2 ** 20}),
                 ("statistics and flag in the gradient buckets", {"fold": True}),
