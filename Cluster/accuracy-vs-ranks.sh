@@ -26,6 +26,7 @@ fp32=${4:-4}
 qat=${5:-2}
 train=${GDQR_TRAIN:-.build/release/gdqr-train}   # GDQR_TRAIN: another build of gdqr-train
 [ -x "$train" ] || { echo "error: build first: swift build -c release" >&2; exit 1; }
+bin="$(cd "$(dirname "$train")" && pwd)/gdqr-train"   # absolute: the ranks start elsewhere
 tag=$n
 if [ -n "$hosts" ]; then
     case "$hosts" in ''|*[!0-9]*|0) echo "error: --hosts must be a positive integer, got '$hosts'" >&2; exit 2 ;; esac
@@ -38,7 +39,6 @@ for s in $seeds; do
     for r in 1 "$tag"; do
         out=runs/ranks-$r-seed-$s
         [ -f "$out/summary.json" ] && continue   # finished earlier: keep it (runs are deterministic)
-        bin="$(cd "$(dirname "$train")" && pwd)/gdqr-train"
         if [ "$r" = 1 ]; then
             "$train" "${args[@]}" --seed "$s" --out "$out" > "$out.log" 2>&1
         elif [ -n "$hosts" ]; then

@@ -67,7 +67,7 @@ public struct LoaderBenchReport {
 public enum LoaderBench {
     /// The run config a training run on `r.root` would have, with the request's settings.
     /// The config schema checks the sizes, counts and crop and names the setting at fault;
-    /// the folder is read as the training run reads it (ImageFolderIndex.load).
+    /// the folder is read as the training run reads it (ImageFolderIndex.load, in run()).
     static func config(_ r: LoaderBenchRequest) throws -> RunConfig {
         guard r.seconds > 0, r.seconds.isFinite else {
             throw ToolError(usage: "bench loader: --seconds \(r.seconds), expected a positive number")
@@ -76,9 +76,9 @@ public enum LoaderBench {
         guard classes.count >= 2 else {
             throw ToolError("\(r.root)/train: 1 class folder (\(classes[0])); training needs at least 2 (model.num_classes)")
         }
-        let (train, _) = try ImageFolderIndex.load(root: r.root)
         var channels = r.channels
-        if channels == 0 {
+        if channels == 0 {   // the first training image's; run() lists the folder again either way
+            let (train, _) = try ImageFolderIndex.load(root: r.root)
             var buffer: [UInt8] = []
             channels = try ImageDecoder.decode(file: train.path(0), buffer: &buffer).channels
         }
