@@ -6,8 +6,12 @@
     "$PY" Cluster/bench-pytorch.py --model all --threads 2 --modes train,infer,ort
 
 Models are those of Tests/fixtures/models.py: "resnet" (depth 20, width 16 by
-default) and "cnn" (width 32), 1 input channel, 10 classes, on random 1x28x28
-data (no dataset is read). Batch 128 by default.
+default) and "cnn" (width 32), on random 1x28x28 data, and the standard
+networks of Tests/fixtures/zoo_models.py as configs/fashion-mnist-*.yaml build
+them, on random 1x32x32 data: "vgg-small", "resnet18", "resnet50" (CIFAR stem,
+width 64) and "mobilenetv2" (width 1.0, CIFAR stem). 1 input channel, 10
+classes, no dataset is read. Batch 128 by default. The standard networks have
+no train-fq4 mode (their PyTorch definitions have no fake-quant layers).
 
 Modes (--modes, comma separated; default all):
   train      FP32 training step: forward, cross-entropy, backward, SGD step
@@ -50,6 +54,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "fixtures"))
 import models  # noqa: E402
+import zoo_models  # noqa: E402
+
+# The standard networks, as their configs in configs/ build them (gdqr bench's names).
+ZOO = {"vgg-small": dict(arch="vgg", depth=7),
+       "resnet18": dict(arch="resnet", depth=18, width=64, block="basic"),
+       "resnet50": dict(arch="resnet", depth=50, width=64, block="bottleneck"),
+       "mobilenetv2": dict(arch="mobilenetv2", width_mult=1.0)}
 
 ALL_MODES = ["train", "train-fq4", "infer", "ort", "ort-int8"]
 
@@ -81,9 +92,11 @@ def emit(args, framework, mode, n, el, **extra):
 
 
 def make_model(args):
-    m = models.build(args.model_name, width=args.width, depth=args.depth,
-                     in_channels=1, num_classes=10)
-    return m
+    if args.model_name in ZOO:
+        return zoo_models.build(**ZOO[args.model_name], stem="cifar", in_channels=1,
+                                num_classes=10, image_size=args.hw)
+    return models.build(args.model_name, width=args.width, depth=args.depth,
+                        in_channels=1, num_classes=10)
 
 
 def to_format(args, t):
@@ -203,13 +216,20 @@ def quantize(args, fp32_path, out_path, fmt):
 
 
 def run_model(args):
+    zoo = args.model_name in ZOO
+    args.hw = args.image_size or (32 if zoo else 28)
     info = dict(hw=args.hw)
-    if args.model_name == "resnet":
+    if zoo:
+        info.update(ZOO[args.model_name])
+    elif args.model_name == "resnet":
         info.update(depth=args.depth, width=args.width or 16)
     else:
         info.update(width=args.width or 32)
     args.model_info = info
     modes = args.modes
+    if zoo and "train-fq4" in modes:
+        log(f"{args.model_name}: no train-fq4 mode for the standard networks, skipped")
+        modes = [m for m in modes if m != "train-fq4"]
     log(f"{args.model_name} {info} batch {args.batch} threads {args.threads}: {','.join(modes)}")
     if "train" in modes:
         bench_train(args, fq4=False)
@@ -233,12 +253,14 @@ def run_model(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="all", choices=["resnet", "cnn", "all"])
+    ap.add_argument("--model", default="all", choices=["resnet", "cnn", *ZOO, "all"],
+                    help="all = resnet and cnn")
     ap.add_argument("--depth", type=int, default=20, help="resnet depth (6n+2)")
     ap.add_argument("--width", type=int, default=None, help="default 16 (resnet) / 32 (cnn)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--hw", type=int, default=28, help="input height and width")
+    ap.add_argument("--hw", dest="image_size", type=int, default=None,
+                    help="input height and width (default 28; 32 for the standard networks)")
     ap.add_argument("--modes", default=",".join(ALL_MODES),
                     help=f"comma-separated subset of {','.join(ALL_MODES)}")
     ap.add_argument("--warmup", type=int, default=3)

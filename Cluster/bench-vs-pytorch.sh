@@ -6,7 +6,8 @@
 #                               [--seconds S] [--out FILE.jsonl]
 #
 # PyTorch side: Cluster/bench-pytorch.py (venv from Cluster/python-env.sh),
-#   resnet = depth 20 width 16, cnn = width 32, random 1x28x28 inputs.
+#   resnet = depth 20 width 16, cnn = width 32, random 1x28x28 inputs; vgg-small,
+#   resnet18, resnet50, mobilenetv2 as configs/fashion-mnist-*.yaml, 1x32x32.
 # gdqr side: `gdqr bench train --model M --batch B --threads N --json` and
 #   `gdqr bench infer ...` (binary: $GDQR_BIN, default .build/release/gdqr; not
 #   built here). Each prints JSON lines with at least "model", "mode"

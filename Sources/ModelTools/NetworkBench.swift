@@ -26,13 +26,25 @@ public struct NetworkBench {
     public let threads: Int
     public let seconds: Double
 
-    /// `model`: resnet (ResNet-20, width 16) or cnn (width 32), on 1x28x28 inputs.
+    /// The networks it knows, by the name `--model` takes: ResNet-20 and the CNN on
+    /// 1x28x28 as the quick start trains them, and the standard networks on 1x32x32
+    /// as their configs in configs/ build them (Fashion-MNIST resized).
+    public static let models: KeyValuePairs<String, ModelSpec> = [
+        "resnet": ModelSpec(arch: .resnet, depth: 20, width: 16, input: FeatureShape(1, 28, 28)),
+        "cnn": ModelSpec(arch: .cnn, width: 32, input: FeatureShape(1, 28, 28)),
+        "vgg-small": ModelSpec(arch: .vgg, depth: 7, input: FeatureShape(1, 32, 32)),
+        "resnet18": ModelSpec(arch: .resnet, depth: 18, width: 64, input: FeatureShape(1, 32, 32)),
+        "resnet50": ModelSpec(arch: .resnet, depth: 50, width: 64, input: FeatureShape(1, 32, 32), block: .bottleneck),
+        "mobilenetv2": ModelSpec(arch: .mobilenetv2, input: FeatureShape(1, 32, 32)),
+    ]
+
+    /// `model`: one of `models`' names (resnet20 is resnet).
     public init(model: String, batch: Int, threads: Int, seconds: Double) throws {
-        switch model {
-        case "resnet", "resnet20": spec = ModelSpec(arch: .resnet, depth: 20, width: 16, input: FeatureShape(1, 28, 28))
-        case "cnn": spec = ModelSpec(arch: .cnn, width: 32, input: FeatureShape(1, 28, 28))
-        default: throw ToolError(usage: "--model must be resnet or cnn, got '\(model)'")
+        let name = model == "resnet20" ? "resnet" : model
+        guard let found = Self.models.first(where: { $0.key == name })?.value else {
+            throw ToolError(usage: "--model must be one of \(Self.models.map(\.key).joined(separator: ", ")), got '\(model)'")
         }
+        spec = found
         self.model = model
         self.batch = max(1, batch)
         self.threads = max(1, threads)

@@ -10,7 +10,7 @@ import TrainerCLI
 import ModelTools
 
 struct ModelBenchOptions: ParsableArguments {
-    @Option(help: "Model: resnet (ResNet-20, width 16) or cnn (width 32).")
+    @Option(help: "Model: resnet (ResNet-20, width 16) or cnn (width 32) at 1x28x28; vgg-small, resnet18, resnet50 or mobilenetv2 at 1x32x32 (as their configs).")
     var model: String = "resnet"
 
     @Option(help: "Batch size.")
