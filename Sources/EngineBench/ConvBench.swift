@@ -40,7 +40,9 @@ public func resnet20ConvCases(batch: Int) -> [ConvBenchCase] {
 /// Shapes of the standard networks (docs/models.md) at 32x32 input, timed beside ResNet-20's
 /// but outside its totals; the count is how many such convolutions the named network has:
 /// MobileNetV2's depthwise 3x3 (stride 1 and 2) and 1x1 expansion/projection (pointwise:
-/// one GEMM), ResNet-50's 1x1 bottleneck convs, and the 7x7 stride-2 ImageNet-style stem.
+/// one GEMM), ResNet-50's 1x1 bottleneck convs, the 7x7 stride-2 ImageNet-style stem, and
+/// the 3x3 convs of VGG-small and ResNet-18 (CIFAR stem), whose many channels on small
+/// planes give the Winograd GEMMs few columns per image.
 public func standardNetworkConvCases(batch: Int) -> [ConvBenchCase] {
     func c(_ name: String, _ cin: Int, _ cout: Int, _ size: Int, _ k: Int, _ stride: Int, groups: Int = 1,
            _ count: Int) -> ConvBenchCase {
@@ -58,6 +60,12 @@ public func standardNetworkConvCases(batch: Int) -> [ConvBenchCase] {
         c("r50 256->64 32 k1", 256, 64, 32, 1, 1, 2),
         c("r50 64->256 32 k1", 64, 256, 32, 1, 1, 3),
         c("stem 1->64 32 k7s2", 1, 64, 32, 7, 2, 1),
+        c("vgg 128->128 32 k3", 128, 128, 32, 3, 1, 1),
+        c("r18 64->64 32 k3", 64, 64, 32, 3, 1, 4),
+        c("r18 128->128 16 k3", 128, 128, 16, 3, 1, 3),
+        c("r18 256->256 8 k3", 256, 256, 8, 3, 1, 3),
+        c("vgg 512->512 8 k3", 512, 512, 8, 3, 1, 1),
+        c("r18 512->512 4 k3", 512, 512, 4, 3, 1, 3),
     ]
 }
 

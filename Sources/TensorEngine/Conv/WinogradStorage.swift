@@ -56,6 +56,19 @@ extension ConvWinogradTiling {
     }
 }
 
+/// Fewest GEMM columns (tiles) per image group, where one thread's share of the batch
+/// has them. With many channels on a small plane the L2 bound alone left a group a few
+/// columns: ResNet-18's 512 -> 512 on 4x4 (F(4x4): 2 tiles per image) got 3 images, 6 of
+/// a 32-wide tile's columns, and each group streamed the 36 transformed 512x512 weight
+/// matrices (38 MB) for them: 10.5 GFLOP/s forward at 2 threads (AMD EPYC Zen 3,
+/// batch 64, `gdqr bench conv`). With a floor V and M spill to L3, which the GEMM reads
+/// in 32-column panels, and the weights stream once per group. Floors of 32 / 128 / 256
+/// columns, three interleaved runs: ResNet-18 inference 82-110 / 106-148 / 105-108
+/// images/s (33-37 before), training 19.0-20.0 / 18.1-21.6 / 19.4-21.2 (8.1 before);
+/// 256 -> 256 on 8x8 forward 45 -> 124 / 203, 512 -> 512 on 8x8 44 -> 155 / 236. 128
+/// costs ResNet-18 training 10% more peak memory than 32 (2.22 vs 2.02 GB).
+let convWinogradMinColumns = 128
+
 final class ConvWinogradStorage {
     let xiCount: Int, channels: Int
     /// Virtual tiles per image (GEMM columns), and that rounded up to the transforms' 16-tile chunks.
@@ -116,14 +129,16 @@ final class ConvWinogradStorage {
     }
 
     /// Images per group: as many as keep V and M within ~512 KB each (131072 floats: L2
-    /// is 1 MB per core here), and of those the fewest that waste the smallest share of
-    /// the last 32-wide GEMM tile (F(2x2) at 14x14: 4 images of 56 tiles fill 7 tiles
-    /// exactly, 2 would compute 128 columns for 112).
-    static func imagesPerGroup(_ s: Conv2dShape, xiCount: Int, tiles: Int) -> Int {
-        let channels = max(s.inChannels, s.outChannels)
-        let most = max(1, min(s.batch, 131072 / (xiCount * channels * tiles)))
-        var best = 1, bestWaste = 1.0
-        for g in 1...most {
+    /// is 512 KB to 1 MB per core), but at least enough for `convWinogradMinColumns` GEMM
+    /// columns, and of those the fewest that waste the smallest share of the last 32-wide
+    /// GEMM tile (F(2x2) at 14x14: 4 images of 56 tiles fill 7 tiles exactly, 2 would
+    /// compute 128 columns for 112). Never more than one thread's share of the batch.
+    static func imagesPerGroup(_ s: Conv2dShape, threads: Int, xiCount: Int, tiles: Int) -> Int {
+        let channels = max(s.inChannels, s.outChannels), share = max(1, (s.batch + threads - 1) / threads)
+        let least = min(share, (convWinogradMinColumns + tiles - 1) / tiles)
+        let most = max(least, min(share, 131072 / (xiCount * channels * tiles)))
+        var best = least, bestWaste = 1.0
+        for g in least...most {
             let waste = Double(((g * tiles + 31) & ~31) - g * tiles) / Double(g * tiles)
             if waste < bestWaste - 1e-9 { best = g; bestWaste = waste }
         }

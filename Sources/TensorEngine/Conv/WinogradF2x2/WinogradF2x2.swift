@@ -102,7 +102,7 @@ final class ConvWinogradBuffers: ConvWinogradTiling {
         // Staging: the output transform's rows (even output rows, then odd) before the copy-out.
         let staging = 2 * (tileRows * rowStride + 32)
         let tiles = tileRows * rowStride / 2
-        let images = ConvWinogradStorage.imagesPerGroup(s, xiCount: 16, tiles: tiles)
+        let images = ConvWinogradStorage.imagesPerGroup(s, threads: threads, xiCount: 16, tiles: tiles)
         store = ConvWinogradStorage(s, threads: threads, xiCount: 16, tilesPerImage: tiles, imagesPerGroup: images,
                                     planeFloats: images * channels * block, stagingFloats: staging)
         levelScales = Tensor.allocate(s.outChannels)

@@ -66,7 +66,7 @@ final class ConvWinograd4Buffers: ConvWinogradTiling {
         let perImage = (stacked ? tileRows : tileRows + 1) * rowTiles
         imageStride = perImage
         let tiles = tileRows * rowTiles, channels = max(s.inChannels, s.outChannels)
-        let images = ConvWinogradStorage.imagesPerGroup(s, xiCount: 36, tiles: tiles)
+        let images = ConvWinogradStorage.imagesPerGroup(s, threads: threads, xiCount: 36, tiles: tiles)
         // Reads reach rowTiles + 1 past the last 16-tile chunk, a row's 16-lane store 15 past its row.
         phaseStride = (images * perImage + 32 + 15) & ~15
         outputPhaseStride = 4 * ((images * tiles + 15) & ~15)
