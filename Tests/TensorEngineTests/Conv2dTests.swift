@@ -51,6 +51,13 @@ final class Conv2dTests: XCTestCase {
             Conv2dShape(batch: 1, inChannels: 3, outChannels: 4, size: 12, kernel: 5, stride: 2, pad: 2),
             Conv2dShape(batch: 2, inChannels: 8, outChannels: 6, size: 16, kernel: 3, stride: 2, pad: 1, groups: 2),
             Conv2dShape(batch: 2, inChannels: 4, outChannels: 4, size: 10, kernel: 3, stride: 2),
+            // depthwise stride 1 as flat runs (DepthwiseFlat.swift): MobileNetV2's 3x3 on 4x4
+            // and 8x8 planes (one 16-float run covers several rows), 5x5 "same", and 3x3
+            // unpadded (backward-data keeps the row loop)
+            Conv2dShape(batch: 3, inChannels: 24, outChannels: 24, size: 4, kernel: 3, pad: 1, groups: 24),
+            Conv2dShape(batch: 2, inChannels: 16, outChannels: 16, size: 8, kernel: 3, pad: 1, groups: 16),
+            Conv2dShape(batch: 2, inChannels: 5, outChannels: 5, size: 11, kernel: 5, pad: 2, groups: 5),
+            Conv2dShape(batch: 2, inChannels: 3, outChannels: 3, size: 9, kernel: 3, groups: 3),
         ]
         var rng = CounterRNG(seed: 42, stream: 7)
         let channels = [1, 3, 5, 16], sizes = [1, 3, 7, 9, 17], kernels = [1, 3, 5]

@@ -5,13 +5,25 @@
 // of a padded row: out_row += w[ky, kx] * padded_row. Work is split by planes
 // (forward, backward-data) or by channels (backward-weights: each thread owns
 // whole channels and loops over the batch), so results do not depend on the
-// thread count at all.
+// thread count at all. Stride 1 runs whole planes as flat runs (DepthwiseFlat.swift);
+// these row loops keep stride 2 and the backward-data of non-"same" padding.
 
 func convDepthwiseForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                           workspace: Conv2dWorkspace, pool: ThreadPool?) {
     let c = s.inChannels, plane = s.height * s.width, oh = s.outHeight, ow = s.outWidth
     let wp = s.width + 2 * s.padW, taps = s.kernelH * s.kernelW, sh = s.strideH, sw = s.strideW
+    if sh == 1 && sw == 1 {
+        convChunks(pool, s.batch * c) { range, t in
+            let buffer = workspace.col(t)
+            for p in range {
+                convDepthwisePad(s, input + p * plane, buffer)
+                convDepthwiseFlatPlane(s, buffer, weights: weight + (p % c) * taps, bias: bias?[p % c] ?? 0,
+                                       out: output + p * oh * ow)
+            }
+        }
+        return
+    }
     convChunks(pool, s.batch * c) { range, t in
         let padded = workspace.col(t)
         for p in range {
@@ -44,6 +56,21 @@ func convDepthwiseBackwardData(_ s: Conv2dShape, gradOutput: UnsafePointer<Float
     let c = s.inChannels, h = s.height, wdt = s.width, plane = h * wdt, oh = s.outHeight, ow = s.outWidth
     let hp = h + 2 * s.padH, wp = wdt + 2 * s.padW, taps = s.kernelH * s.kernelW
     let sh = s.strideH, sw = s.strideW
+    if convDepthwiseFlatBackwardData(s) {
+        // gradInput is the "same" convolution of gradOutput with each kernel turned by 180 degrees.
+        convChunks(pool, s.batch * c) { range, t in
+            let buffer = workspace.col(t)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: taps) { turned in
+                for p in range {
+                    let w = weight + (p % c) * taps
+                    for i in 0..<taps { turned[i] = w[taps - 1 - i] }
+                    convDepthwisePad(s, gradOutput + p * plane, buffer)
+                    convDepthwiseFlatPlane(s, buffer, weights: turned.baseAddress!, bias: 0, out: gradInput + p * plane)
+                }
+            }
+        }
+        return
+    }
     convChunks(pool, s.batch * c) { range, t in
         let padded = workspace.col(t)
         for p in range {
@@ -84,8 +111,14 @@ func convDepthwiseBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>,
             var bsum: Float = 0
             for n in 0..<s.batch {
                 let p = n * c + ch
-                convPadPlane(s, input + p * plane, padded)
                 let dy = gradOutput + p * oh * ow
+                if sh == 1 && sw == 1 {
+                    convDepthwisePad(s, input + p * plane, padded)
+                    convDepthwiseFlatWeights(s, padded, gradOutput: dy, gradWeight: dw)
+                    if gradBias != nil { bsum += convSum(oh * ow, dy) }
+                    continue
+                }
+                convPadPlane(s, input + p * plane, padded)
                 for ky in 0..<s.kernelH {
                     for kx in 0..<s.kernelW {
                         var acc = dw[ky * s.kernelW + kx]
