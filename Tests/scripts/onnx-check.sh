@@ -11,6 +11,12 @@
 # they are. Each trains one short epoch per phase on 1920 images (batch 32, no
 # warm-up: enough steps that the models are well past chance and do not predict
 # one class for everything); the comparison runs over the first 2000 test images.
+# ResNet-20 and MobileNetV2 train two FP32 epochs: after one (trained with the engine
+# of 729a840) onnxruntime disagreed with the integer engine on 9 and 3 of the 2000
+# images (99.55%, and 99.85% in its folded session), while its own two sessions
+# disagreed with each other too: its float convolutions over dequantized levels round,
+# the integer engine's sums are exact, and a barely trained model has many activations
+# within that rounding of a level boundary. After two epochs: 2000 of 2000 agree, both.
 # ONNX_CHECK_NETS picks a subset (default: all of them). GDQR_TRAIN_BIN overrides
 # the trainer (default .build/release/gdqr-train).
 set -euo pipefail
@@ -22,7 +28,7 @@ nets=${ONNX_CHECK_NETS:-resnet cnn vgg resnet18 resnet50 mobilenetv2}
 
 for r in $nets; do
     case $r in
-        resnet) args=(--config "$root/configs/fashion-mnist-resnet20-w4a4.yaml") ;;
+        resnet) args=(--config "$root/configs/fashion-mnist-resnet20-w4a4.yaml" --set quant.fp32_phase_epochs=2) ;;
         cnn) args=(--config "$root/configs/fashion-mnist-cnn-fp32.yaml" --set quant.enabled=true
                    --set quant.w_bits=4 --set quant.a_bits=3) ;;
         vgg) args=(--config "$root/configs/fashion-mnist-vgg-small-w4a4.yaml" "${zoo[@]}" --set model.width_mult=0.125
@@ -31,10 +37,10 @@ for r in $nets; do
                         --set model.stem=imagenet) ;;
         resnet50) args=(--config "$root/configs/fashion-mnist-resnet50-w4a4.yaml" "${zoo[@]}" --set model.width=4) ;;
         mobilenetv2) args=(--config "$root/configs/fashion-mnist-mobilenetv2-w4a4.yaml" "${zoo[@]}"
-                           --set model.width_mult=0.25) ;;
+                           --set model.width_mult=0.25 --set quant.fp32_phase_epochs=2) ;;
         *) echo "FAIL: unknown network $r (ONNX_CHECK_NETS)"; exit 1 ;;
     esac
-    "$train" "${args[@]}" "${common[@]}" --out "$tmp/$r" > "$tmp/$r.log" 2>&1 \
+    "$train" "${common[@]}" "${args[@]}" --out "$tmp/$r" > "$tmp/$r.log" 2>&1 \
         || { echo "FAIL: training the $r run: $(tail -3 "$tmp/$r.log")"; exit 1; }
     if grep -q integer_model_error "$tmp/$r/summary.json"; then
         fail "$r: $(grep integer_model_error "$tmp/$r/summary.json")"
