@@ -13,7 +13,7 @@ final class IntegerEngineZooOpsTests: XCTestCase {
     /// Odd channel counts (partial 16-lane blocks, a C4 stride past the last block), 1 to 4
     /// blocks, 1 or 9 taps, tails of the 6-pixel tile; full-range levels and weights.
     func testDepthwiseKernelMatchesReference() {
-        var g = SystemRandomNumberGenerator()
+        var g = seededGenerator()
         for (pixels, channels, taps) in [(1, 1, 9), (7, 5, 9), (13, 16, 9), (11, 21, 1), (25, 40, 9), (6, 64, 9)] {
             let stride = (channels + 3) / 4 * 4
             let w = PackedDepthwiseWeights(channels: channels, taps: taps) { c, t in
@@ -48,7 +48,7 @@ final class IntegerEngineZooOpsTests: XCTestCase {
     /// + s, no ReLU → res (signed) → 1x1, ReLU6 (float) → avgquant → hidden linear (ReLU) →
     /// logits; and a second branch: max pool of dw → hidden linear on the flattened C·H·W.
     static func zooModel(cin: Int, size: Int, c: Int, hidden: Int, classes: Int, signedBits: Int) throws -> IntegerModel {
-        var r = IntegerEngineFastTests.ModelRNG()
+        var r = IntegerEngineFastTests.ModelRNG("zoo \(cin) \(size) \(c) \(hidden) \(classes) \(signedBits)")
         var values = [IntegerValue(name: "image", kind: .image, channels: cin, height: size, width: size)]
         var ops: [IntegerOp] = []
         func value(_ name: String, _ kind: IntegerValueKind, _ ch: Int, _ h: Int, _ w: Int, bits: Int = 4,
