@@ -22,6 +22,7 @@ func levelFlags(_ cpu: String) -> [SwiftSetting] {
 // builtins (hence -parse-stdlib).
 let integerV3Flags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])] + levelFlags("haswell")
 let integerVNNIFlags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])] + levelFlags("icelake-server")
+let integerAVXVNNIFlags: [SwiftSetting] = [.unsafeFlags(["-parse-stdlib"])] + levelFlags("alderlake")
 
 
 let package = Package(
@@ -68,11 +69,13 @@ let package = Package(
         .target(name: "Layers", dependencies: ["TensorEngine"], swiftSettings: fastFlags),
         .target(name: "IntegerSIMD", swiftSettings: integerV3Flags),
         // The integer engine's register tiles per level: AVX2 pair products and the exact
-        // portable step (x86-64-v3), VPDPBUSD (compiled for an AVX512-VNNI CPU, called only on one).
+        // portable step (x86-64-v3), VPDPBUSD on ymm (compiled for an AVX-VNNI CPU) and on zmm
+        // (for an AVX512-VNNI CPU), each called only on a CPU that has it.
         .target(name: "IntegerTilesV3", dependencies: ["IntegerSIMD"], swiftSettings: levelFlags("haswell")),
+        .target(name: "IntegerTilesAVXVNNI", swiftSettings: integerAVXVNNIFlags),
         .target(name: "IntegerTilesVNNI", swiftSettings: integerVNNIFlags),
         // The integer inference engine: the integer model, its reference and fast paths, the head ops.
-        .target(name: "IntegerInference", dependencies: ["TensorEngine", "IntegerSIMD", "IntegerTilesV3", "IntegerTilesVNNI"],
+        .target(name: "IntegerInference", dependencies: ["TensorEngine", "IntegerSIMD", "IntegerTilesV3", "IntegerTilesAVXVNNI", "IntegerTilesVNNI"],
                 swiftSettings: fastFlags),
         .target(name: "GDQR", dependencies: ["TensorEngine", "Layers", "IntegerInference"], swiftSettings: fastFlags),
         .target(name: "Datasets", dependencies: ["TensorEngine", "Layers", "JSONFormat", "CZlib", "CPNG", "CJPEG"], swiftSettings: fastFlags),

@@ -44,7 +44,7 @@ static const struct { unsigned bit; const char *name; } feature_names[] = {
     {GDQR_CPU_BMI1, "bmi1"}, {GDQR_CPU_BMI2, "bmi2"}, {GDQR_CPU_LZCNT, "lzcnt"}, {GDQR_CPU_MOVBE, "movbe"},
     {GDQR_CPU_OS_YMM, "os-ymm-state"}, {GDQR_CPU_AVX512F, "avx512f"}, {GDQR_CPU_AVX512BW, "avx512bw"},
     {GDQR_CPU_AVX512CD, "avx512cd"}, {GDQR_CPU_AVX512DQ, "avx512dq"}, {GDQR_CPU_AVX512VL, "avx512vl"},
-    {GDQR_CPU_OS_ZMM, "os-zmm-state"}, {GDQR_CPU_AVX512VNNI, "avx512vnni"},
+    {GDQR_CPU_OS_ZMM, "os-zmm-state"}, {GDQR_CPU_AVX512VNNI, "avx512vnni"}, {GDQR_CPU_AVXVNNI, "avxvnni"},
 };
 
 static unsigned level_needs(int level) {
@@ -54,6 +54,7 @@ static unsigned level_needs(int level) {
                   GDQR_CPU_AVX512VL | GDQR_CPU_OS_ZMM;
     switch (level) {
     case GDQR_LEVEL_V3: return v3;
+    case GDQR_LEVEL_V3_VNNI: return v3 | GDQR_CPU_AVXVNNI;
     case GDQR_LEVEL_V4: return v4;
     default: return v4 | GDQR_CPU_AVX512VNNI;
     }
@@ -79,6 +80,7 @@ int gdqr_cpu_best_level(void) {
 const char *gdqr_level_name(int level) {
     switch (level) {
     case GDQR_LEVEL_V3: return "v3";
+    case GDQR_LEVEL_V3_VNNI: return "v3-vnni";
     case GDQR_LEVEL_V4: return "v4";
     case GDQR_LEVEL_V4_VNNI: return "v4-vnni";
     default: return "below-v3";
@@ -95,10 +97,11 @@ int gdqr_isa_select(const char *name, char *why, int size) {
     int level;
     if (!strcmp(name, "auto")) { selected_level = gdqr_cpu_best_level(); return 0; }
     else if (!strcmp(name, "v3")) level = GDQR_LEVEL_V3;
+    else if (!strcmp(name, "v3-vnni")) level = GDQR_LEVEL_V3_VNNI;
     else if (!strcmp(name, "v4")) level = GDQR_LEVEL_V4;
     else if (!strcmp(name, "v4-vnni")) level = GDQR_LEVEL_V4_VNNI;
     else {
-        snprintf(why, (size_t)size, "unknown ISA level '%s' (expected auto, v3, v4 or v4-vnni)", name);
+        snprintf(why, (size_t)size, "unknown ISA level '%s' (expected auto, v3, v3-vnni, v4 or v4-vnni)", name);
         return -1;
     }
     char lack[256];

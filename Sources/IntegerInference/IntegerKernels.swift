@@ -2,7 +2,7 @@
 // activations in channels-last layout with a zero border, int8 weight levels
 // pre-packed for the u8 × s8 → s32 dot-product step, Int32 accumulators. The register
 // tiles are per CPU level, chosen per call (`Int8TilePath`): VPDPBUSD on zmm
-// (IntegerTilesVNNI), AVX2 pair products (IntegerTilesV3/IntegerTileAVX2.swift) when
+// (IntegerTilesVNNI) or on ymm (IntegerTilesAVXVNNI), AVX2 pair products (IntegerTilesV3/IntegerTileAVX2.swift) when
 // the layer's operand ranges cannot overflow them, else the exact portable step.
 //
 // Layout. An output pixel p reads, for each kernel tap t, the 4-byte groups
@@ -17,6 +17,7 @@
 //
 // `convolveReference` is the plain loop over the same layout (tests).
 
+import IntegerTilesAVXVNNI
 import IntegerTilesV3
 import IntegerTilesVNNI
 import TensorEngine
@@ -78,10 +79,11 @@ struct ConvGeometry {
 /// products, the layer's operand ranges (never from the data, so a layer takes the
 /// same path for every input).
 enum Int8TilePath: Equatable {
-    case vnni, pairs(chunk: Int), portable
+    case vnni, vnni256, pairs(chunk: Int), portable
 
     static func choose(_ w: PackedConvWeights, level: CPULevel = .current) -> Int8TilePath {
         if level == .v4VNNI { return .vnni }
+        if level == .v3VNNI { return .vnni256 }
         if let chunk = pairChunk(maxInput: w.maxInput, maxWeight: w.maxWeight) { return .pairs(chunk: chunk) }
         return .portable
     }
@@ -121,6 +123,11 @@ func convolveInt8(_ geo: ConvGeometry, _ w: PackedConvWeights, path: Int8TilePat
                     IntegerTilesV3.registerTile(blocks: nb, src: geo.src, pixelOffsets: o, rows: rows,
                                                 tapOffsets: geo.tapOffsets, taps: w.taps, groups: w.groups,
                                                 weights: weights, out: out, ldAcc: ldAcc)
+                case .vnni256:
+                    for k in 0..<nb {
+                        vnniTile256(src: geo.src, pixelOffsets: o, rows: rows, stepOffsets: so, steps: bs,
+                                    weights: weights + k * bs, out: out + 16 * k, ldAcc: ldAcc)
+                    }
                 case .pairs(let chunk):
                     for k in 0..<nb {
                         pairTile(src: geo.src, pixelOffsets: o, rows: rows, stepOffsets: so, steps: bs,

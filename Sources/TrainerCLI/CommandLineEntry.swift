@@ -35,7 +35,7 @@ public struct OutputOptions: ParsableArguments {
 /// `--isa LEVEL`: the kernel level (as GDQR_ISA), refused before any work when this
 /// CPU lacks it.
 public struct EngineOptions: ParsableArguments {
-    @Option(name: .long, help: "Kernel level: auto (default: the best this CPU has), v3 (AVX2), v4 (AVX-512), v4-vnni.")
+    @Option(name: .long, help: "Kernel level: auto (default: the best this CPU has), v3 (AVX2), v3-vnni (AVX-VNNI), v4 (AVX-512), v4-vnni.")
     public var isa: String?
 
     public init() {}

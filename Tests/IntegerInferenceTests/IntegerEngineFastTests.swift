@@ -67,12 +67,14 @@ final class IntegerEngineFastTests: XCTestCase {
 
     /// Every register tile this CPU runs against the plain loop: the portable step with
     /// full int8 ranges, AVX2 pair products with 4-bit ranges (156 steps per widening)
-    /// and with the largest exact range (a widening after every step), VNNI where the CPU
-    /// has it. The path is asserted, so a range change that silently picks another fails.
+    /// and with the largest exact range (a widening after every step), AVX512-VNNI and
+    /// AVX-VNNI where the CPU has them, with full int8 ranges. The path is asserted, so a
+    /// range change that silently picks another fails.
     func testConvKernelMatchesReference() {
         var cases: [(Int8TilePath, Int, Int)] = [(.portable, 255, 127), (.pairs(chunk: 156), 15, 7),
                                                 (.pairs(chunk: 1), 255, 64)]
-        if CPULevel.best == .v4VNNI { cases.append((.vnni, 255, 127)) }
+        if CPULevel.cpuFeatures.contains("avx512vnni") { cases.append((.vnni, 255, 127)) }
+        if CPULevel.cpuFeatures.contains("avxvnni") { cases.append((.vnni256, 255, 127)) }
         for (path, maxInput, maxWeight) in cases {
             // Not a vacuous comparison: some output of the path's shapes is non-zero. (Per
             // shape it failed in 3 of 5 runs: the 1-output shape's sum often cancels,
@@ -95,7 +97,7 @@ final class IntegerEngineFastTests: XCTestCase {
                     : Int8.random(in: Int8(-maxWeight)...Int8(maxWeight), using: &g)
             }
             defer { w.deallocate() }
-            XCTAssertEqual(Int8TilePath.choose(w, level: path == .vnni ? .v4VNNI : .v3), path)
+            XCTAssertEqual(Int8TilePath.choose(w, level: path == .vnni ? .v4VNNI : path == .vnni256 ? .v3VNNI : .v3), path)
             let srcCount = pixels * 3 + taps * 5 + cpt + 64
             let src = (0..<srcCount).map { i in i < 8 ? UInt8(maxInput) : UInt8.random(in: 0...UInt8(maxInput), using: &g) }
             let po = (0..<pixels).map { _ in Int.random(in: 0...(pixels * 3), using: &g) }

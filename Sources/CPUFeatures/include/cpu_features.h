@@ -19,18 +19,20 @@ enum {
     GDQR_CPU_AVX512VNNI = 1 << 15, GDQR_CPU_AVXVNNI = 1 << 16,
 };
 
-// Kernel levels, lowest first. V4_VNNI adds AVX512-VNNI for the integer engine.
-enum { GDQR_LEVEL_V3 = 3, GDQR_LEVEL_V4 = 4, GDQR_LEVEL_V4_VNNI = 5 };
+// Kernel levels, in the order of preference. V3_VNNI adds AVX-VNNI (VEX-encoded
+// VPDPBUSD on ymm: Intel Alder Lake and later client CPUs, which lack AVX-512) and
+// V4_VNNI adds AVX512-VNNI, each for the integer engine only.
+enum { GDQR_LEVEL_V3 = 3, GDQR_LEVEL_V3_VNNI = 4, GDQR_LEVEL_V4 = 5, GDQR_LEVEL_V4_VNNI = 6 };
 
 unsigned gdqr_cpu_features(void);
 // The highest level the CPU supports (0 below x86-64-v3).
 int gdqr_cpu_best_level(void);
 // The level in use: GDQR_ISA if set (checked at start-up), else the best one.
 int gdqr_isa_level(void);
-// Forces a level by name ("v3", "v4", "v4-vnni", "auto"). Returns 0, or -1 with
+// Forces a level by name ("v3", "v3-vnni", "v4", "v4-vnni", "auto"). Returns 0, or -1 with
 // a message in `why` (size bytes) when the name is unknown or the CPU lacks it.
 int gdqr_isa_select(const char *name, char *why, int size);
-// The level's name ("v3", "v4", "v4-vnni").
+// The level's name ("v3", "v3-vnni", "v4", "v4-vnni").
 const char *gdqr_level_name(int level);
 // Names of the features the level needs and the CPU lacks, space-separated, in
 // `out` (size bytes); empty when it has them all.

@@ -6,7 +6,10 @@ import CPUFeatures
 /// products also exist per level (GemmKernelsV3/V4, IntegerSIMD*), and the
 /// dispatchers switch on `CPULevel.current`.
 public enum CPULevel: Int, CustomStringConvertible, Sendable {
-    case v3 = 3, v4 = 4, v4VNNI = 5
+    case v3 = 3, v3VNNI = 4, v4 = 5, v4VNNI = 6
+
+    /// Whether the level's GEMM kernels use AVX-512 (zmm, 32 registers).
+    @inline(__always) public var hasAVX512: Bool { rawValue >= CPULevel.v4.rawValue }
 
     /// The level in use (GDQR_ISA was checked before main: see cpu_features.c).
     @inline(__always) public static var current: CPULevel {
@@ -18,7 +21,7 @@ public enum CPULevel: Int, CustomStringConvertible, Sendable {
 
     public var description: String { String(cString: gdqr_level_name(Int32(rawValue))) }
 
-    /// Forces a level by name ("auto", "v3", "v4", "v4-vnni"); throws with the
+    /// Forces a level by name ("auto", "v3", "v3-vnni", "v4", "v4-vnni"); throws with the
     /// missing CPU features when this CPU lacks it.
     public static func force(_ name: String) throws {
         var why = [CChar](repeating: 0, count: 320)
@@ -45,6 +48,9 @@ public enum CPULevel: Int, CustomStringConvertible, Sendable {
         case .v3:
             return ["gemm": "v3 8x32 tile as 4x16 ymm sub-tiles", "gemm_dot": "v3 2x3 dot blocks",
                     "integer_dot": "v3 avx2 vpmaddubsw pairs (4-bit layers), portable (8-bit)"]
+        case .v3VNNI:
+            return ["gemm": "v3 8x32 tile as 4x16 ymm sub-tiles", "gemm_dot": "v3 2x3 dot blocks",
+                    "integer_dot": "v3 avx-vnni vpdpbusd on ymm"]
         case .v4:
             return ["gemm": "v4 8x32 zmm tile", "gemm_dot": "v4 4x3 dot blocks",
                     "integer_dot": "v3 avx2 vpmaddubsw pairs (4-bit layers), portable (8-bit)"]

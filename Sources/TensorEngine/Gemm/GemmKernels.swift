@@ -25,7 +25,7 @@ func gemmStore(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
 func gemmKernel8x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, bStride: Int,
                     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
                     rows: Int, cols: Int, tile: UnsafeMutablePointer<Float>) {
-    if CPULevel.current == .v3 {
+    if !CPULevel.current.hasAVX512 {
         GemmKernelsV3.gemmTile(kc: kc, a: a, b: b, bStride: bStride, c: c, ldc: ldc, alpha: alpha, beta: beta,
                                rows: rows, cols: cols, tile: tile)
     } else {
@@ -39,7 +39,7 @@ func gemmKernel8x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, b
 func gemmKernel8x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
                     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float,
                     rows: Int, cols: Int, tile: UnsafeMutablePointer<Float>) {
-    if CPULevel.current == .v3 {
+    if !CPULevel.current.hasAVX512 {
         GemmKernelsV3.gemmTile(kc: kc, a: a, b: b, offsets: offsets, c: c, ldc: ldc, alpha: alpha, beta: beta,
                                rows: rows, cols: cols, tile: tile)
     } else {
@@ -52,7 +52,7 @@ func gemmKernel8x32(kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, o
 func gemmDotABt(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, alpha: Float,
                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    if CPULevel.current == .v3 {
+    if !CPULevel.current.hasAVX512 {
         GemmKernelsV3.gemmDot(m0: m0, m1: m1, n0: n0, n1: n1, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                               beta: beta, c: c, ldc: ldc)
     } else {
@@ -65,7 +65,7 @@ func gemmDotABt(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, alpha: Float,
 func gemmDotABt(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, alpha: Float,
                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, offsets: UnsafePointer<Int>,
                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    if CPULevel.current == .v3 {
+    if !CPULevel.current.hasAVX512 {
         GemmKernelsV3.gemmDot(m0: m0, m1: m1, n0: n0, n1: n1, k: k, alpha: alpha, a: a, lda: lda, b: b,
                               offsets: offsets, beta: beta, c: c, ldc: ldc)
     } else {
