@@ -166,7 +166,11 @@ final class FoldingTests: XCTestCase {
                        "residual adds without ReLU")
         XCTAssertGreaterThan(blocks.filter(\.residual).count, 0)
         XCTAssertTrue(model.usesVersion3)
-        try checkParity(spec, seed: 9, sgdSteps: 3, logitTolerance: 2e-6)   // measured 2.01e-7
+        // Measured 2.79e-5: one level of one activation (1 of 20,480) sits on the other side of
+        // a rounding boundary in the integer engine, which the level checks allow; before
+        // the stride-2 depthwise backward-data ran flat (other gradient rounding, so other
+        // weights after the 3 steps) no level differed and the logits agreed within 2.01e-7.
+        try checkParity(spec, seed: 9, sgdSteps: 3, logitTolerance: 3e-4)
     }
 
     func testResNet8FoldingMatchesFakeQuant() throws {

@@ -58,6 +58,13 @@ final class Conv2dTests: XCTestCase {
             Conv2dShape(batch: 2, inChannels: 16, outChannels: 16, size: 8, kernel: 3, pad: 1, groups: 16),
             Conv2dShape(batch: 2, inChannels: 5, outChannels: 5, size: 11, kernel: 5, pad: 2, groups: 5),
             Conv2dShape(batch: 2, inChannels: 3, outChannels: 3, size: 9, kernel: 3, groups: 3),
+            // depthwise stride 2 as flat runs over the four phases of the padded plane:
+            // MobileNetV2's 3x3 on 8x8 and 32x32, odd planes (the phases differ in size),
+            // unpadded (the last padded row and column are never read)
+            Conv2dShape(batch: 2, inChannels: 16, outChannels: 16, size: 8, kernel: 3, stride: 2, pad: 1, groups: 16),
+            Conv2dShape(batch: 1, inChannels: 24, outChannels: 24, size: 32, kernel: 3, stride: 2, pad: 1, groups: 24),
+            Conv2dShape(batch: 3, inChannels: 5, outChannels: 5, size: 7, kernel: 3, stride: 2, pad: 1, groups: 5),
+            Conv2dShape(batch: 2, inChannels: 3, outChannels: 3, size: 10, kernel: 3, stride: 2, groups: 3),
         ]
         var rng = CounterRNG(seed: 42, stream: 7)
         let channels = [1, 3, 5, 16], sizes = [1, 3, 7, 9, 17], kernels = [1, 3, 5]

@@ -5,20 +5,22 @@
 // of a padded row: out_row += w[ky, kx] * padded_row. Work is split by planes
 // (forward, backward-data) or by channels (backward-weights: each thread owns
 // whole channels and loops over the batch), so results do not depend on the
-// thread count at all. Stride 1 runs whole planes as flat runs (DepthwiseFlat.swift);
-// these row loops keep stride 2 and the backward-data of non-"same" padding.
+// thread count at all. Strides 1 and 2 run whole planes as flat runs (DepthwiseFlat.swift,
+// DepthwiseStride2Data.swift); these row loops keep other strides and the stride-1
+// backward-data of non-"same" padding.
 
 func convDepthwiseForward(_ s: Conv2dShape, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                           bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                           workspace: Conv2dWorkspace, pool: ThreadPool?) {
     let c = s.inChannels, plane = s.height * s.width, oh = s.outHeight, ow = s.outWidth
     let wp = s.width + 2 * s.padW, taps = s.kernelH * s.kernelW, sh = s.strideH, sw = s.strideW
-    if sh == 1 && sw == 1 {
+    if convDepthwiseFlat(s) {
+        let layout = DepthwiseFlatLayout(s)
         convChunks(pool, s.batch * c) { range, t in
             let buffer = workspace.col(t)
             for p in range {
-                convDepthwisePad(s, input + p * plane, buffer)
-                convDepthwiseFlatPlane(s, buffer, weights: weight + (p % c) * taps, bias: bias?[p % c] ?? 0,
+                convDepthwisePad(s, layout, input + p * plane, buffer)
+                convDepthwiseFlatPlane(s, layout, buffer, weights: weight + (p % c) * taps, bias: bias?[p % c] ?? 0,
                                        out: output + p * oh * ow)
             }
         }
@@ -58,15 +60,27 @@ func convDepthwiseBackwardData(_ s: Conv2dShape, gradOutput: UnsafePointer<Float
     let sh = s.strideH, sw = s.strideW
     if convDepthwiseFlatBackwardData(s) {
         // gradInput is the "same" convolution of gradOutput with each kernel turned by 180 degrees.
+        let layout = DepthwiseFlatLayout(s)
         convChunks(pool, s.batch * c) { range, t in
             let buffer = workspace.col(t)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: taps) { turned in
                 for p in range {
                     let w = weight + (p % c) * taps
                     for i in 0..<taps { turned[i] = w[taps - 1 - i] }
-                    convDepthwisePad(s, gradOutput + p * plane, buffer)
-                    convDepthwiseFlatPlane(s, buffer, weights: turned.baseAddress!, bias: 0, out: gradInput + p * plane)
+                    convDepthwisePad(s, layout, gradOutput + p * plane, buffer)
+                    convDepthwiseFlatPlane(s, layout, buffer, weights: turned.baseAddress!, bias: 0, out: gradInput + p * plane)
                 }
+            }
+        }
+        return
+    }
+    if convDepthwiseStride2(s) {
+        let layout = DepthwiseStride2DataLayout(s)
+        convChunks(pool, s.batch * c) { range, t in
+            let buffer = workspace.col(t)
+            for p in range {
+                convDepthwiseStride2Data(s, layout, buffer, gradOutput: gradOutput + p * oh * ow,
+                                         weights: weight + (p % c) * taps, gradInput: gradInput + p * plane)
             }
         }
         return
@@ -103,6 +117,7 @@ func convDepthwiseBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>,
                                   workspace: Conv2dWorkspace, pool: ThreadPool?) {
     let c = s.inChannels, plane = s.height * s.width, oh = s.outHeight, ow = s.outWidth
     let wp = s.width + 2 * s.padW, taps = s.kernelH * s.kernelW, sh = s.strideH, sw = s.strideW
+    let flat = convDepthwiseFlat(s), layout = DepthwiseFlatLayout(s)
     convChunks(pool, c) { range, t in
         let padded = workspace.col(t)
         for ch in range {
@@ -112,9 +127,9 @@ func convDepthwiseBackwardWeights(_ s: Conv2dShape, input: UnsafePointer<Float>,
             for n in 0..<s.batch {
                 let p = n * c + ch
                 let dy = gradOutput + p * oh * ow
-                if sh == 1 && sw == 1 {
-                    convDepthwisePad(s, input + p * plane, padded)
-                    convDepthwiseFlatWeights(s, padded, gradOutput: dy, gradWeight: dw)
+                if flat {
+                    convDepthwisePad(s, layout, input + p * plane, padded)
+                    convDepthwiseFlatWeights(s, layout, padded, gradOutput: dy, gradWeight: dw)
                     if gradBias != nil { bsum += convSum(oh * ow, dy) }
                     continue
                 }
