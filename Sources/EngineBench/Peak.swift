@@ -1,8 +1,9 @@
 // Measured FMA peak and the result record every kernel benchmark reports against it.
 //
 // `peakFMAGflops(threads:)` times a pure SIMD16<Float> FMA loop (12 independent
-// accumulators: enough to cover the FMA latency on two pipes) on `threads`
-// threads at once and returns the best aggregate GFLOP/s of several runs.
+// accumulators: enough to cover the FMA latency on two pipes), compiled for the
+// level in use (GemmKernelsV4/FMAPeak.swift), on `threads` threads at once and
+// returns the best aggregate GFLOP/s of several runs.
 // `BenchResult` is one measured line: print it as a table row or as one JSON
 // object per line, so every bench (gemm, conv, ...) shares one format.
 
@@ -40,29 +41,11 @@ private final class BenchLock: @unchecked Sendable {
     func unlock() { pthread_mutex_unlock(m) }
 }
 
-/// Runs `iterations` rounds of 12 independent SIMD16 FMAs; returns a value
-/// depending on every accumulator so nothing is optimised away.
-@inline(never)
-func fmaLoop(iterations: Int, seed: Float) -> Float {
-    let x = SIMD16<Float>(repeating: 1.0000001 + seed * 1e-9)
-    let y = SIMD16<Float>(repeating: 0.9999999)
-    var a0 = SIMD16<Float>(repeating: seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
-    var a4 = a0 + 4, a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7
-    var a8 = a0 + 8, a9 = a0 + 9, a10 = a0 + 10, a11 = a0 + 11
-    for _ in 0..<iterations {
-        a0.addProduct(x, y); a1.addProduct(x, y); a2.addProduct(x, y); a3.addProduct(x, y)
-        a4.addProduct(y, x); a5.addProduct(y, x); a6.addProduct(y, x); a7.addProduct(y, x)
-        a8.addProduct(x, x); a9.addProduct(x, x); a10.addProduct(y, y); a11.addProduct(y, y)
-    }
-    let s = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11))
-    return s.sum()
-}
-
-/// Flops counted per `fmaLoop` iteration: 12 FMAs x 16 lanes x 2.
+/// Flops counted per `fmaPeakLoop` iteration: 12 FMAs x 16 lanes x 2.
 let flopsPerFMAIteration = 12 * 16 * 2
 
 /// Best aggregate FP32 FMA GFLOP/s over `repetitions` runs of a pure SIMD16 FMA
-/// loop on `threads` threads at once (each thread runs the same loop).
+/// loop of the level in use on `threads` threads at once (each thread runs the same loop).
 public func peakFMAGflops(threads: Int, repetitions: Int = 15, iterations: Int = 1_000_000) -> Double {
     let pool = benchPool(threads: threads)
     let t = pool?.threads ?? 1
@@ -72,9 +55,9 @@ public func peakFMAGflops(threads: Int, repetitions: Int = 15, iterations: Int =
     for _ in 0..<repetitions {
         let start = benchSeconds()
         if let pool {
-            pool.run { i in sink[i] = fmaLoop(iterations: iterations, seed: Float(i)) }
+            pool.run { i in sink[i] = benchFMAPeakLoop(iterations: iterations, seed: Float(i)) }
         } else {
-            sink[0] = fmaLoop(iterations: iterations, seed: 0)
+            sink[0] = benchFMAPeakLoop(iterations: iterations, seed: 0)
         }
         let elapsed = benchSeconds() - start
         let gflops = Double(t * iterations * flopsPerFMAIteration) / elapsed / 1e9

@@ -44,7 +44,7 @@ struct PackedDepthwiseWeights {
     return v
 }
 
-/// For each tile of up to 6 pixels p0 ..< p0 + rows: tile[(p − p0)·ldAcc + 16·b + j] =
+/// For each run of up to 12 pixels p0 ..< p0 + rows: tile[(p − p0)·ldAcc + 16·b + j] =
 /// Σ_t src[pixelOffset[p] + tapOffset[t] + 16·b + j] · w(channel 16·b + j, tap t), then
 /// `consume(p0, rows)`. `channelStride` is the layout's bytes per pixel (channels rounded
 /// up to 4). Int32 sums: |w| <= 128, levels <= 255, 9 taps stay far below 2^31.

@@ -12,8 +12,8 @@
 // The weights of 16 output channels (one block) for tap t, group g are one
 // SIMD16<Int32>: lane j holds the 4 weight bytes of channel 16·block + j for those
 // 4 input channels. One dot-product step adds 4 products to each of 16 channels of
-// one pixel; the register tiles hold 6 pixels × 1 to 4 blocks and broadcast each
-// pixel's 4 bytes once per step.
+// one pixel; the register tiles hold 6 pixels × 1 to 4 blocks (12 pixels × 1 block on
+// VNNI) and broadcast each pixel's 4 bytes once per step.
 //
 // `convolveReference` is the plain loop over the same layout (tests).
 
@@ -89,10 +89,11 @@ enum Int8TilePath: Equatable {
     }
 }
 
-/// Pixels per register tile (the unit `convolveInt8` hands to its consumer).
-let convTileRows = 6
+/// Pixels per call of a conv kernel's consumer: the 12-pixel VNNI tile of one block, or
+/// two 6-pixel tiles.
+let convTileRows = 12
 
-/// For each tile of up to 6 pixels p0 ..< p0 + rows: tile[(p − p0) · ldAcc + 16·b + j] =
+/// For each run of up to 12 pixels p0 ..< p0 + rows: tile[(p − p0) · ldAcc + 16·b + j] =
 /// Σ_t Σ_g dot(src pixel p, tap t, group g; weights block b) for every block b < w.blocks
 /// (Int32, wrap-around as VPDPBUSD), then `consume(p0, rows)` while the tile is in L1
 /// (the requantisation runs there instead of on a whole-layer accumulator array).
@@ -113,26 +114,39 @@ func convolveInt8(_ geo: ConvGeometry, _ w: PackedConvWeights, path: Int8TilePat
             var b = 0
             while b < w.blocks {
                 let nb = w.blocks - b >= 4 ? 4 : w.blocks - b >= 2 ? 2 : 1
-                let weights = UnsafePointer(w.data) + b * bs, out = tile + 16 * b, o = geo.pixelOffsets + p
-                switch path {
-                case .vnni:
-                    IntegerTilesVNNI.registerTile(blocks: nb, src: geo.src, pixelOffsets: o, rows: rows,
-                                                  tapOffsets: geo.tapOffsets, taps: w.taps, groups: w.groups,
-                                                  weights: weights, out: out, ldAcc: ldAcc)
-                case .portable:
-                    IntegerTilesV3.registerTile(blocks: nb, src: geo.src, pixelOffsets: o, rows: rows,
-                                                tapOffsets: geo.tapOffsets, taps: w.taps, groups: w.groups,
-                                                weights: weights, out: out, ldAcc: ldAcc)
-                case .vnni256:
-                    for k in 0..<nb {
-                        vnniTile256(src: geo.src, pixelOffsets: o, rows: rows, stepOffsets: so, steps: bs,
-                                    weights: weights + k * bs, out: out + 16 * k, ldAcc: ldAcc)
+                let weights = UnsafePointer(w.data) + b * bs, o = geo.pixelOffsets + p
+                if path == .vnni && nb == 1 {
+                    IntegerTilesVNNI.registerTile12(src: geo.src, pixelOffsets: o, rows: rows, tapOffsets: geo.tapOffsets,
+                                                    taps: w.taps, groups: w.groups, weights: weights, out: tile + 16 * b,
+                                                    ldAcc: ldAcc)
+                    b += nb
+                    continue
+                }
+                // The 6-pixel tiles, twice.
+                var h = 0
+                while h < rows {
+                    let hr = min(6, rows - h), oh = o + h, out = tile + h * ldAcc + 16 * b
+                    switch path {
+                    case .vnni:
+                        IntegerTilesVNNI.registerTile(blocks: nb, src: geo.src, pixelOffsets: oh, rows: hr,
+                                                      tapOffsets: geo.tapOffsets, taps: w.taps, groups: w.groups,
+                                                      weights: weights, out: out, ldAcc: ldAcc)
+                    case .portable:
+                        IntegerTilesV3.registerTile(blocks: nb, src: geo.src, pixelOffsets: oh, rows: hr,
+                                                    tapOffsets: geo.tapOffsets, taps: w.taps, groups: w.groups,
+                                                    weights: weights, out: out, ldAcc: ldAcc)
+                    case .vnni256:
+                        for k in 0..<nb {
+                            vnniTile256(src: geo.src, pixelOffsets: oh, rows: hr, stepOffsets: so, steps: bs,
+                                        weights: weights + k * bs, out: out + 16 * k, ldAcc: ldAcc)
+                        }
+                    case .pairs(let chunk):
+                        for k in 0..<nb {
+                            pairTile(src: geo.src, pixelOffsets: oh, rows: hr, stepOffsets: so, steps: bs,
+                                     weights: weights + k * bs, out: out + 16 * k, ldAcc: ldAcc, chunk: chunk)
+                        }
                     }
-                case .pairs(let chunk):
-                    for k in 0..<nb {
-                        pairTile(src: geo.src, pixelOffsets: o, rows: rows, stepOffsets: so, steps: bs,
-                                 weights: weights + k * bs, out: out + 16 * k, ldAcc: ldAcc, chunk: chunk)
-                    }
+                    h += 6
                 }
                 b += nb
             }

@@ -94,3 +94,33 @@ func tile<Row: TileRow>(_: Row.Type, _ src: UnsafePointer<UInt8>, _ o: UnsafePoi
     func put(_ r: Int, _ c: Row) { if r < rows { c.write(to: out + r * ldAcc) } }
     put(0, c0); put(1, c1); put(2, c2); put(3, c3); put(4, c4); put(5, c5)
 }
+
+/// 12 pixels × 1 weight block: out[r · ldAcc + j] for rows r < `rows` (at most 12; rows
+/// beyond it repeat the last pixel and are not stored). The 6-pixel tile of a single block
+/// has 6 independent dot-product chains, too few to cover VPDPBUSD's latency on two pipes
+/// (layers of at most 16 output channels, and a wider layer's last block); 12 chains do.
+public func registerTile12(src: UnsafePointer<UInt8>, pixelOffsets o: UnsafePointer<Int>, rows: Int,
+                           tapOffsets: UnsafePointer<Int>, taps: Int, groups: Int,
+                           weights: UnsafePointer<SIMD16<Int32>>, out: UnsafeMutablePointer<Int32>, ldAcc: Int) {
+    let l = rows - 1
+    let r = (
+        src + o[0], src + o[min(1, l)], src + o[min(2, l)], src + o[min(3, l)], src + o[min(4, l)], src + o[min(5, l)],
+        src + o[min(6, l)], src + o[min(7, l)], src + o[min(8, l)], src + o[min(9, l)], src + o[min(10, l)], src + o[min(11, l)])
+    var c0 = Row1(), c1 = Row1(), c2 = Row1(), c3 = Row1(), c4 = Row1(), c5 = Row1()
+    var c6 = Row1(), c7 = Row1(), c8 = Row1(), c9 = Row1(), c10 = Row1(), c11 = Row1()
+    var wp = weights
+    for t in 0..<taps {
+        let to = tapOffsets[t]
+        for g in 0..<groups {
+            let wg = Row1(weights: wp + g, blockStride: 0), off = to + 4 * g
+            c0.add(broadcastWord(r.0 + off), wg); c1.add(broadcastWord(r.1 + off), wg); c2.add(broadcastWord(r.2 + off), wg)
+            c3.add(broadcastWord(r.3 + off), wg); c4.add(broadcastWord(r.4 + off), wg); c5.add(broadcastWord(r.5 + off), wg)
+            c6.add(broadcastWord(r.6 + off), wg); c7.add(broadcastWord(r.7 + off), wg); c8.add(broadcastWord(r.8 + off), wg)
+            c9.add(broadcastWord(r.9 + off), wg); c10.add(broadcastWord(r.10 + off), wg); c11.add(broadcastWord(r.11 + off), wg)
+        }
+        wp += groups
+    }
+    func put(_ i: Int, _ c: Row1) { if i < rows { c.write(to: out + i * ldAcc) } }
+    put(0, c0); put(1, c1); put(2, c2); put(3, c3); put(4, c4); put(5, c5)
+    put(6, c6); put(7, c7); put(8, c8); put(9, c9); put(10, c10); put(11, c11)
+}

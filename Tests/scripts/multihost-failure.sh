@@ -154,7 +154,7 @@ preempt() {
 }
 
 # The preempted jobs run 100 steps, so that the signal lands mid-run however fast the
-# CPU: on an AMD EPYC Zen 4 the 25 steps above took about 1.5 s, and a job signalled
+# CPU: on an AMD EPYC Zen 5 (family 26) the 25 steps above took about 1.5 s, and a job signalled
 # 0.7 s after its step-10 checkpoint had already ended.
 args+=(--set data.train_limit=4800)
 echo "-- 4. preemption: SIGTERM to every rank (2 hosts)"

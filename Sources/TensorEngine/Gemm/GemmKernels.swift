@@ -73,3 +73,9 @@ func gemmDotABt(m0: Int, m1: Int, n0: Int, n1: Int, k: Int, alpha: Float,
                               offsets: offsets, beta: beta, c: c, ldc: ldc)
     }
 }
+
+/// The benchmarks' FMA peak loop of the level in use (GemmKernelsV4/FMAPeak.swift).
+public func benchFMAPeakLoop(iterations: Int, seed: Float) -> Float {
+    CPULevel.current.hasAVX512 ? GemmKernelsV4.fmaPeakLoop(iterations: iterations, seed: seed)
+        : GemmKernelsV3.fmaPeakLoop(iterations: iterations, seed: seed)
+}

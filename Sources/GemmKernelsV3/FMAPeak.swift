@@ -1,0 +1,1 @@
+../GemmKernelsV4/FMAPeak.swift
