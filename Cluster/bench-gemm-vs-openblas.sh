@@ -7,7 +7,8 @@
 #
 # Prints, per size and thread count: gdqr GFLOP/s, OpenBLAS GFLOP/s, gdqr/OpenBLAS.
 # Environment: GDQR_BIN (default .build/release/gdqr), PYTHON (default the project's
-# venv from Cluster/python-env.sh, with numpy), SKIP_BUILD=1.
+# venv from Cluster/python-env.sh, with numpy), SKIP_BUILD=1; GDQR_ISA=v3 or v3-vnni on an
+# AVX-512 CPU also holds OpenBLAS to its AVX2 kernel (below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,10 +28,21 @@ trap 'rm -rf "$OUT"' EXIT
 
 # One numpy process per thread count: OpenBLAS fixes its thread count at load.
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE overrides (if set here) would pick a slower
-# kernel or blocking, so they are unset for these measurements only.
+# kernel or blocking, so they are unset for these measurements only, with one
+# exception: when GDQR_ISA forces gdqr to an AVX2 level (v3, v3-vnni) on a CPU with
+# AVX-512, OpenBLAS runs its Haswell (AVX2) kernel too, so both sides use the same
+# vector ISA. (Its own choice on such a CPU is its AVX-512 kernel: on an AMD EPYC
+# Zen 5, 1 thread, 1024^3, SkylakeX 126 and Haswell 110 GFLOP/s in one run.)
+coretype=()
+case "${GDQR_ISA:-}" in
+    v3|v3-vnni) if grep -qw avx512f /proc/cpuinfo; then
+                    coretype=(OPENBLAS_CORETYPE=Haswell)
+                    echo "GDQR_ISA=$GDQR_ISA: OpenBLAS runs its Haswell (AVX2) kernel" >&2
+                fi ;;
+esac
 openblas_run() {
     local threads="$1"
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${coretype[@]}" \
         OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" \
         "$PY" - "$SIZES" "$threads" <<'PYEOF'
 import json, sys, time
