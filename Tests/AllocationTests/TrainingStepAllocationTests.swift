@@ -9,7 +9,8 @@ import GDQR
 // optimizer state) is sized when the model is built. This counts the allocator
 // calls (malloc, calloc, realloc, aligned allocations) of whole training steps
 // (forward, backward, SGD) on every thread of the process, after two warm-up
-// steps, for the FP32 and the GDQR W4A4 ResNet-20, on 1 and 2 threads.
+// steps, for the FP32 and the GDQR W4A4 ResNet-20 and a narrow FP32 MobileNetV2
+// (depthwise convolutions at strides 1 and 2, ReLU6), on 1 and 2 threads.
 // On 1 thread a step allocates nothing. On 2 threads each parallel region of
 // the ThreadPool boxes its closure once (`withoutActuallyEscaping`, ~50 bytes,
 // freed at the end of the region): those boxes, and nothing else, are allowed.
@@ -39,9 +40,8 @@ final class TrainingStepAllocationTests: XCTestCase {
     }
 
     /// (allocations, parallel regions) of three training steps after two warm-up steps.
-    func stepAllocations(quantized: Bool, threads: Int) throws -> (allocations: Int, regions: Int) {
-        let spec = ModelSpec(arch: .resnet, depth: 20, width: 16, input: FeatureShape(1, 28, 28))
-        let batch = 16
+    func stepAllocations(_ spec: ModelSpec, quantized: Bool, threads: Int) throws -> (allocations: Int, regions: Int) {
+        let batch = 16, pixels = spec.input.count
         let policy: QuantizationPolicy? = quantized ? try GDQRPolicy(QuantSettings(), model: spec) : nil
         let pool = threads > 1 ? ThreadPool(threads: threads) : nil
         let net = Network(spec, maxBatch: batch, threads: threads, seed: 3, policy: policy)
@@ -49,9 +49,9 @@ final class TrainingStepAllocationTests: XCTestCase {
         rt.training = true
         let sgd = SGD(arena: net.arena, settings: SGDSettings())
         var rng = CounterRNG(seed: 11, stream: 0)
-        let images = UnsafeMutablePointer<Float>.allocate(capacity: batch * 28 * 28)
+        let images = UnsafeMutablePointer<Float>.allocate(capacity: batch * pixels)
         defer { images.deallocate() }
-        for i in 0..<(batch * 28 * 28) { images[i] = rng.nextNormal() }
+        for i in 0..<(batch * pixels) { images[i] = rng.nextNormal() }
         let labels = UnsafeMutablePointer<Int32>.allocate(capacity: batch)
         defer { labels.deallocate() }
         for i in 0..<batch { labels[i] = Int32(i % 10) }
@@ -67,10 +67,12 @@ final class TrainingStepAllocationTests: XCTestCase {
         return (n, (pool?.regions ?? 0) - regions0)
     }
 
-    func check(quantized: Bool, _ what: String) throws {
-        let one = try stepAllocations(quantized: quantized, threads: 1)
+    static let resnet20 = ModelSpec(arch: .resnet, depth: 20, width: 16, input: FeatureShape(1, 28, 28))
+
+    func check(_ spec: ModelSpec = resnet20, quantized: Bool, _ what: String) throws {
+        let one = try stepAllocations(spec, quantized: quantized, threads: 1)
         XCTAssertEqual(one.allocations, 0, "\(what), 1 thread: a step allocated")
-        let two = try stepAllocations(quantized: quantized, threads: 2)
+        let two = try stepAllocations(spec, quantized: quantized, threads: 2)
         XCTAssertGreaterThan(two.regions, 0)
         XCTAssertLessThanOrEqual(two.allocations, two.regions,
                                  "\(what), 2 threads: \(two.allocations) allocations in \(two.regions) parallel regions")
@@ -79,4 +81,9 @@ final class TrainingStepAllocationTests: XCTestCase {
     func testFP32StepsAllocateNothing() throws { try check(quantized: false, "FP32") }
 
     func testGDQRStepsAllocateNothing() throws { try check(quantized: true, "GDQR W4A4") }
+
+    func testMobileNetV2StepsAllocateNothing() throws {
+        let spec = ModelSpec(arch: .mobilenetv2, numClasses: 10, input: FeatureShape(1, 32, 32), widthMultiplier: 0.25)
+        try check(spec, quantized: false, "FP32 MobileNetV2")
+    }
 }

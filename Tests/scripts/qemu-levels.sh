@@ -3,13 +3,15 @@
 # qemu-user: `-cpu Haswell` executes AVX2 and traps any AVX-512 instruction with
 # SIGILL; `-cpu Nehalem` has no AVX at all):
 #   1. as a Haswell, `gdqr info` chooses level v3, and GDQR_ISA=v4 is refused with
-#      exit 1 and the missing features named;
+#      exit 1 and the missing features named (v3-vnni likewise: avxvnni);
 #   2. as a Haswell, a W4A4 CNN trains a few steps, exports its integer model and
 #      evaluates it on the integer engine, ending with parameters and a model file
 #      bit-identical to the same run on this machine at level v3 (so no AVX-512
 #      instruction ran, and emulation changed nothing);
 #   2b. as a Haswell, a narrow W4A4 MobileNetV2's integer logits (depthwise kernel,
 #      ReLU6, signed levels) equal the native v3 ones byte for byte;
+#   2c. as a Haswell, two FP32 training steps of that MobileNetV2 (the float depthwise
+#      kernels at strides 1 and 2) end with the native v3 parameters;
 #   3. as a Nehalem, every binary exits 1 with a message naming the missing
 #      features, never a SIGILL.
 # Under qemu the code runs about 300x slower than natively, so the run is 2 steps
@@ -26,6 +28,9 @@ grep -q "^isa level: v3$" <<< "$out" || fail "Haswell did not choose v3: $out"
 set +e; out=$(GDQR_ISA=v4 "${haswell[@]}" "$gdqr" info 2>&1); code=$?; set -e
 [ "$code" = 1 ] && grep -q "GDQR_ISA: ISA level v4 needs CPU features this CPU lacks: avx512f" <<< "$out" \
     || fail "GDQR_ISA=v4 on Haswell: exit $code, '$out'"
+set +e; out=$(GDQR_ISA=v3-vnni "${haswell[@]}" "$gdqr" info 2>&1); code=$?; set -e
+[ "$code" = 1 ] && grep -q "GDQR_ISA: ISA level v3-vnni needs CPU features this CPU lacks: avxvnni" <<< "$out" \
+    || fail "GDQR_ISA=v3-vnni on Haswell: exit $code, '$out'"
 
 # 2. Train, export and evaluate as a Haswell; the same natively at v3.
 args=(--config "$root/configs/fashion-mnist-cnn-fp32.yaml" --quiet --set quant.enabled=true
@@ -86,6 +91,19 @@ PY
 else
     fail "MobileNetV2 native run: $(tail -3 "$tmp/mbv2.log")"
 fi
+
+# 2c. The float depthwise kernels (stride 1 and 2, forward and both backward passes) as a
+# Haswell: two FP32 steps of a narrow MobileNetV2 end bit-identical to native v3 (4 s).
+mf=(--config "$root/configs/fashion-mnist-mobilenetv2-fp32.yaml" --quiet --set model.width_mult=0.25
+    --set data.train_limit=16 --set data.test_limit=8 --set train.epochs=1 --set schedule.warmup_epochs=0
+    --set train.batch_size=8 --set train.threads=1)
+GDQR_ISA=v3 "$train" "${mf[@]}" --out "$tmp/mf" > "$tmp/mf.log" 2>&1 && mv "$tmp/mf" "$tmp/mf-native" \
+    || fail "MobileNetV2 FP32 native run: $(tail -3 "$tmp/mf.log")"
+"${haswell[@]}" "$train" "${mf[@]}" --out "$tmp/mf" > "$tmp/mf.log" 2>&1 && mv "$tmp/mf" "$tmp/mf-haswell" \
+    || fail "MobileNetV2 FP32 run under Haswell: $(tail -3 "$tmp/mf.log")"
+[ -e "$tmp/mf-haswell/model-fp32.safetensors" ] && compare_params 0 "$tmp/mf-native/model-fp32.safetensors" \
+    "$tmp/mf-haswell/model-fp32.safetensors" "Haswell: MobileNetV2 FP32 training vs native v3" \
+    "MobileNetV2 FP32 training under Haswell"
 
 # 3. Below x86-64-v3: a clear exit 1 from both binaries.
 for b in "$gdqr" "$train"; do

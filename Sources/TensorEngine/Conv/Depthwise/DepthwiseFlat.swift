@@ -23,8 +23,7 @@ struct DepthwiseFlatLayout {
     let phaseRows: Int
     /// Floats of the padded plane or its four phases, then of the slack; staging starts there.
     let stagingOffset: Int
-    /// Where tap ky * kernelW + kx reads for flat index 0.
-    let tapOffsets: [Int]
+    let kernelW: Int
 
     init(_ s: Conv2dShape) {
         let hp = s.height + 2 * s.padH, wp = s.width + 2 * s.padW
@@ -39,10 +38,21 @@ struct DepthwiseFlatLayout {
         // A vector starting at the last flat index reads up to 15 + the largest tap offset
         // past it; the last plane's taps reach at most kernelW - 1 columns beyond its end.
         stagingOffset = (planes + 16 + s.kernelW + 15) & ~15
-        let fw = flatWidth, rows = phaseRows
-        tapOffsets = (0..<(s.kernelH * s.kernelW)).map { t in
-            let ky = t / s.kernelW, kx = t % s.kernelW
-            return rows == 0 ? ky * fw + kx : ((ky & 1) * 2 + (kx & 1)) * rows * fw + (ky >> 1) * fw + (kx >> 1)
+        kernelW = s.kernelW
+    }
+
+    /// Where tap t = ky * kernelW + kx reads for flat index 0.
+    @inline(__always) func tapOffset(_ t: Int) -> Int {
+        let ky = t / kernelW, kx = t % kernelW, fw = flatWidth
+        return phaseRows == 0 ? ky * fw + kx : ((ky & 1) * 2 + (kx & 1)) * phaseRows * fw + (ky >> 1) * fw + (kx >> 1)
+    }
+
+    /// The tap offsets in a stack buffer for `body` (a heap array here would allocate in
+    /// every training step).
+    @inline(__always) func withTapOffsets<R>(taps: Int, _ body: (UnsafePointer<Int>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { o in
+            for t in 0..<taps { o[t] = tapOffset(t) }
+            return body(UnsafePointer(o.baseAddress!))
         }
     }
 
@@ -110,7 +120,7 @@ func convDepthwiseBufferFloats(_ s: Conv2dShape) -> Int {
                                               out: UnsafeMutablePointer<Float>) {
     let fw = l.flatWidth, oh = s.outHeight, ow = s.outWidth, n = oh * fw
     let planes = UnsafePointer(buffer), staging = buffer + l.stagingOffset, taps = s.kernelH * s.kernelW
-    l.tapOffsets.withUnsafeBufferPointer { offsets in
+    l.withTapOffsets(taps: taps) { offsets in
         var i = 0
         while i < n {
             var acc = SIMD16<Float>(repeating: bias)
@@ -135,7 +145,7 @@ func convDepthwiseBufferFloats(_ s: Conv2dShape) -> Int {
     }
     convFill(n16 - n, 0, staging + n)
     for t in 0..<(s.kernelH * s.kernelW) {
-        let src = planes + l.tapOffsets[t]
+        let src = planes + l.tapOffset(t)
         var acc = SIMD16<Float>()
         var i = 0
         while i < n16 {
